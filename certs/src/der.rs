@@ -1,0 +1,160 @@
+//! Just enough DER reading to list the subjectAltName entries of an X.509
+//! certificate. Signature and structure validation are rustls/webpki's job;
+//! this only extracts names, and refuses anything it cannot follow.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+const SEQUENCE: u8 = 0x30;
+const BOOLEAN: u8 = 0x01;
+const OCTET_STRING: u8 = 0x04;
+const OBJECT_IDENTIFIER: u8 = 0x06;
+/// `[3] EXPLICIT Extensions` inside `TBSCertificate`.
+const EXTENSIONS: u8 = 0xa3;
+/// id-ce-subjectAltName, 2.5.29.17.
+const SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
+/// `GeneralName` choices (implicit, primitive).
+const GENERAL_NAME_DNS: u8 = 0x82;
+const GENERAL_NAME_IP: u8 = 0x87;
+
+/// A cursor over a sequence of DER TLVs.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Reads the next TLV, returning its tag and value.
+    fn next_tlv(&mut self) -> Result<(u8, &'a [u8]), &'static str> {
+        let (&tag, rest) = self.0.split_first().ok_or("truncated DER")?;
+        if tag & 0x1f == 0x1f {
+            return Err("unsupported multi-byte DER tag");
+        }
+        let (&first, mut rest) = rest.split_first().ok_or("truncated DER")?;
+        let len = if first < 0x80 {
+            usize::from(first)
+        } else {
+            let count = usize::from(first & 0x7f);
+            if count == 0 || count > 4 || rest.len() < count {
+                return Err("unsupported DER length");
+            }
+            let (len_bytes, after) = rest.split_at(count);
+            rest = after;
+            len_bytes
+                .iter()
+                .fold(0usize, |acc, byte| (acc << 8) | usize::from(*byte))
+        };
+        if rest.len() < len {
+            return Err("truncated DER");
+        }
+        let (value, after) = rest.split_at(len);
+        self.0 = after;
+        Ok((tag, value))
+    }
+
+    /// Reads the next TLV, which must carry `tag`.
+    fn expect(&mut self, tag: u8) -> Result<&'a [u8], &'static str> {
+        match self.next_tlv()? {
+            (found, value) if found == tag => Ok(value),
+            _ => Err("unexpected DER structure"),
+        }
+    }
+}
+
+/// The DNS names (lower-cased, wildcards kept as `*.parent`) and IP addresses
+/// (in their canonical text form) listed in the certificate's
+/// subjectAltName extension, in certificate order.
+pub(crate) fn subject_alt_names(cert_der: &[u8]) -> Result<Vec<String>, &'static str> {
+    let certificate = Reader(cert_der).expect(SEQUENCE)?;
+    let mut tbs = Reader(Reader(certificate).expect(SEQUENCE)?);
+    let mut names = Vec::new();
+    while !tbs.is_empty() {
+        let (tag, value) = tbs.next_tlv()?;
+        if tag != EXTENSIONS {
+            continue;
+        }
+        let mut extensions = Reader(Reader(value).expect(SEQUENCE)?);
+        while !extensions.is_empty() {
+            let mut extension = Reader(extensions.expect(SEQUENCE)?);
+            let oid = extension.expect(OBJECT_IDENTIFIER)?;
+            let (mut tag, mut value) = extension.next_tlv()?;
+            if tag == BOOLEAN {
+                (tag, value) = extension.next_tlv()?;
+            }
+            if tag != OCTET_STRING {
+                return Err("malformed certificate extension");
+            }
+            if oid == SUBJECT_ALT_NAME {
+                read_general_names(value, &mut names)?;
+            }
+        }
+    }
+    Ok(names)
+}
+
+fn read_general_names(value: &[u8], names: &mut Vec<String>) -> Result<(), &'static str> {
+    let mut general_names = Reader(Reader(value).expect(SEQUENCE)?);
+    while !general_names.is_empty() {
+        let (tag, value) = general_names.next_tlv()?;
+        match tag {
+            GENERAL_NAME_DNS => {
+                let name = std::str::from_utf8(value)
+                    .ok()
+                    .filter(|name| name.is_ascii())
+                    .ok_or("non-ASCII dNSName")?;
+                names.push(name.trim_end_matches('.').to_ascii_lowercase());
+            }
+            GENERAL_NAME_IP => {
+                let address = if let Ok(octets) = <[u8; 4]>::try_from(value) {
+                    IpAddr::V4(Ipv4Addr::from(octets))
+                } else if let Ok(octets) = <[u8; 16]>::try_from(value) {
+                    IpAddr::V6(Ipv6Addr::from(octets))
+                } else {
+                    return Err("malformed iPAddress");
+                };
+                names.push(address.to_string());
+            }
+            // Other name forms (e-mail, URI, XMPP otherName...) are not
+            // used for server selection.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_alt_names;
+
+    #[test]
+    fn reads_dns_and_ip_names_from_rcgen_certificate() {
+        let names = vec![
+            "Example.ORG".to_owned(),
+            "*.example.org".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
+        let generated = rcgen::generate_simple_self_signed(names).expect("generate");
+        let found = subject_alt_names(generated.cert.der()).expect("parse");
+        assert_eq!(found, ["example.org", "*.example.org", "127.0.0.1", "::1"]);
+    }
+
+    #[test]
+    fn certificate_without_names_gives_empty_list() {
+        let generated = rcgen::generate_simple_self_signed(Vec::<String>::new()).expect("gen");
+        assert!(subject_alt_names(generated.cert.der())
+            .expect("parse")
+            .is_empty());
+    }
+
+    #[test]
+    fn rejects_garbage_and_truncation() {
+        assert!(subject_alt_names(b"").is_err());
+        assert!(subject_alt_names(b"\x30\x05\x01").is_err());
+        assert!(subject_alt_names(b"\x30\x84\xff\xff\xff\xff").is_err());
+        let generated =
+            rcgen::generate_simple_self_signed(vec!["a.example".to_owned()]).expect("generate");
+        let der = generated.cert.der();
+        assert!(subject_alt_names(&der[..der.len() / 2]).is_err());
+    }
+}

@@ -1,0 +1,42 @@
+//! Herald certificates: everything the server needs to speak TLS.
+//!
+//! This crate loads certificate chains and private keys from PEM files
+//! ([`load_identity`], [`read_certs`]), chooses the certificate to present
+//! from the client's SNI ([`SniStore`]), builds rustls client and server
+//! configurations ([`server_config`], [`server_config_mtls`],
+//! [`client_config`]), and creates a development PKI so that a fresh
+//! install works out of the box ([`ensure_dev_pki`]).
+//!
+//! What it must never do:
+//! - rely on a process-wide default rustls crypto provider: every
+//!   configuration is built explicitly on [`crypto_provider`] (ring);
+//! - weaken verification: no "accept any certificate" verifier, no system
+//!   roots slipped in; a client trusts exactly the CA files it is given;
+//! - write a private key readable by anyone but its owner (keys are 0600,
+//!   the development directory 0700), or log key material;
+//! - silently serve a key that does not match its certificate;
+//! - touch the network: it only reads and writes local files.
+
+mod config;
+mod der;
+mod dev_ca;
+mod error;
+mod identity;
+mod store;
+
+use std::sync::{Arc, OnceLock};
+
+use rustls::crypto::CryptoProvider;
+
+pub use config::{client_config, server_config, server_config_mtls};
+pub use dev_ca::{ensure_dev_pki, DevPki, DEV_CA_COMMON_NAME};
+pub use error::CertError;
+pub use identity::{load_identity, read_certs, CertifiedIdentity};
+pub use store::SniStore;
+
+/// The crypto provider (ring) every configuration of this crate is built on.
+/// Other crates building rustls objects themselves should use it too.
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    Arc::clone(PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())))
+}

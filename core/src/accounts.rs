@@ -1,0 +1,206 @@
+//! Account provisioning: usernames, SCRAM credentials and bulk import.
+//! Passwords are turned into SCRAM records here and never stored.
+
+use herald_translate::jid::nodeprep;
+use herald_translate::sasl::{ScramHash, ScramRecord};
+
+use crate::error::CoreError;
+use crate::store::{Store, StoreError};
+
+/// PBKDF2 iterations for new credentials (RFC 7677 asks for at least 4096).
+pub const DEFAULT_ITERATIONS: u32 = 4096;
+
+/// Normalize a username (RFC 7622 localpart, PRECIS UsernameCaseMapped).
+pub fn normalize_username(name: &str) -> Result<String, CoreError> {
+    nodeprep(name.trim()).map_err(|e| CoreError::InvalidUsername(name.to_string(), e))
+}
+
+/// SCRAM-SHA-1 and SCRAM-SHA-256 records for a password.
+pub fn credentials_for(password: &str, iterations: u32) -> Result<Vec<ScramRecord>, CoreError> {
+    if password.is_empty() {
+        return Err(CoreError::InvalidPassword(
+            herald_translate::sasl::SaslError::NotAuthorized,
+        ));
+    }
+    [ScramHash::Sha256, ScramHash::Sha1]
+        .into_iter()
+        .map(|h| ScramRecord::generate(h, password, iterations).map_err(CoreError::InvalidPassword))
+        .collect()
+}
+
+pub fn add_user(store: &dyn Store, username: &str, password: &str) -> Result<String, CoreError> {
+    let user = normalize_username(username)?;
+    let creds = credentials_for(password, DEFAULT_ITERATIONS)?;
+    store.create_user(&user, &creds)?;
+    Ok(user)
+}
+
+pub fn set_password(store: &dyn Store, username: &str, password: &str) -> Result<String, CoreError> {
+    let user = normalize_username(username)?;
+    let creds = credentials_for(password, DEFAULT_ITERATIONS)?;
+    store.set_credentials(&user, &creds)?;
+    Ok(user)
+}
+
+/// One line of an import file that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// A parsed import row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRow {
+    pub line: usize,
+    pub username: String,
+    pub password: String,
+}
+
+/// Parse a provisioning CSV: `username,password` per line, an optional header line
+/// `username,password`, blank lines and `#` comments ignored, fields may be quoted with
+/// `"` (a doubled `""` inside is a quote).
+pub fn parse_import_csv(text: &str) -> (Vec<ImportRow>, Vec<ImportError>) {
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for (idx, raw) in text.lines().enumerate() {
+        let line = idx + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let fields = match split_csv(trimmed) {
+            Ok(f) => f,
+            Err(m) => {
+                errors.push(ImportError { line, message: m });
+                continue;
+            }
+        };
+        if line == 1 && fields.first().is_some_and(|f| f.eq_ignore_ascii_case("username")) {
+            continue;
+        }
+        match fields.as_slice() {
+            [user, pass] if !user.trim().is_empty() && !pass.is_empty() => rows.push(ImportRow {
+                line,
+                username: user.trim().to_string(),
+                password: pass.clone(),
+            }),
+            [_, _] => errors.push(ImportError {
+                line,
+                message: "username and password must not be empty".into(),
+            }),
+            _ => errors.push(ImportError {
+                line,
+                message: format!("expected 2 fields (username,password), found {}", fields.len()),
+            }),
+        }
+    }
+    (rows, errors)
+}
+
+fn split_csv(line: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    let mut was_quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            (true, '"') => quoted = false,
+            (false, '"') if cur.is_empty() && !was_quoted => {
+                quoted = true;
+                was_quoted = true;
+            }
+            (false, ',') => {
+                fields.push(std::mem::take(&mut cur));
+                was_quoted = false;
+            }
+            (false, '"') => return Err("stray quote inside a field".into()),
+            (_, c) => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err("unterminated quoted field".into());
+    }
+    fields.push(cur);
+    Ok(fields)
+}
+
+/// Prepare rows for [`Store::create_users`]: normalize names and derive credentials.
+/// Bad rows become errors; good rows keep their line numbers.
+pub fn prepare_rows(
+    rows: &[ImportRow],
+    iterations: u32,
+) -> (Vec<(usize, String, Vec<ScramRecord>)>, Vec<ImportError>) {
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for row in rows {
+        match normalize_username(&row.username)
+            .and_then(|u| credentials_for(&row.password, iterations).map(|c| (u, c)))
+        {
+            Ok((u, c)) => ok.push((row.line, u, c)),
+            Err(e) => errors.push(ImportError {
+                line: row.line,
+                message: e.to_string(),
+            }),
+        }
+    }
+    (ok, errors)
+}
+
+/// Store prepared rows in one batch; per-row failures (existing users) become errors.
+pub fn store_rows(
+    store: &dyn Store,
+    prepared: Vec<(usize, String, Vec<ScramRecord>)>,
+) -> Result<(usize, Vec<ImportError>), StoreError> {
+    let lines: Vec<usize> = prepared.iter().map(|(l, _, _)| *l).collect();
+    let batch: Vec<(String, Vec<ScramRecord>)> =
+        prepared.into_iter().map(|(_, u, c)| (u, c)).collect();
+    let results = store.create_users(&batch)?;
+    let mut created = 0;
+    let mut errors = Vec::new();
+    for (line, r) in lines.into_iter().zip(results) {
+        match r {
+            Ok(()) => created += 1,
+            Err(e) => errors.push(ImportError {
+                line,
+                message: e.to_string(),
+            }),
+        }
+    }
+    Ok((created, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_header_comments_quotes_and_errors() {
+        let text = "username,password\n# staff\nalice,secret\n\"bob\",\"pa,ss\"\"w\"\ncarol\n,x\n";
+        let (rows, errors) = parse_import_csv(text);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].password, "pa,ss\"w");
+        assert_eq!(rows[1].line, 4);
+        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), vec![5, 6]);
+        assert!(errors[0].message.contains("expected 2 fields"));
+    }
+
+    #[test]
+    fn unterminated_quote_is_reported() {
+        let (rows, errors) = parse_import_csv("\"alice,secret\n");
+        assert!(rows.is_empty());
+        assert_eq!(errors[0].message, "unterminated quoted field");
+    }
+
+    #[test]
+    fn usernames_are_normalized() {
+        assert_eq!(normalize_username("Alice").expect("ok"), "alice");
+        assert!(normalize_username("a@b").is_err());
+        assert!(normalize_username("").is_err());
+    }
+}

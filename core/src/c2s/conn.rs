@@ -1,0 +1,309 @@
+//! One client connection up to a bound (or resumed) session: moves bytes between the
+//! socket and the sans-IO negotiation machine, performs the TLS handshake it asks for,
+//! and answers its storage and binding requests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use herald_translate::negotiation::{Action, Negotiation};
+use herald_translate::{Jid, StreamError, StreamErrorCondition, StreamReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Notify};
+use tokio_rustls::TlsAcceptor;
+use tracing::Instrument;
+
+use super::session::Session;
+use super::sm::Detached;
+use super::transport::Transport;
+use crate::router::Outbound;
+use crate::server::Server;
+
+/// Read buffer size per connection.
+const READ_CHUNK: usize = 4096;
+
+/// The byte-moving half of a connection, shared by negotiation and the session.
+pub(crate) struct Conn {
+    pub(crate) io: Transport,
+    pub(crate) reader: StreamReader,
+    pub(crate) out: String,
+    buf: Box<[u8]>,
+}
+
+impl Conn {
+    pub(crate) fn new(io: Transport, reader: StreamReader) -> Self {
+        Self {
+            io,
+            reader,
+            out: String::new(),
+            buf: vec![0; READ_CHUNK].into_boxed_slice(),
+        }
+    }
+
+    /// Write what is queued. Errors mean the peer is gone.
+    pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let res = self.io.write_all(self.out.as_bytes()).await;
+        self.out.clear();
+        if self.out.capacity() > 64 * 1024 {
+            self.out.shrink_to(4096);
+        }
+        res?;
+        self.io.flush().await
+    }
+
+    /// Read once into the XML reader. Ok(false) on end of stream.
+    pub(crate) async fn read(&mut self) -> std::io::Result<bool> {
+        let n = self.io.read(&mut self.buf).await?;
+        self.reader.feed(&self.buf[..n]);
+        Ok(n > 0)
+    }
+
+    pub(crate) async fn close(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.io.shutdown().await;
+    }
+}
+
+/// How negotiation ended.
+enum Negotiated {
+    Bound(Jid),
+    Resumed(Box<Detached>, u32),
+    Closed,
+}
+
+/// Serve one accepted TCP connection to the end.
+pub(crate) async fn handle(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr, direct_tls: bool) {
+    let conn_id = server.router.next_conn_id();
+    let span = tracing::info_span!("c2s", conn = conn_id, %peer);
+    server.metrics.connections.inc();
+    run(Arc::clone(&server), tcp, direct_tls, conn_id)
+        .instrument(span)
+        .await;
+    server.metrics.connections.dec();
+}
+
+async fn run(server: Arc<Server>, tcp: TcpStream, direct_tls: bool, conn_id: u64) {
+    let _ = tcp.set_nodelay(true);
+    let io = if direct_tls {
+        let acceptor = TlsAcceptor::from(Arc::clone(&server.tls_direct));
+        match tokio::time::timeout(server.negotiation.negotiation_timeout, acceptor.accept(tcp))
+            .await
+        {
+            Ok(Ok(s)) => Transport::Tls(Box::new(s)),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => return,
+        }
+    } else {
+        Transport::Plain(tcp)
+    };
+    let mut conn = Conn::new(io, StreamReader::new(server.settings.limits_preauth()));
+    let mut neg = Negotiation::new(Arc::clone(&server.negotiation), direct_tls, Instant::now());
+    let (tx, rx) = mpsc::channel(server.settings.send_queue);
+    let kick = Arc::new(Notify::new());
+    let mut shutdown = server.shutdown_signal();
+    let outcome = loop {
+        if let Some(done) = pump(&server, &mut neg, &mut conn, conn_id, &tx, &kick).await {
+            break done;
+        }
+        let deadline = neg
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
+        tokio::select! {
+            r = conn.read() => match r {
+                Ok(true) => {
+                    if let Some(done) =
+                        feed_events(&server, &mut neg, &mut conn, conn_id, &tx, &kick).await
+                    {
+                        break done;
+                    }
+                }
+                Ok(false) | Err(_) => break Negotiated::Closed,
+            },
+            () = tokio::time::sleep_until(deadline) => neg.handle_timeout(Instant::now()),
+            _ = shutdown.changed() => {
+                neg.fail(StreamError::new(StreamErrorCondition::SystemShutdown));
+            }
+        }
+    };
+    match outcome {
+        Negotiated::Closed => conn.close().await,
+        Negotiated::Bound(jid) => {
+            tracing::info!(%jid, "session bound");
+            server.metrics.sessions.inc();
+            Session::new(server, conn, jid, conn_id, rx, kick).run().await;
+        }
+        Negotiated::Resumed(detached, h) => {
+            tracing::info!(jid = %detached.jid, "session resumed");
+            Session::resume(server, conn, *detached, h).run().await;
+        }
+    }
+}
+
+/// Hand every complete event from the reader to the machine, performing its actions
+/// between events (a credentials lookup must finish before the next element is read).
+async fn feed_events(
+    server: &Arc<Server>,
+    neg: &mut Negotiation,
+    conn: &mut Conn,
+    conn_id: u64,
+    tx: &mpsc::Sender<Outbound>,
+    kick: &Arc<Notify>,
+) -> Option<Negotiated> {
+    loop {
+        if neg.is_closed() {
+            return pump(server, neg, conn, conn_id, tx, kick).await;
+        }
+        match conn.reader.next_event() {
+            Ok(Some(ev)) => {
+                neg.handle_event(ev, Instant::now());
+                if let Some(done) = pump(server, neg, conn, conn_id, tx, kick).await {
+                    return Some(done);
+                }
+            }
+            Ok(None) => return None,
+            Err(e) => {
+                neg.handle_xml_error(&e);
+                return pump(server, neg, conn, conn_id, tx, kick).await;
+            }
+        }
+    }
+}
+
+/// Perform queued actions. Some(outcome) when negotiation is over.
+async fn pump(
+    server: &Arc<Server>,
+    neg: &mut Negotiation,
+    conn: &mut Conn,
+    conn_id: u64,
+    tx: &mpsc::Sender<Outbound>,
+    kick: &Arc<Notify>,
+) -> Option<Negotiated> {
+    while let Some(action) = neg.poll_action() {
+        match action {
+            Action::Send(s) => conn.out.push_str(&s),
+            Action::StartTls => {
+                if conn.flush().await.is_err() {
+                    return Some(Negotiated::Closed);
+                }
+                if conn.reader.buffered_len() > 0 {
+                    // Data pipelined behind <starttls/> would be read as if it had come
+                    // over TLS (a command injection): refuse the connection.
+                    tracing::warn!("data after <starttls/>; closing");
+                    return Some(Negotiated::Closed);
+                }
+                let Transport::Plain(tcp) = std::mem::replace(&mut conn.io, Transport::Detached) else {
+                    return Some(Negotiated::Closed);
+                };
+                let acceptor = TlsAcceptor::from(Arc::clone(&server.tls));
+                match tokio::time::timeout(
+                    server.negotiation.negotiation_timeout,
+                    acceptor.accept(tcp),
+                )
+                .await
+                {
+                    Ok(Ok(tls)) => conn.io = Transport::Tls(Box::new(tls)),
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "STARTTLS handshake failed");
+                        return Some(Negotiated::Closed);
+                    }
+                    Err(_) => return Some(Negotiated::Closed),
+                }
+                conn.reader.reset();
+                neg.tls_established();
+            }
+            Action::LookupCredentials { username, hash } => {
+                let record = server
+                    .db(move |s| s.credentials(&username, hash))
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "credential lookup failed");
+                        None
+                    });
+                neg.credentials(record, Instant::now());
+            }
+            Action::AuthFailed => {
+                server.metrics.auth_failures.inc();
+                tracing::info!("authentication failed");
+            }
+            Action::Authenticated { username } => {
+                tracing::debug!(%username, "authenticated");
+                conn.reader.reset();
+                conn.reader.set_limits(server.settings.limits());
+            }
+            Action::Bind { resource } => {
+                let result = bind(server, neg, conn_id, resource, tx, kick);
+                neg.bind_result(result);
+            }
+            Action::Resume { previd, h } => {
+                let user = neg.username().unwrap_or_default().to_string();
+                match server.take_detached(&previd, &user) {
+                    Some(d) => {
+                        neg.resumed();
+                        if conn.flush().await.is_err() {
+                            server.finish_detached(d).await;
+                            return Some(Negotiated::Closed);
+                        }
+                        return Some(Negotiated::Resumed(Box::new(d), h));
+                    }
+                    None => neg.resume_failed(),
+                }
+            }
+            Action::Established { jid } => {
+                if conn.flush().await.is_err() {
+                    server.router.unbind(&jid, conn_id);
+                    return Some(Negotiated::Closed);
+                }
+                return Some(Negotiated::Bound(jid));
+            }
+            Action::Close => {
+                server.metrics.stream_error("negotiation");
+                conn.close().await;
+                return Some(Negotiated::Closed);
+            }
+        }
+    }
+    if conn.flush().await.is_err() {
+        return Some(Negotiated::Closed);
+    }
+    None
+}
+
+fn bind(
+    server: &Arc<Server>,
+    neg: &Negotiation,
+    conn_id: u64,
+    resource: Option<String>,
+    tx: &mpsc::Sender<Outbound>,
+    kick: &Arc<Notify>,
+) -> Result<Jid, herald_translate::StanzaError> {
+    let username = neg.username().unwrap_or_default();
+    let domain = neg.domain().unwrap_or_else(|| server.default_domain());
+    let bare = Jid::new(Some(username), domain, None).map_err(|_| {
+        herald_translate::StanzaError::new(herald_translate::StanzaErrorCondition::JidMalformed)
+    })?;
+    let (jid, replaced) = server.router.bind(
+        &bare,
+        resource,
+        conn_id,
+        tx.clone(),
+        Arc::clone(kick),
+        server.settings.max_sessions_per_account,
+    )?;
+    if let Some(old) = replaced {
+        tracing::info!(%jid, "resource conflict: replacing the older session");
+        let _ = old.tx.try_send(Outbound::Close(StreamError::with_text(
+            StreamErrorCondition::Conflict,
+            "replaced by a new session",
+        )));
+        old.kick.notify_one();
+    }
+    Ok(jid)
+}

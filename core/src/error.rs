@@ -1,0 +1,23 @@
+//! The core's error type.
+
+use std::net::SocketAddr;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("invalid username {0:?}: {1}")]
+    InvalidUsername(String, herald_translate::JidError),
+    #[error("invalid password: {0}")]
+    InvalidPassword(herald_translate::sasl::SaslError),
+    #[error("background task failed: {0}")]
+    Task(String),
+}

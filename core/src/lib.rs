@@ -1,0 +1,22 @@
+//! Herald's core: the internal presence and IM service. It owns state — sessions,
+//! rosters, subscriptions, presence, offline queues — and serves XMPP clients (c2s).
+//!
+//! The core never opens a federation connection: stanzas for domains it does not host
+//! leave through the [`federation::Federation`] interface, which the edge implements.
+//! Storage goes through the [`store::Store`] trait.
+
+pub mod accounts;
+pub mod c2s;
+pub mod error;
+pub mod federation;
+pub mod im;
+pub mod metrics;
+pub mod router;
+pub mod server;
+pub mod settings;
+pub mod store;
+pub mod time;
+
+pub use error::CoreError;
+pub use server::Server;
+pub use settings::C2sSettings;

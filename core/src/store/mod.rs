@@ -1,0 +1,223 @@
+//! Persistent storage: accounts, rosters, pending subscription requests,
+//! offline messages and block lists.
+//!
+//! Everything goes through the object-safe [`Store`] trait so that the server
+//! can hold an `Arc<dyn Store>` and a second backend (PostgreSQL) can be added
+//! later. The methods are synchronous: the server calls them from
+//! `tokio::task::spawn_blocking`.
+//!
+//! Conventions shared by every backend:
+//! * usernames are stored as given; the caller has already normalized them;
+//! * JIDs (roster contacts, pending senders, block list entries) are strings
+//!   the caller has already normalized;
+//! * every method that names a user returns [`StoreError::NoSuchUser`] when that
+//!   account does not exist (except [`Store::user_exists`] and
+//!   [`Store::create_user`]);
+//! * a write that returned `Ok` is durable (committed and synced).
+
+use std::io;
+use std::path::PathBuf;
+
+use herald_translate::sasl::{ScramHash, ScramRecord};
+
+mod sqlite;
+
+#[cfg(test)]
+mod tests;
+
+pub use sqlite::SqliteStore;
+
+/// Errors returned by a [`Store`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("user {0} already exists")]
+    UserExists(String),
+    #[error("no such user {0}")]
+    NoSuchUser(String),
+    #[error("database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// The database directory or file could not be created.
+    #[error("database {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    /// The database was migrated by a newer Herald; refuse to touch it.
+    #[error("database schema version {found} is newer than the supported version {supported}")]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// Roster subscription state (RFC 6121 §2.1.2.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Subscription {
+    None,
+    To,
+    From,
+    Both,
+}
+
+impl Subscription {
+    /// The value of the roster `subscription` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::To => "to",
+            Self::From => "from",
+            Self::Both => "both",
+        }
+    }
+
+    /// Parses a roster `subscription` attribute value (`"remove"` is not a
+    /// state and yields `None`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(Self::None),
+            "to" => Some(Self::To),
+            "from" => Some(Self::From),
+            "both" => Some(Self::Both),
+            _ => None,
+        }
+    }
+}
+
+/// One roster entry of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterItem {
+    /// Bare JID of the contact, normalized.
+    pub jid: String,
+    pub name: Option<String>,
+    pub subscription: Subscription,
+    /// Pending outbound subscription request ("ask='subscribe'").
+    pub ask: bool,
+    /// Subscription pre-approval (RFC 6121 §3.4).
+    pub approved: bool,
+    /// Inbound subscription request awaiting the user's decision.
+    pub pending_in: bool,
+    /// Group names, in order, without duplicates (a backend drops repeated
+    /// names, keeping the first occurrence).
+    pub groups: Vec<String>,
+}
+
+impl RosterItem {
+    /// An item with no name, no groups, subscription `none` and no flags.
+    pub fn new(jid: impl Into<String>) -> Self {
+        Self {
+            jid: jid.into(),
+            name: None,
+            subscription: Subscription::None,
+            ask: false,
+            approved: false,
+            pending_in: false,
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// A stored offline message (XEP-0160).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfflineMessage {
+    /// Identifier used by [`Store::offline_delete`]; increases with storage order
+    /// and is never reused.
+    pub id: i64,
+    /// The serialized stanza.
+    pub stanza: String,
+    pub stored_at_unix_ms: i64,
+}
+
+/// Outcome of [`Store::offline_push`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfflinePush {
+    Stored,
+    QuotaExceeded,
+}
+
+/// The storage backend.
+pub trait Store: Send + Sync + 'static {
+    // ----- accounts -----
+
+    /// Creates an account with one SCRAM record per hash (a later record for the
+    /// same hash replaces an earlier one). `UserExists` if taken.
+    fn create_user(&self, username: &str, creds: &[ScramRecord]) -> Result<(), StoreError>;
+    /// Replaces all the credentials of an account.
+    fn set_credentials(&self, username: &str, creds: &[ScramRecord]) -> Result<(), StoreError>;
+    /// Deletes an account with its credentials, roster, pending requests,
+    /// offline messages and block list.
+    fn remove_user(&self, username: &str) -> Result<(), StoreError>;
+    fn user_exists(&self, username: &str) -> Result<bool, StoreError>;
+    /// All usernames, sorted by their UTF-8 bytes (the order of `str`'s `Ord`).
+    fn list_users(&self) -> Result<Vec<String>, StoreError>;
+    /// The SCRAM record of an account for one hash; `None` if the account has
+    /// none for that hash. `NoSuchUser` if the account does not exist.
+    fn credentials(
+        &self,
+        username: &str,
+        hash: ScramHash,
+    ) -> Result<Option<ScramRecord>, StoreError>;
+    /// Bulk provisioning: creates many users, several hundred per transaction.
+    /// Returns one result per entry in input order: an existing username (or
+    /// one repeated within `users`) gives `Err(UserExists)` for that entry and
+    /// the others are still created. The outer `Err` is a database failure;
+    /// batches committed before it stay committed.
+    fn create_users(
+        &self,
+        users: &[(String, Vec<ScramRecord>)],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError>;
+
+    // ----- roster (RFC 6121, versioned per XEP-0237) -----
+
+    /// The roster version and all items, sorted by JID.
+    fn roster(&self, user: &str) -> Result<(u64, Vec<RosterItem>), StoreError>;
+    /// The roster version: 0 for a new account, bumped by every change.
+    fn roster_version(&self, user: &str) -> Result<u64, StoreError>;
+    fn roster_item(&self, user: &str, contact: &str) -> Result<Option<RosterItem>, StoreError>;
+    /// Inserts or replaces the item (keyed by `item.jid`); returns the new
+    /// roster version (always bumped, even if the item was unchanged).
+    fn roster_put(&self, user: &str, item: &RosterItem) -> Result<u64, StoreError>;
+    /// Removes an item; returns `Some(new version)` if it existed, `None`
+    /// (version unchanged) otherwise.
+    fn roster_remove(&self, user: &str, contact: &str) -> Result<Option<u64>, StoreError>;
+    /// Number of items (for the per-user roster size limit).
+    fn roster_len(&self, user: &str) -> Result<usize, StoreError>;
+
+    // ----- pending inbound subscription requests (RFC 6121 §3.1.3) -----
+
+    /// Stores the subscription request stanza from `from`, replacing an
+    /// earlier one from the same sender.
+    fn pending_in_put(&self, user: &str, from: &str, stanza: &str) -> Result<(), StoreError>;
+    /// Removes the request from `from`; `true` if there was one.
+    fn pending_in_remove(&self, user: &str, from: &str) -> Result<bool, StoreError>;
+    /// All pending requests as `(from, stanza)`, sorted by sender.
+    fn pending_in_list(&self, user: &str) -> Result<Vec<(String, String)>, StoreError>;
+
+    // ----- offline messages (XEP-0160) -----
+
+    /// Stores a message unless the user already has `quota` or more stored
+    /// (checked in the same transaction). Durable when it returns `Stored`.
+    fn offline_push(
+        &self,
+        user: &str,
+        stanza: &str,
+        quota: usize,
+    ) -> Result<OfflinePush, StoreError>;
+    /// The stored messages of a user, oldest first.
+    fn offline_list(&self, user: &str) -> Result<Vec<OfflineMessage>, StoreError>;
+    /// Deletes delivered messages; ids that are unknown or belong to another
+    /// user are ignored.
+    fn offline_delete(&self, user: &str, ids: &[i64]) -> Result<(), StoreError>;
+    fn offline_count(&self, user: &str) -> Result<usize, StoreError>;
+    /// Messages stored for all users (metrics gauge).
+    fn offline_total(&self) -> Result<u64, StoreError>;
+
+    // ----- XEP-0191 block list -----
+
+    /// Blocked JIDs (bare, full or domains), sorted.
+    fn blocklist(&self, user: &str) -> Result<Vec<String>, StoreError>;
+    /// Adds entries; entries already present are ignored.
+    fn block(&self, user: &str, jids: &[String]) -> Result<(), StoreError>;
+    /// Removes entries (absent ones are ignored); an empty slice removes all.
+    fn unblock(&self, user: &str, jids: &[String]) -> Result<(), StoreError>;
+}

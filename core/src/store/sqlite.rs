@@ -1,0 +1,778 @@
+//! [`Store`] on one SQLite database file.
+//!
+//! One connection behind a mutex. The file is in WAL mode, so the running server
+//! and the CLI can open it at the same time; `synchronous=FULL` makes every
+//! committed write durable before the method returns. Writes use
+//! `BEGIN IMMEDIATE` so that a concurrent writer in another process waits on
+//! the busy timeout instead of failing on a lock upgrade.
+//!
+//! The SQL is kept close to what PostgreSQL accepts (`ON CONFLICT`,
+//! `RETURNING`, no `INSERT OR REPLACE`) so that a second backend can reuse it.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use herald_translate::sasl::{ScramHash, ScramRecord};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use super::{OfflineMessage, OfflinePush, RosterItem, Store, StoreError, Subscription};
+
+/// How long a statement waits for a lock held by another connection.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Users created per transaction by [`Store::create_users`].
+const BULK_CHUNK: usize = 500;
+
+/// Schema migrations; migration `i` brings the schema from version `i` to
+/// `i + 1` (stored in `PRAGMA user_version`). Append only, never edit.
+const MIGRATIONS: &[&str] = &[
+    // 1: initial schema
+    "CREATE TABLE users (
+        username TEXT NOT NULL PRIMARY KEY,
+        roster_version INTEGER NOT NULL DEFAULT 0,
+        created_at_unix_ms INTEGER NOT NULL
+    );
+    CREATE TABLE credentials (
+        username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+        mechanism TEXT NOT NULL,
+        salt BLOB NOT NULL,
+        iterations INTEGER NOT NULL,
+        stored_key BLOB NOT NULL,
+        server_key BLOB NOT NULL,
+        PRIMARY KEY (username, mechanism)
+    );
+    CREATE TABLE roster_items (
+        username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+        jid TEXT NOT NULL,
+        name TEXT,
+        subscription TEXT NOT NULL,
+        ask INTEGER NOT NULL,
+        approved INTEGER NOT NULL,
+        pending_in INTEGER NOT NULL,
+        PRIMARY KEY (username, jid)
+    );
+    CREATE TABLE roster_groups (
+        username TEXT NOT NULL,
+        jid TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        group_name TEXT NOT NULL,
+        PRIMARY KEY (username, jid, position),
+        FOREIGN KEY (username, jid) REFERENCES roster_items (username, jid) ON DELETE CASCADE
+    );
+    CREATE TABLE pending_in (
+        username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+        from_jid TEXT NOT NULL,
+        stanza TEXT NOT NULL,
+        PRIMARY KEY (username, from_jid)
+    );
+    CREATE TABLE offline_messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+        stanza TEXT NOT NULL,
+        stored_at_unix_ms INTEGER NOT NULL
+    );
+    CREATE INDEX offline_messages_by_user ON offline_messages (username, id);
+    CREATE TABLE blocklist (
+        username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+        jid TEXT NOT NULL,
+        PRIMARY KEY (username, jid)
+    );",
+];
+
+/// The SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: Option<PathBuf>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it, its parent directory and the schema if needed) the
+    /// database file at `path`. A new file is created readable by its owner
+    /// only: it holds SCRAM keys.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        create_private_file(path)?;
+        let wrap = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(wrap)?;
+        configure(&conn, true).map_err(wrap)?;
+        migrate(&mut conn).map_err(|e| match e {
+            StoreError::Db(source) => wrap(source),
+            other => other,
+        })?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path: Some(path.to_path_buf()),
+        })
+    }
+
+    /// A private database in memory (tests, throwaway servers).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let wrap = |source| StoreError::Open {
+            path: PathBuf::from(":memory:"),
+            source,
+        };
+        let mut conn = Connection::open_in_memory().map_err(wrap)?;
+        configure(&conn, false).map_err(wrap)?;
+        migrate(&mut conn).map_err(|e| match e {
+            StoreError::Db(source) => wrap(source),
+            other => other,
+        })?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path: None,
+        })
+    }
+
+    /// The database file, `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock dropped the open transaction, which
+        // rolled it back: the connection is still usable.
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`) and commits if it
+    /// returned `Ok`.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in a read transaction (one consistent snapshot).
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // SQLite gives the -wal and -shm files the mode of the database file.
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private_file(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
+fn configure(conn: &Connection, file: bool) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    if file {
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(journal_mode = %mode, "SQLite refused WAL mode");
+        }
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current == supported {
+        return Ok(());
+    }
+    // Another process may be migrating too: decide again under the write lock.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > supported {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported,
+        });
+    }
+    let done = usize::try_from(current)
+        .map_err(|_| StoreError::Corrupt(format!("schema version {current}")))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        tx.execute_batch(sql)?;
+        tracing::info!(version = i + 1, "database schema migrated");
+    }
+    tx.pragma_update(None, "user_version", supported)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} = {v}")))
+}
+
+fn to_usize(v: i64, what: &str) -> Result<usize, StoreError> {
+    usize::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} = {v}")))
+}
+
+fn hash_name(hash: ScramHash) -> &'static str {
+    match hash {
+        ScramHash::Sha1 => "SHA-1",
+        ScramHash::Sha256 => "SHA-256",
+    }
+}
+
+fn parse_hash(name: &str) -> Option<ScramHash> {
+    match name {
+        "SHA-1" => Some(ScramHash::Sha1),
+        "SHA-256" => Some(ScramHash::Sha256),
+        _ => None,
+    }
+}
+
+fn require_user(conn: &Connection, user: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("SELECT 1 FROM users WHERE username = ?1")?
+        .query_row([user], |_| Ok(()))
+        .optional()?
+        .ok_or_else(|| StoreError::NoSuchUser(user.to_owned()))
+}
+
+/// Inserts a user; `false` if the username is taken.
+fn insert_user(
+    conn: &Connection,
+    user: &str,
+    creds: &[ScramRecord],
+    now: i64,
+) -> Result<bool, StoreError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO users (username, roster_version, created_at_unix_ms) VALUES (?1, 0, ?2)
+             ON CONFLICT (username) DO NOTHING",
+        )?
+        .execute(params![user, now])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    insert_credentials(conn, user, creds)?;
+    Ok(true)
+}
+
+fn insert_credentials(
+    conn: &Connection,
+    user: &str,
+    creds: &[ScramRecord],
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO credentials (username, mechanism, salt, iterations, stored_key, server_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (username, mechanism) DO UPDATE SET salt = excluded.salt,
+             iterations = excluded.iterations, stored_key = excluded.stored_key,
+             server_key = excluded.server_key",
+    )?;
+    for c in creds {
+        stmt.execute(params![
+            user,
+            hash_name(c.hash),
+            c.salt,
+            i64::from(c.iterations),
+            c.stored_key,
+            c.server_key
+        ])?;
+    }
+    Ok(())
+}
+
+/// Bumps the roster version of `user` and returns the new value.
+fn bump_roster_version(conn: &Connection, user: &str) -> Result<u64, StoreError> {
+    let version: i64 = conn
+        .prepare_cached(
+            "UPDATE users SET roster_version = roster_version + 1 WHERE username = ?1
+             RETURNING roster_version",
+        )?
+        .query_row([user], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NoSuchUser(user.to_owned()))?;
+    to_u64(version, "roster_version")
+}
+
+fn read_roster_version(conn: &Connection, user: &str) -> Result<u64, StoreError> {
+    let version: i64 = conn
+        .prepare_cached("SELECT roster_version FROM users WHERE username = ?1")?
+        .query_row([user], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NoSuchUser(user.to_owned()))?;
+    to_u64(version, "roster_version")
+}
+
+const ITEM_COLUMNS: &str = "jid, name, subscription, ask, approved, pending_in";
+
+/// Reads the [`ITEM_COLUMNS`] of a row into an item without groups.
+fn item_from_row(row: &Row<'_>) -> rusqlite::Result<Result<RosterItem, StoreError>> {
+    let jid: String = row.get(0)?;
+    let subscription: String = row.get(2)?;
+    let Some(subscription) = Subscription::parse(&subscription) else {
+        return Ok(Err(StoreError::Corrupt(format!(
+            "roster item {jid}: subscription {subscription:?}"
+        ))));
+    };
+    Ok(Ok(RosterItem {
+        jid,
+        name: row.get(1)?,
+        subscription,
+        ask: row.get(3)?,
+        approved: row.get(4)?,
+        pending_in: row.get(5)?,
+        groups: Vec::new(),
+    }))
+}
+
+/// All roster items of `user` (which must exist), sorted by JID.
+fn load_roster(conn: &Connection, user: &str) -> Result<Vec<RosterItem>, StoreError> {
+    let mut groups: HashMap<String, Vec<String>> = HashMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT jid, group_name FROM roster_groups WHERE username = ?1 ORDER BY jid, position",
+    )?;
+    let mut rows = stmt.query([user])?;
+    while let Some(row) = rows.next()? {
+        groups.entry(row.get(0)?).or_default().push(row.get(1)?);
+    }
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ITEM_COLUMNS} FROM roster_items WHERE username = ?1 ORDER BY jid"
+    ))?;
+    let mut rows = stmt.query([user])?;
+    let mut items = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut item = item_from_row(row)??;
+        item.groups = groups.remove(&item.jid).unwrap_or_default();
+        items.push(item);
+    }
+    Ok(items)
+}
+
+fn load_roster_item(
+    conn: &Connection,
+    user: &str,
+    contact: &str,
+) -> Result<Option<RosterItem>, StoreError> {
+    let item = conn
+        .prepare_cached(&format!(
+            "SELECT {ITEM_COLUMNS} FROM roster_items WHERE username = ?1 AND jid = ?2"
+        ))?
+        .query_row([user, contact], item_from_row)
+        .optional()?;
+    let Some(item) = item else {
+        return Ok(None);
+    };
+    let mut item = item?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT group_name FROM roster_groups WHERE username = ?1 AND jid = ?2 ORDER BY position",
+    )?;
+    item.groups = stmt
+        .query_map([user, contact], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(item))
+}
+
+fn count(conn: &Connection, sql: &str, user: &str) -> Result<i64, StoreError> {
+    Ok(conn.prepare_cached(sql)?.query_row([user], |r| r.get(0))?)
+}
+
+impl Store for SqliteStore {
+    fn create_user(&self, username: &str, creds: &[ScramRecord]) -> Result<(), StoreError> {
+        let now = now_unix_ms();
+        self.write(|tx| {
+            if insert_user(tx, username, creds, now)? {
+                Ok(())
+            } else {
+                Err(StoreError::UserExists(username.to_owned()))
+            }
+        })
+    }
+
+    fn set_credentials(&self, username: &str, creds: &[ScramRecord]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            require_user(tx, username)?;
+            tx.prepare_cached("DELETE FROM credentials WHERE username = ?1")?
+                .execute([username])?;
+            insert_credentials(tx, username, creds)
+        })
+    }
+
+    fn remove_user(&self, username: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            // Everything else goes with ON DELETE CASCADE.
+            let removed = tx
+                .prepare_cached("DELETE FROM users WHERE username = ?1")?
+                .execute([username])?;
+            if removed == 0 {
+                return Err(StoreError::NoSuchUser(username.to_owned()));
+            }
+            Ok(())
+        })
+    }
+
+    fn user_exists(&self, username: &str) -> Result<bool, StoreError> {
+        self.read(|tx| match require_user(tx, username) {
+            Ok(()) => Ok(true),
+            Err(StoreError::NoSuchUser(_)) => Ok(false),
+            Err(e) => Err(e),
+        })
+    }
+
+    fn list_users(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|tx| {
+            // BINARY collation: byte order, the same as `str`'s `Ord`.
+            let mut stmt = tx.prepare_cached("SELECT username FROM users ORDER BY username")?;
+            let users = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(users)
+        })
+    }
+
+    fn credentials(
+        &self,
+        username: &str,
+        hash: ScramHash,
+    ) -> Result<Option<ScramRecord>, StoreError> {
+        self.read(|tx| {
+            require_user(tx, username)?;
+            let row = tx
+                .prepare_cached(
+                    "SELECT mechanism, salt, iterations, stored_key, server_key FROM credentials
+                     WHERE username = ?1 AND mechanism = ?2",
+                )?
+                .query_row([username, hash_name(hash)], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                        r.get::<_, Vec<u8>>(4)?,
+                    ))
+                })
+                .optional()?;
+            let Some((mechanism, salt, iterations, stored_key, server_key)) = row else {
+                return Ok(None);
+            };
+            let corrupt =
+                |what: String| StoreError::Corrupt(format!("credentials of {username}: {what}"));
+            let hash = parse_hash(&mechanism)
+                .ok_or_else(|| corrupt(format!("mechanism {mechanism:?}")))?;
+            let iterations = u32::try_from(iterations)
+                .map_err(|_| corrupt(format!("iterations {iterations}")))?;
+            Ok(Some(ScramRecord {
+                hash,
+                salt,
+                iterations,
+                stored_key,
+                server_key,
+            }))
+        })
+    }
+
+    fn create_users(
+        &self,
+        users: &[(String, Vec<ScramRecord>)],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let now = now_unix_ms();
+        let mut results = Vec::with_capacity(users.len());
+        for chunk in users.chunks(BULK_CHUNK) {
+            let chunk_results = self.write(|tx| {
+                chunk
+                    .iter()
+                    .map(|(name, creds)| {
+                        Ok(if insert_user(tx, name, creds, now)? {
+                            Ok(())
+                        } else {
+                            Err(StoreError::UserExists(name.clone()))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })?;
+            results.extend(chunk_results);
+        }
+        Ok(results)
+    }
+
+    fn roster(&self, user: &str) -> Result<(u64, Vec<RosterItem>), StoreError> {
+        self.read(|tx| {
+            let version = read_roster_version(tx, user)?;
+            Ok((version, load_roster(tx, user)?))
+        })
+    }
+
+    fn roster_version(&self, user: &str) -> Result<u64, StoreError> {
+        self.read(|tx| read_roster_version(tx, user))
+    }
+
+    fn roster_item(&self, user: &str, contact: &str) -> Result<Option<RosterItem>, StoreError> {
+        self.read(|tx| {
+            require_user(tx, user)?;
+            load_roster_item(tx, user, contact)
+        })
+    }
+
+    fn roster_put(&self, user: &str, item: &RosterItem) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            let version = bump_roster_version(tx, user)?;
+            tx.prepare_cached(
+                "INSERT INTO roster_items
+                     (username, jid, name, subscription, ask, approved, pending_in)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (username, jid) DO UPDATE SET name = excluded.name,
+                     subscription = excluded.subscription, ask = excluded.ask,
+                     approved = excluded.approved, pending_in = excluded.pending_in",
+            )?
+            .execute(params![
+                user,
+                item.jid,
+                item.name,
+                item.subscription.as_str(),
+                item.ask,
+                item.approved,
+                item.pending_in
+            ])?;
+            tx.prepare_cached("DELETE FROM roster_groups WHERE username = ?1 AND jid = ?2")?
+                .execute([user, item.jid.as_str()])?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO roster_groups (username, jid, position, group_name)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut seen = HashSet::new();
+            let mut position = 0_i64;
+            for group in &item.groups {
+                if seen.insert(group.as_str()) {
+                    insert.execute(params![user, item.jid, position, group])?;
+                    position += 1;
+                }
+            }
+            Ok(version)
+        })
+    }
+
+    fn roster_remove(&self, user: &str, contact: &str) -> Result<Option<u64>, StoreError> {
+        self.write(|tx| {
+            require_user(tx, user)?;
+            // The groups go with ON DELETE CASCADE.
+            let removed = tx
+                .prepare_cached("DELETE FROM roster_items WHERE username = ?1 AND jid = ?2")?
+                .execute([user, contact])?;
+            if removed == 0 {
+                return Ok(None);
+            }
+            bump_roster_version(tx, user).map(Some)
+        })
+    }
+
+    fn roster_len(&self, user: &str) -> Result<usize, StoreError> {
+        self.read(|tx| {
+            require_user(tx, user)?;
+            let n = count(
+                tx,
+                "SELECT COUNT(*) FROM roster_items WHERE username = ?1",
+                user,
+            )?;
+            to_usize(n, "roster length")
+        })
+    }
+
+    fn pending_in_put(&self, user: &str, from: &str, stanza: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            require_user(tx, user)?;
+            tx.prepare_cached(
+                "INSERT INTO pending_in (username, from_jid, stanza) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (username, from_jid) DO UPDATE SET stanza = excluded.stanza",
+            )?
+            .execute([user, from, stanza])?;
+            Ok(())
+        })
+    }
+
+    fn pending_in_remove(&self, user: &str, from: &str) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            require_user(tx, user)?;
+            let removed = tx
+                .prepare_cached("DELETE FROM pending_in WHERE username = ?1 AND from_jid = ?2")?
+                .execute([user, from])?;
+            Ok(removed > 0)
+        })
+    }
+
+    fn pending_in_list(&self, user: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|tx| {
+            require_user(tx, user)?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT from_jid, stanza FROM pending_in WHERE username = ?1 ORDER BY from_jid",
+            )?;
+            let list = stmt
+                .query_map([user], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(list)
+        })
+    }
+
+    fn offline_push(
+        &self,
+        user: &str,
+        stanza: &str,
+        quota: usize,
+    ) -> Result<OfflinePush, StoreError> {
+        let quota = i64::try_from(quota).unwrap_or(i64::MAX);
+        let now = now_unix_ms();
+        self.write(|tx| {
+            require_user(tx, user)?;
+            let stored = count(
+                tx,
+                "SELECT COUNT(*) FROM offline_messages WHERE username = ?1",
+                user,
+            )?;
+            if stored >= quota {
+                return Ok(OfflinePush::QuotaExceeded);
+            }
+            tx.prepare_cached(
+                "INSERT INTO offline_messages (username, stanza, stored_at_unix_ms)
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![user, stanza, now])?;
+            Ok(OfflinePush::Stored)
+        })
+    }
+
+    fn offline_list(&self, user: &str) -> Result<Vec<OfflineMessage>, StoreError> {
+        self.read(|tx| {
+            require_user(tx, user)?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, stanza, stored_at_unix_ms FROM offline_messages
+                 WHERE username = ?1 ORDER BY id",
+            )?;
+            let list = stmt
+                .query_map([user], |r| {
+                    Ok(OfflineMessage {
+                        id: r.get(0)?,
+                        stanza: r.get(1)?,
+                        stored_at_unix_ms: r.get(2)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(list)
+        })
+    }
+
+    fn offline_delete(&self, user: &str, ids: &[i64]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            require_user(tx, user)?;
+            let mut stmt =
+                tx.prepare_cached("DELETE FROM offline_messages WHERE username = ?1 AND id = ?2")?;
+            for id in ids {
+                stmt.execute(params![user, id])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn offline_count(&self, user: &str) -> Result<usize, StoreError> {
+        self.read(|tx| {
+            require_user(tx, user)?;
+            let n = count(
+                tx,
+                "SELECT COUNT(*) FROM offline_messages WHERE username = ?1",
+                user,
+            )?;
+            to_usize(n, "offline count")
+        })
+    }
+
+    fn offline_total(&self) -> Result<u64, StoreError> {
+        self.read(|tx| {
+            let n: i64 = tx
+                .prepare_cached("SELECT COUNT(*) FROM offline_messages")?
+                .query_row([], |r| r.get(0))?;
+            to_u64(n, "offline total")
+        })
+    }
+
+    fn blocklist(&self, user: &str) -> Result<Vec<String>, StoreError> {
+        self.read(|tx| {
+            require_user(tx, user)?;
+            let mut stmt =
+                tx.prepare_cached("SELECT jid FROM blocklist WHERE username = ?1 ORDER BY jid")?;
+            let list = stmt
+                .query_map([user], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(list)
+        })
+    }
+
+    fn block(&self, user: &str, jids: &[String]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            require_user(tx, user)?;
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO blocklist (username, jid) VALUES (?1, ?2)
+                 ON CONFLICT (username, jid) DO NOTHING",
+            )?;
+            for jid in jids {
+                stmt.execute([user, jid.as_str()])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn unblock(&self, user: &str, jids: &[String]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            require_user(tx, user)?;
+            if jids.is_empty() {
+                tx.prepare_cached("DELETE FROM blocklist WHERE username = ?1")?
+                    .execute([user])?;
+                return Ok(());
+            }
+            let mut stmt =
+                tx.prepare_cached("DELETE FROM blocklist WHERE username = ?1 AND jid = ?2")?;
+            for jid in jids {
+                stmt.execute([user, jid.as_str()])?;
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,881 @@
+//! Store tests. The backend-independent suite is a set of functions taking
+//! `&dyn Store` (each expects an empty store), run by [`suite!`] against a
+//! `SqliteStore` on a file and in memory; a later backend adds one more
+//! `suite!` invocation. SQLite-specific tests (two handles on one file, kill -9,
+//! schema version) follow.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use herald_translate::sasl::{ScramHash, ScramRecord};
+use proptest::prelude::*;
+
+use super::{OfflinePush, RosterItem, SqliteStore, Store, StoreError, Subscription};
+
+// ----- helpers -----
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "herald-store-{}-{}-{:016x}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+
+    /// A database path in a subdirectory that does not exist yet.
+    fn db(&self) -> PathBuf {
+        self.0.join("data").join("herald.db")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn record(hash: ScramHash, seed: u8) -> ScramRecord {
+    ScramRecord {
+        hash,
+        salt: vec![seed; 16],
+        iterations: 4096 + u32::from(seed),
+        stored_key: vec![seed.wrapping_add(1); 20],
+        server_key: vec![seed.wrapping_add(2); 32],
+    }
+}
+
+fn creds(seed: u8) -> Vec<ScramRecord> {
+    vec![
+        record(ScramHash::Sha1, seed),
+        record(ScramHash::Sha256, seed),
+    ]
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn item(jid: &str, sub: Subscription, groups: &[&str]) -> RosterItem {
+    RosterItem {
+        subscription: sub,
+        groups: strings(groups),
+        ..RosterItem::new(jid)
+    }
+}
+
+#[track_caller]
+fn assert_no_such_user<T: std::fmt::Debug>(r: Result<T, StoreError>) {
+    assert!(
+        matches!(r, Err(StoreError::NoSuchUser(ref u)) if u == "ghost"),
+        "{r:?}"
+    );
+}
+
+// ----- backend-independent suite -----
+
+fn accounts(s: &dyn Store) {
+    assert_eq!(s.list_users().unwrap(), Vec::<String>::new());
+    assert!(!s.user_exists("alice").unwrap());
+    s.create_user("zed", &creds(1)).unwrap();
+    s.create_user("alice", &creds(2)).unwrap();
+    s.create_user("ämil", &[record(ScramHash::Sha256, 3)])
+        .unwrap();
+    s.create_user("nocreds", &[]).unwrap();
+    assert!(s.user_exists("alice").unwrap());
+    assert!(!s.user_exists("Alice").unwrap());
+    let mut expected = strings(&["zed", "alice", "ämil", "nocreds"]);
+    expected.sort();
+    assert_eq!(s.list_users().unwrap(), expected);
+
+    assert!(matches!(
+        s.create_user("alice", &creds(9)),
+        Err(StoreError::UserExists(ref u)) if u == "alice"
+    ));
+    // The failed create changed nothing.
+    assert_eq!(
+        s.credentials("alice", ScramHash::Sha1).unwrap(),
+        Some(record(ScramHash::Sha1, 2))
+    );
+    assert_eq!(
+        s.credentials("alice", ScramHash::Sha256).unwrap(),
+        Some(record(ScramHash::Sha256, 2))
+    );
+    assert_eq!(s.credentials("ämil", ScramHash::Sha1).unwrap(), None);
+    assert_eq!(
+        s.credentials("ämil", ScramHash::Sha256).unwrap(),
+        Some(record(ScramHash::Sha256, 3))
+    );
+    assert_eq!(s.credentials("nocreds", ScramHash::Sha256).unwrap(), None);
+    assert_no_such_user(s.credentials("ghost", ScramHash::Sha1));
+
+    // A later record for the same hash wins.
+    s.create_user(
+        "twice",
+        &[record(ScramHash::Sha1, 4), record(ScramHash::Sha1, 5)],
+    )
+    .unwrap();
+    assert_eq!(
+        s.credentials("twice", ScramHash::Sha1).unwrap(),
+        Some(record(ScramHash::Sha1, 5))
+    );
+}
+
+fn set_credentials(s: &dyn Store) {
+    s.create_user("alice", &creds(1)).unwrap();
+    s.set_credentials("alice", &[record(ScramHash::Sha256, 7)])
+        .unwrap();
+    assert_eq!(s.credentials("alice", ScramHash::Sha1).unwrap(), None);
+    assert_eq!(
+        s.credentials("alice", ScramHash::Sha256).unwrap(),
+        Some(record(ScramHash::Sha256, 7))
+    );
+    s.set_credentials("alice", &creds(8)).unwrap();
+    assert_eq!(
+        s.credentials("alice", ScramHash::Sha1).unwrap(),
+        Some(record(ScramHash::Sha1, 8))
+    );
+    assert_no_such_user(s.set_credentials("ghost", &creds(1)));
+    assert!(!s.user_exists("ghost").unwrap());
+}
+
+fn remove_user_cascades(s: &dyn Store) {
+    for user in ["alice", "bob"] {
+        s.create_user(user, &creds(1)).unwrap();
+        s.roster_put(
+            user,
+            &item("carol@example.org", Subscription::Both, &["Friends"]),
+        )
+        .unwrap();
+        s.pending_in_put(user, "dave@example.org", "<presence type='subscribe'/>")
+            .unwrap();
+        assert_eq!(
+            s.offline_push(user, "<message/>", 10).unwrap(),
+            OfflinePush::Stored
+        );
+        s.block(user, &strings(&["spam.example"])).unwrap();
+    }
+    assert_eq!(s.offline_total().unwrap(), 2);
+
+    s.remove_user("alice").unwrap();
+    assert!(!s.user_exists("alice").unwrap());
+    assert_eq!(s.list_users().unwrap(), strings(&["bob"]));
+    assert_eq!(s.offline_total().unwrap(), 1);
+    assert!(matches!(
+        s.remove_user("alice"),
+        Err(StoreError::NoSuchUser(_))
+    ));
+    assert_no_such_user(s.remove_user("ghost"));
+
+    // A new account under the same name starts empty.
+    s.create_user("alice", &[]).unwrap();
+    assert_eq!(s.roster("alice").unwrap(), (0, vec![]));
+    assert_eq!(s.roster_len("alice").unwrap(), 0);
+    assert!(s.pending_in_list("alice").unwrap().is_empty());
+    assert!(s.offline_list("alice").unwrap().is_empty());
+    assert!(s.blocklist("alice").unwrap().is_empty());
+    assert_eq!(s.credentials("alice", ScramHash::Sha1).unwrap(), None);
+
+    // Bob is untouched.
+    assert_eq!(s.roster_len("bob").unwrap(), 1);
+    assert_eq!(s.pending_in_list("bob").unwrap().len(), 1);
+    assert_eq!(s.offline_count("bob").unwrap(), 1);
+    assert_eq!(s.blocklist("bob").unwrap(), strings(&["spam.example"]));
+    assert!(s.credentials("bob", ScramHash::Sha256).unwrap().is_some());
+}
+
+fn bulk_create(s: &dyn Store) {
+    s.create_user("u0600", &creds(1)).unwrap();
+    let mut users: Vec<(String, Vec<ScramRecord>)> =
+        (0..1200).map(|i| (format!("u{i:04}"), creds(2))).collect();
+    users.insert(900, ("u0010".to_owned(), creds(3))); // repeated within the input
+    let results = s.create_users(&users).unwrap();
+    assert_eq!(results.len(), users.len());
+    for (i, ((name, _), r)) in users.iter().zip(&results).enumerate() {
+        if i == 600 || i == 900 {
+            assert!(
+                matches!(r, Err(StoreError::UserExists(u)) if u == name),
+                "entry {i}: {r:?}"
+            );
+        } else {
+            assert!(r.is_ok(), "entry {i}: {r:?}");
+        }
+    }
+    assert_eq!(s.list_users().unwrap().len(), 1200);
+    // The pre-existing user and the first u0010 keep their credentials.
+    assert_eq!(
+        s.credentials("u0600", ScramHash::Sha1).unwrap(),
+        Some(record(ScramHash::Sha1, 1))
+    );
+    assert_eq!(
+        s.credentials("u0010", ScramHash::Sha256).unwrap(),
+        Some(record(ScramHash::Sha256, 2))
+    );
+    assert_eq!(
+        s.credentials("u1199", ScramHash::Sha256).unwrap(),
+        Some(record(ScramHash::Sha256, 2))
+    );
+    assert!(s.create_users(&[]).unwrap().is_empty());
+}
+
+fn roster(s: &dyn Store) {
+    s.create_user("alice", &[]).unwrap();
+    assert_eq!(s.roster("alice").unwrap(), (0, vec![]));
+    assert_eq!(s.roster_version("alice").unwrap(), 0);
+    assert_eq!(s.roster_item("alice", "bob@example.org").unwrap(), None);
+
+    let mut bob = RosterItem {
+        name: Some("Bob".to_owned()),
+        ask: true,
+        ..item(
+            "bob@example.org",
+            Subscription::None,
+            &["Work", "Friends", "Work"],
+        )
+    };
+    assert_eq!(s.roster_put("alice", &bob).unwrap(), 1);
+    let carol = RosterItem {
+        approved: true,
+        pending_in: true,
+        ..item("carol@example.net", Subscription::From, &[])
+    };
+    assert_eq!(s.roster_put("alice", &carol).unwrap(), 2);
+    let aaron = item("aaron@example.com", Subscription::Both, &["Ünïcode ✓", ""]);
+    assert_eq!(s.roster_put("alice", &aaron).unwrap(), 3);
+
+    // Duplicate groups are dropped, first occurrence kept.
+    let stored_bob = RosterItem {
+        groups: strings(&["Work", "Friends"]),
+        ..bob.clone()
+    };
+    assert_eq!(
+        s.roster_item("alice", "bob@example.org").unwrap(),
+        Some(stored_bob.clone())
+    );
+    assert_eq!(
+        s.roster_item("alice", "carol@example.net").unwrap(),
+        Some(carol.clone())
+    );
+    assert_eq!(
+        s.roster("alice").unwrap(),
+        (3, vec![aaron.clone(), stored_bob, carol.clone()])
+    );
+    assert_eq!(s.roster_len("alice").unwrap(), 3);
+
+    // Replace: every field and the groups change; the count does not.
+    bob = RosterItem {
+        name: None,
+        subscription: Subscription::To,
+        ask: false,
+        approved: true,
+        pending_in: true,
+        groups: strings(&["Family"]),
+        jid: bob.jid,
+    };
+    assert_eq!(s.roster_put("alice", &bob).unwrap(), 4);
+    assert_eq!(
+        s.roster_item("alice", "bob@example.org").unwrap(),
+        Some(bob.clone())
+    );
+    assert_eq!(s.roster_len("alice").unwrap(), 3);
+    // An identical put still bumps the version.
+    assert_eq!(s.roster_put("alice", &bob).unwrap(), 5);
+
+    assert_eq!(
+        s.roster_remove("alice", "aaron@example.com").unwrap(),
+        Some(6)
+    );
+    assert_eq!(s.roster_remove("alice", "aaron@example.com").unwrap(), None);
+    assert_eq!(s.roster_version("alice").unwrap(), 6);
+    assert_eq!(s.roster("alice").unwrap(), (6, vec![bob.clone(), carol]));
+    // Re-adding a removed item does not resurrect its old groups.
+    let bare_aaron = item("aaron@example.com", Subscription::None, &[]);
+    assert_eq!(s.roster_put("alice", &bare_aaron).unwrap(), 7);
+    assert_eq!(
+        s.roster_item("alice", "aaron@example.com").unwrap(),
+        Some(bare_aaron)
+    );
+
+    // Rosters are per user.
+    s.create_user("bob", &[]).unwrap();
+    assert_eq!(s.roster("bob").unwrap(), (0, vec![]));
+    assert_eq!(s.roster_remove("bob", "bob@example.org").unwrap(), None);
+    assert_eq!(s.roster_version("alice").unwrap(), 7);
+
+    assert_no_such_user(s.roster("ghost"));
+    assert_no_such_user(s.roster_version("ghost"));
+    assert_no_such_user(s.roster_item("ghost", "bob@example.org"));
+    assert_no_such_user(s.roster_put("ghost", &bob));
+    assert_no_such_user(s.roster_remove("ghost", "bob@example.org"));
+    assert_no_such_user(s.roster_len("ghost"));
+}
+
+fn pending_in(s: &dyn Store) {
+    s.create_user("alice", &[]).unwrap();
+    assert!(s.pending_in_list("alice").unwrap().is_empty());
+    s.pending_in_put(
+        "alice",
+        "dave@example.org",
+        "<presence from='dave' type='subscribe'/>",
+    )
+    .unwrap();
+    s.pending_in_put(
+        "alice",
+        "bob@example.org",
+        "<presence type='subscribe'><status>hi</status></presence>",
+    )
+    .unwrap();
+    // Replace.
+    s.pending_in_put(
+        "alice",
+        "dave@example.org",
+        "<presence type='subscribe'><status>again</status></presence>",
+    )
+    .unwrap();
+    assert_eq!(
+        s.pending_in_list("alice").unwrap(),
+        vec![
+            (
+                "bob@example.org".to_owned(),
+                "<presence type='subscribe'><status>hi</status></presence>".to_owned()
+            ),
+            (
+                "dave@example.org".to_owned(),
+                "<presence type='subscribe'><status>again</status></presence>".to_owned()
+            ),
+        ]
+    );
+    assert!(s.pending_in_remove("alice", "dave@example.org").unwrap());
+    assert!(!s.pending_in_remove("alice", "dave@example.org").unwrap());
+    assert_eq!(s.pending_in_list("alice").unwrap().len(), 1);
+    // Pending requests do not touch the roster.
+    assert_eq!(s.roster_version("alice").unwrap(), 0);
+
+    assert_no_such_user(s.pending_in_put("ghost", "a@b", "<presence/>"));
+    assert_no_such_user(s.pending_in_remove("ghost", "a@b"));
+    assert_no_such_user(s.pending_in_list("ghost"));
+}
+
+fn offline(s: &dyn Store) {
+    s.create_user("alice", &[]).unwrap();
+    s.create_user("bob", &[]).unwrap();
+    assert_eq!(s.offline_total().unwrap(), 0);
+    assert!(s.offline_list("alice").unwrap().is_empty());
+
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let before = i64::try_from(before).unwrap();
+    for i in 0..3 {
+        let push = s
+            .offline_push("alice", &format!("<message id='{i}'/>"), 3)
+            .unwrap();
+        assert_eq!(push, OfflinePush::Stored, "message {i}");
+    }
+    // Exactly at the limit: refused and not stored.
+    assert_eq!(
+        s.offline_push("alice", "<message id='x'/>", 3).unwrap(),
+        OfflinePush::QuotaExceeded
+    );
+    assert_eq!(s.offline_count("alice").unwrap(), 3);
+    // A larger quota admits more; a zero quota admits nothing.
+    assert_eq!(
+        s.offline_push("alice", "<message id='3'/>", 4).unwrap(),
+        OfflinePush::Stored
+    );
+    assert_eq!(
+        s.offline_push("bob", "<message/>", 0).unwrap(),
+        OfflinePush::QuotaExceeded
+    );
+    assert_eq!(
+        s.offline_push("bob", "<message id='b'/>", 1).unwrap(),
+        OfflinePush::Stored
+    );
+    assert_eq!(s.offline_total().unwrap(), 5);
+
+    let list = s.offline_list("alice").unwrap();
+    let stanzas: Vec<&str> = list.iter().map(|m| m.stanza.as_str()).collect();
+    assert_eq!(
+        stanzas,
+        [
+            "<message id='0'/>",
+            "<message id='1'/>",
+            "<message id='2'/>",
+            "<message id='3'/>"
+        ]
+    );
+    assert!(list.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(list.iter().all(|m| m.stored_at_unix_ms >= before));
+
+    // Ids of another user are ignored; unknown ids are ignored.
+    let bob_id = s.offline_list("bob").unwrap()[0].id;
+    s.offline_delete("alice", &[bob_id, -1, i64::MAX]).unwrap();
+    assert_eq!(s.offline_count("bob").unwrap(), 1);
+    assert_eq!(s.offline_count("alice").unwrap(), 4);
+
+    s.offline_delete("alice", &[list[0].id, list[2].id])
+        .unwrap();
+    let rest = s.offline_list("alice").unwrap();
+    assert_eq!(rest, vec![list[1].clone(), list[3].clone()]);
+    s.offline_delete("alice", &[]).unwrap();
+    assert_eq!(s.offline_count("alice").unwrap(), 2);
+    assert_eq!(s.offline_total().unwrap(), 3);
+
+    // Ids are never reused.
+    let max = rest.iter().map(|m| m.id).max().unwrap();
+    s.offline_delete("alice", &[rest[1].id]).unwrap();
+    s.offline_push("alice", "<message id='new'/>", 10).unwrap();
+    let newest = s.offline_list("alice").unwrap().pop().unwrap();
+    assert_eq!(newest.stanza, "<message id='new'/>");
+    assert!(newest.id > max.max(bob_id));
+
+    assert_no_such_user(s.offline_push("ghost", "<message/>", 10));
+    assert_no_such_user(s.offline_list("ghost"));
+    assert_no_such_user(s.offline_delete("ghost", &[1]));
+    assert_no_such_user(s.offline_count("ghost"));
+}
+
+/// The quota holds when many threads push at once through one store.
+fn offline_quota_concurrent(s: &dyn Store) {
+    s.create_user("alice", &[]).unwrap();
+    let stored = AtomicU32::new(0);
+    thread::scope(|scope| {
+        for t in 0..4 {
+            let stored = &stored;
+            scope.spawn(move || {
+                for i in 0..10 {
+                    let stanza = format!("<message id='{t}-{i}'/>");
+                    if s.offline_push("alice", &stanza, 25).unwrap() == OfflinePush::Stored {
+                        stored.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(stored.load(Ordering::Relaxed), 25);
+    assert_eq!(s.offline_count("alice").unwrap(), 25);
+}
+
+fn blocklist(s: &dyn Store) {
+    s.create_user("alice", &[]).unwrap();
+    s.create_user("bob", &[]).unwrap();
+    assert!(s.blocklist("alice").unwrap().is_empty());
+    s.block(
+        "alice",
+        &strings(&["spam.example", "eve@example.org", "eve@example.org/res"]),
+    )
+    .unwrap();
+    // Idempotent, also within one call.
+    s.block(
+        "alice",
+        &strings(&["eve@example.org", "eve@example.org", "mallory@example.org"]),
+    )
+    .unwrap();
+    s.block("alice", &[]).unwrap();
+    s.block("bob", &strings(&["eve@example.org"])).unwrap();
+    assert_eq!(
+        s.blocklist("alice").unwrap(),
+        strings(&[
+            "eve@example.org",
+            "eve@example.org/res",
+            "mallory@example.org",
+            "spam.example"
+        ])
+    );
+
+    s.unblock("alice", &strings(&["eve@example.org", "never@blocked"]))
+        .unwrap();
+    assert_eq!(
+        s.blocklist("alice").unwrap(),
+        strings(&["eve@example.org/res", "mallory@example.org", "spam.example"])
+    );
+    // Empty slice: unblock all, of this user only.
+    s.unblock("alice", &[]).unwrap();
+    assert!(s.blocklist("alice").unwrap().is_empty());
+    assert_eq!(s.blocklist("bob").unwrap(), strings(&["eve@example.org"]));
+    s.unblock("alice", &[]).unwrap();
+
+    assert_no_such_user(s.blocklist("ghost"));
+    assert_no_such_user(s.block("ghost", &strings(&["a@b"])));
+    assert_no_such_user(s.unblock("ghost", &[]));
+}
+
+/// Runs every suite function against fresh SQLite stores.
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_file {
+            $(
+                #[test]
+                fn $name() {
+                    let dir = super::TempDir::new();
+                    let store = super::SqliteStore::open(&dir.db()).expect("open");
+                    super::$name(&store);
+                }
+            )*
+        }
+        mod sqlite_memory {
+            $(
+                #[test]
+                fn $name() {
+                    let store = super::SqliteStore::open_in_memory().expect("open");
+                    super::$name(&store);
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    accounts,
+    set_credentials,
+    remove_user_cascades,
+    bulk_create,
+    roster,
+    pending_in,
+    offline,
+    offline_quota_concurrent,
+    blocklist,
+);
+
+// ----- roster model (property test) -----
+
+#[derive(Debug, Clone)]
+enum RosterOp {
+    Put(RosterItem),
+    Remove(String),
+}
+
+fn roster_op() -> impl Strategy<Value = RosterOp> {
+    let jid = prop::sample::select(vec!["a@x", "b@x", "c@y", "d@y", "e@z", "é@z"]);
+    let subscription = prop::sample::select(vec![
+        Subscription::None,
+        Subscription::To,
+        Subscription::From,
+        Subscription::Both,
+    ]);
+    let groups = prop::collection::vec(
+        prop::sample::select(vec!["g1", "g2", "Friends", "ü", ""]),
+        0..4,
+    );
+    let put = (
+        jid.clone(),
+        prop::option::of("[a-zé ]{0,6}"),
+        subscription,
+        any::<(bool, bool, bool)>(),
+        groups,
+    )
+        .prop_map(
+            |(jid, name, subscription, (ask, approved, pending_in), groups)| {
+                RosterOp::Put(RosterItem {
+                    jid: jid.to_owned(),
+                    name,
+                    subscription,
+                    ask,
+                    approved,
+                    pending_in,
+                    groups: strings(&groups),
+                })
+            },
+        );
+    prop_oneof![3 => put, 2 => jid.prop_map(|j| RosterOp::Remove(j.to_owned()))]
+}
+
+/// Applies `ops` to the roster of "alice" (existing, empty) and to a map,
+/// checking after each step that both agree and the version moves correctly.
+fn check_roster_ops(s: &dyn Store, ops: &[RosterOp]) -> Result<(), TestCaseError> {
+    let mut model: BTreeMap<String, RosterItem> = BTreeMap::new();
+    let mut version = s.roster_version("alice").unwrap();
+    for op in ops {
+        match op {
+            RosterOp::Put(item) => {
+                let new = s.roster_put("alice", item).unwrap();
+                prop_assert!(new > version, "put: {new} <= {version}");
+                version = new;
+                let mut stored = item.clone();
+                let mut seen = std::collections::HashSet::new();
+                stored.groups.retain(|g| seen.insert(g.clone()));
+                model.insert(item.jid.clone(), stored);
+            }
+            RosterOp::Remove(jid) => {
+                let removed = s.roster_remove("alice", jid).unwrap();
+                match (removed, model.remove(jid)) {
+                    (Some(new), Some(_)) => {
+                        prop_assert!(new > version, "remove: {new} <= {version}");
+                        version = new;
+                    }
+                    (None, None) => {}
+                    (got, expected) => {
+                        prop_assert!(false, "remove {jid}: got {got:?}, model had {expected:?}");
+                    }
+                }
+            }
+        }
+        let (v, items) = s.roster("alice").unwrap();
+        prop_assert_eq!(v, version);
+        prop_assert_eq!(s.roster_version("alice").unwrap(), version);
+        prop_assert_eq!(&items, &model.values().cloned().collect::<Vec<_>>());
+        prop_assert_eq!(s.roster_len("alice").unwrap(), model.len());
+        for jid in ["a@x", "é@z"] {
+            prop_assert_eq!(
+                s.roster_item("alice", jid).unwrap(),
+                model.get(jid).cloned()
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        // Regression files would land outside the store module.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn roster_matches_model(ops in prop::collection::vec(roster_op(), 0..40)) {
+        let store = SqliteStore::open_in_memory().unwrap();
+        store.create_user("alice", &[]).unwrap();
+        check_roster_ops(&store, &ops)?;
+    }
+}
+
+// ----- types -----
+
+#[test]
+fn subscription_strings() {
+    for sub in [
+        Subscription::None,
+        Subscription::To,
+        Subscription::From,
+        Subscription::Both,
+    ] {
+        assert_eq!(Subscription::parse(sub.as_str()), Some(sub));
+    }
+    assert_eq!(Subscription::Both.as_str(), "both");
+    assert_eq!(Subscription::parse("remove"), None);
+    assert_eq!(Subscription::parse("Both"), None);
+}
+
+#[test]
+fn store_is_object_safe() {
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(SqliteStore::open_in_memory().unwrap());
+    let handle = store.clone();
+    thread::spawn(move || handle.create_user("alice", &[]).unwrap())
+        .join()
+        .unwrap();
+    assert!(store.user_exists("alice").unwrap());
+}
+
+// ----- SQLite specific -----
+
+/// A second handle on the same file (the CLI while the server runs) sees the
+/// first one's writes and the other way round, and a reopen keeps everything.
+#[test]
+fn sqlite_two_handles_share_the_file() {
+    let dir = TempDir::new();
+    let server = SqliteStore::open(&dir.db()).unwrap();
+    let cli = SqliteStore::open(&dir.db()).unwrap();
+    assert_eq!(server.path(), Some(dir.db().as_path()));
+
+    cli.create_user("alice", &creds(1)).unwrap();
+    assert!(server.user_exists("alice").unwrap());
+    assert_eq!(
+        server.credentials("alice", ScramHash::Sha256).unwrap(),
+        Some(record(ScramHash::Sha256, 1))
+    );
+    server
+        .roster_put(
+            "alice",
+            &item("bob@example.org", Subscription::Both, &["G"]),
+        )
+        .unwrap();
+    server.offline_push("alice", "<message/>", 10).unwrap();
+    assert_eq!(cli.roster_version("alice").unwrap(), 1);
+    assert_eq!(cli.offline_count("alice").unwrap(), 1);
+    cli.set_credentials("alice", &creds(2)).unwrap();
+    assert_eq!(
+        server.credentials("alice", ScramHash::Sha1).unwrap(),
+        Some(record(ScramHash::Sha1, 2))
+    );
+    cli.remove_user("alice").unwrap();
+    assert!(!server.user_exists("alice").unwrap());
+    assert_eq!(server.offline_total().unwrap(), 0);
+
+    // Both handles write concurrently; the quota holds across connections.
+    server.create_user("bob", &[]).unwrap();
+    thread::scope(|scope| {
+        for store in [&server, &cli] {
+            scope.spawn(move || {
+                for _ in 0..20 {
+                    store.offline_push("bob", "<message/>", 30).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(server.offline_count("bob").unwrap(), 30);
+
+    drop(server);
+    drop(cli);
+    let reopened = SqliteStore::open(&dir.db()).unwrap();
+    assert_eq!(reopened.offline_count("bob").unwrap(), 30);
+}
+
+#[test]
+fn sqlite_pragmas_and_schema_version() {
+    let dir = TempDir::new();
+    drop(SqliteStore::open(&dir.db()).unwrap());
+    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(version >= 1);
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.db()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "database readable by others: {mode:o}");
+    }
+
+    // Reopening an up-to-date database is fine; a newer schema is refused.
+    drop(SqliteStore::open(&dir.db()).unwrap());
+    conn.pragma_update(None, "user_version", version + 1)
+        .unwrap();
+    let err = SqliteStore::open(&dir.db()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found, supported } if found == version + 1 && supported == version),
+        "{err}"
+    );
+}
+
+#[test]
+fn sqlite_open_errors_name_the_path() {
+    let dir = TempDir::new();
+    let blocker = dir.0.join("file");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let err = SqliteStore::open(&blocker.join("herald.db")).unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err}");
+
+    let garbage = dir.0.join("garbage.db");
+    std::fs::write(&garbage, vec![0x42; 4096]).unwrap();
+    let err = SqliteStore::open(&garbage).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Open { ref path, .. } if path == &garbage),
+        "{err}"
+    );
+}
+
+/// Set in the child process of [`sqlite_survives_kill_9`]: the database path.
+const KILL_CHILD_ENV: &str = "HERALD_STORE_KILL9_CHILD_DB";
+const STORED_MARKER: &str = "herald-store-kill9-stored";
+
+/// The writer half of [`sqlite_survives_kill_9`]; does nothing in a normal run.
+#[test]
+fn sqlite_kill9_child_writer() {
+    let Some(path) = std::env::var_os(KILL_CHILD_ENV) else {
+        return;
+    };
+    let store = SqliteStore::open(Path::new(&path)).unwrap();
+    let mut stdout = std::io::stdout();
+    for i in 0.. {
+        let push = store.offline_push("alice", &format!("<message id='{i}'/>"), usize::MAX);
+        assert_eq!(push.unwrap(), OfflinePush::Stored);
+        writeln!(stdout, "{STORED_MARKER} {i}").unwrap();
+        stdout.flush().unwrap();
+    }
+}
+
+/// Messages whose `offline_push` returned survive a SIGKILL of the writer
+/// (killed while it keeps writing), and the database stays readable.
+#[test]
+fn sqlite_survives_kill_9() {
+    const ACKED: u64 = 3;
+    let dir = TempDir::new();
+    SqliteStore::open(&dir.db())
+        .unwrap()
+        .create_user("alice", &[])
+        .unwrap();
+
+    let module = module_path!();
+    let test = format!(
+        "{}::sqlite_kill9_child_writer",
+        module.split_once("::").map_or(module, |(_, rest)| rest)
+    );
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([test.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .env(KILL_CHILD_ENV, dir.db())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(n) = line
+                .split_once(STORED_MARKER)
+                .and_then(|(_, n)| n.trim().parse::<u64>().ok())
+            {
+                if tx.send(n).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let acked = loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(n) if n + 1 >= ACKED => break n + 1,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("child writer did not report: {e}");
+            }
+        }
+    };
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "{status}");
+    }
+    assert!(!status.success());
+
+    let store = SqliteStore::open(&dir.db()).unwrap();
+    let list = store.offline_list("alice").unwrap();
+    assert!(list.len() as u64 >= acked, "{} < {acked}", list.len());
+    for (i, m) in list.iter().enumerate() {
+        assert_eq!(m.stanza, format!("<message id='{i}'/>"));
+    }
+    // Still writable after recovery.
+    assert_eq!(
+        store
+            .offline_push("alice", "<message/>", usize::MAX)
+            .unwrap(),
+        OfflinePush::Stored
+    );
+}

@@ -1,0 +1,119 @@
+//! Wiring: configuration -> storage, certificates, core, listeners.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_certs::{ensure_dev_pki, load_identity, server_config, SniStore};
+use herald_core::c2s::Listeners;
+use herald_core::server::ServerParts;
+use herald_core::store::SqliteStore;
+use herald_core::Server;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::error::EdgeError;
+
+/// ALPN protocol of XEP-0368 direct TLS.
+const ALPN_XMPP_CLIENT: &[u8] = b"xmpp-client";
+
+/// A started Herald.
+pub struct Running {
+    pub server: Arc<Server>,
+    pub c2s: Listeners,
+    pub admin: Option<SocketAddr>,
+    /// The development CA certificate, when one was generated.
+    pub dev_ca: Option<PathBuf>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Close every session with `system-shutdown`, stop listening, and wait (bounded)
+    /// for connections to finish.
+    pub async fn shutdown(self, grace: Duration) {
+        self.server.shutdown();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.server.metrics.connections.get() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Where the database lives.
+pub fn database_path(config: &Config) -> PathBuf {
+    config.server.data_dir.join("herald.db")
+}
+
+/// Open the configured store (creating the data directory).
+pub fn open_store(config: &Config) -> Result<SqliteStore, EdgeError> {
+    let dir = &config.server.data_dir;
+    std::fs::create_dir_all(dir).map_err(|source| EdgeError::DataDir {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(SqliteStore::open(&database_path(config))?)
+}
+
+fn certificates(config: &Config) -> Result<(SniStore, Option<PathBuf>), EdgeError> {
+    if config.tls.certificates.is_empty() {
+        let pki = ensure_dev_pki(&config.server.data_dir.join("tls"), &config.server.domains)?;
+        let identity = load_identity(&pki.cert, &pki.key)?;
+        return Ok((SniStore::new(identity), Some(pki.ca_cert)));
+    }
+    let mut loaded = config
+        .tls
+        .certificates
+        .iter()
+        .map(|c| load_identity(&c.cert, &c.key));
+    let first = loaded.next().transpose()?.ok_or_else(|| {
+        herald_certs::CertError::NoCertificate(PathBuf::from("tls.certificates"))
+    })?;
+    let mut store = SniStore::new(first);
+    for identity in loaded {
+        store.add(identity?);
+    }
+    Ok((store, None))
+}
+
+/// Start Herald as configured.
+pub async fn start(config: &Config) -> Result<Running, EdgeError> {
+    let store = open_store(config)?;
+    let (sni, dev_ca) = certificates(config)?;
+    let sni = Arc::new(sni);
+    let server = Server::new(ServerParts {
+        domains: config.server.domains.clone(),
+        settings: config.c2s.clone(),
+        store: Arc::new(store),
+        tls: server_config(Arc::clone(&sni), &[])?,
+        tls_direct: server_config(sni, &[ALPN_XMPP_CLIENT])?,
+    });
+    let (c2s, task) = herald_core::c2s::serve(Arc::clone(&server)).await?;
+    let mut tasks = vec![task];
+    let admin = match config.admin.listen {
+        Some(addr) => {
+            let (local, t) = crate::admin::serve(Arc::clone(&server), addr).await?;
+            tasks.push(t);
+            Some(local)
+        }
+        None => None,
+    };
+    Ok(Running {
+        server,
+        c2s,
+        admin,
+        dev_ca,
+        tasks,
+    })
+}
+
+/// The configuration file given, or the embedded default.
+pub fn load_config(path: Option<&Path>) -> Result<Config, EdgeError> {
+    Ok(match path {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    })
+}

@@ -1,0 +1,15 @@
+//! Herald's edge: the federation front (a later issue) and the `herald` appliance that
+//! wires the core, certificates, configuration, logging and the admin listener into one
+//! process.
+//!
+//! The edge owns every socket that faces another domain; it must never hold user state
+//! (that is the core's).
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod error;
+
+pub use app::{start, Running};
+pub use config::Config;
+pub use error::EdgeError;

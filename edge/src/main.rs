@@ -1,0 +1,278 @@
+//! The `herald` command: run the server, check a configuration, manage accounts.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use herald_core::accounts;
+use herald_core::store::Store;
+use herald_edge::app::{database_path, load_config, open_store};
+use herald_edge::config::{Config, LogFormat};
+use herald_edge::EdgeError;
+
+#[derive(Parser)]
+#[command(name = "herald", version, about = "Herald: XMPP/SIP presence and IM gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (no config file: domain localhost on 127.0.0.1, data in ./data).
+    Serve {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration file and print every problem with file, line and key.
+    CheckConfig { file: PathBuf },
+    /// Manage accounts (works while the server runs).
+    User {
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create an account. The password is read from --password or standard input.
+    Add {
+        username: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Change an account's password.
+    Passwd {
+        username: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Delete an account with its roster, offline messages and block list.
+    Remove { username: String },
+    /// List accounts.
+    List,
+    /// Create accounts from a CSV file of `username,password` lines.
+    Import { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config } => serve(config.as_deref()),
+        Command::CheckConfig { file } => check_config(&file),
+        Command::User { config, action } => user(config.as_deref(), action),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("herald: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+fn serve(config_path: Option<&Path>) -> Result<ExitCode, EdgeError> {
+    let config = load_config(config_path)?;
+    init_logging(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| EdgeError::DataDir {
+            path: PathBuf::from("tokio runtime"),
+            source,
+        })?;
+    runtime.block_on(async {
+        let running = herald_edge::start(&config).await?;
+        print_banner(&config, &running, config_path);
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        running.shutdown(Duration::from_secs(5)).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn print_banner(config: &Config, running: &herald_edge::Running, config_path: Option<&Path>) {
+    let cfg_arg = config_path
+        .map(|p| format!(" --config {}", p.display()))
+        .unwrap_or_default();
+    let mut out = String::new();
+    out.push_str(&format!(
+        "Herald {} serving {}\n",
+        env!("CARGO_PKG_VERSION"),
+        config.server.domains.join(", ")
+    ));
+    for a in &running.c2s.starttls {
+        out.push_str(&format!("  XMPP clients (STARTTLS):   {a}\n"));
+    }
+    for a in &running.c2s.direct_tls {
+        out.push_str(&format!("  XMPP clients (direct TLS): {a}\n"));
+    }
+    if let Some(a) = running.admin {
+        out.push_str(&format!("  admin: http://{a}/health  http://{a}/metrics\n"));
+    }
+    out.push_str(&format!("  database: {}\n", database_path(config).display()));
+    if let Some(ca) = &running.dev_ca {
+        out.push_str(&format!(
+            "  development CA (trust it in your client): {}\n",
+            ca.display()
+        ));
+    }
+    out.push_str(&format!(
+        "Add a user:  herald user add alice{cfg_arg}   (then log in as alice@{})\n",
+        config.server.domains.first().map(String::as_str).unwrap_or("localhost")
+    ));
+    print!("{out}");
+    let _ = std::io::stdout().flush();
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn check_config(file: &Path) -> Result<ExitCode, EdgeError> {
+    match Config::load(file) {
+        Ok(_) => {
+            println!("{}: ok", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            for issue in &e.0 {
+                eprintln!("{issue}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn read_password(given: Option<String>) -> std::io::Result<String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password (echoed): ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn user(config_path: Option<&Path>, action: UserAction) -> Result<ExitCode, EdgeError> {
+    let config = load_config(config_path)?;
+    let store = open_store(&config)?;
+    let domain = config
+        .server
+        .domains
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "localhost".into());
+    let io_err = |source| EdgeError::DataDir {
+        path: PathBuf::from("<stdin>"),
+        source,
+    };
+    match action {
+        UserAction::Add { username, password } => {
+            let password = read_password(password).map_err(io_err)?;
+            let user = accounts::add_user(&store, &username, &password)?;
+            println!("created {user}@{domain}");
+        }
+        UserAction::Passwd { username, password } => {
+            let password = read_password(password).map_err(io_err)?;
+            let user = accounts::set_password(&store, &username, &password)?;
+            println!("password changed for {user}@{domain}");
+        }
+        UserAction::Remove { username } => {
+            let user = accounts::normalize_username(&username)?;
+            store.remove_user(&user)?;
+            println!("removed {user}@{domain}");
+        }
+        UserAction::List => {
+            for u in store.list_users()? {
+                println!("{u}@{domain}");
+            }
+        }
+        UserAction::Import { file } => return import(&store, &file),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Bulk provisioning with a progress bar and a per-line error report.
+fn import(store: &dyn Store, file: &Path) -> Result<ExitCode, EdgeError> {
+    let text = std::fs::read_to_string(file).map_err(|source| EdgeError::DataDir {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let (rows, mut errors) = accounts::parse_import_csv(&text);
+    let total = rows.len();
+    let mut created = 0;
+    let mut done = 0;
+    for chunk in rows.chunks(200) {
+        let (prepared, bad) = accounts::prepare_rows(chunk, accounts::DEFAULT_ITERATIONS);
+        errors.extend(bad);
+        let (n, failed) = accounts::store_rows(store, prepared)?;
+        created += n;
+        errors.extend(failed);
+        done += chunk.len();
+        progress(done, total);
+    }
+    if total > 0 {
+        eprintln!();
+    }
+    errors.sort_by_key(|e| e.line);
+    for e in &errors {
+        eprintln!("{}:{}: {}", file.display(), e.line, e.message);
+    }
+    println!(
+        "imported {created} account(s); {} line(s) with errors",
+        errors.len()
+    );
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn progress(done: usize, total: usize) {
+    const WIDTH: usize = 30;
+    let filled = if total == 0 { WIDTH } else { done * WIDTH / total };
+    eprint!(
+        "\r[{}{}] {done}/{total}",
+        "#".repeat(filled),
+        " ".repeat(WIDTH - filled)
+    );
+    let _ = std::io::stderr().flush();
+}

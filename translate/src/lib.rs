@@ -1,0 +1,20 @@
+//! Herald's wire layer for XMPP: an incremental, bounded, namespace-aware XML stream
+//! reader, the element tree and its serializer, JIDs (RFC 7622), stanza helpers, stream
+//! and stanza error conditions, the stream negotiation state machine and the SASL
+//! mechanisms (SCRAM-SHA-1, SCRAM-SHA-256, PLAIN).
+//!
+//! Nothing in this crate performs I/O, reads a clock or spawns a task: every input is
+//! bytes or an event, every output is bytes, an event or a deadline the caller keeps.
+
+pub mod jid;
+pub mod negotiation;
+pub mod ns;
+pub mod sasl;
+pub mod stanza;
+pub mod stream_error;
+pub mod xml;
+
+pub use jid::{Jid, JidError};
+pub use xml::{Element, Node, StreamEvent, StreamHeader, StreamReader, XmlError, XmlLimits};
+pub use stanza::{StanzaError, StanzaErrorCondition, StanzaKind};
+pub use stream_error::{StreamError, StreamErrorCondition};

@@ -1,0 +1,162 @@
+//! RFC 6120 §4.9 stream errors: the conditions, and their wire form.
+
+use crate::ns;
+use crate::xml::{Element, XmlError};
+
+/// A defined stream error condition (RFC 6120 §4.9.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StreamErrorCondition {
+    BadFormat,
+    BadNamespacePrefix,
+    Conflict,
+    ConnectionTimeout,
+    HostGone,
+    HostUnknown,
+    ImproperAddressing,
+    InternalServerError,
+    InvalidFrom,
+    InvalidNamespace,
+    InvalidXml,
+    NotAuthorized,
+    NotWellFormed,
+    PolicyViolation,
+    RemoteConnectionFailed,
+    Reset,
+    ResourceConstraint,
+    RestrictedXml,
+    SeeOtherHost,
+    SystemShutdown,
+    UndefinedCondition,
+    UnsupportedEncoding,
+    UnsupportedFeature,
+    UnsupportedStanzaType,
+    UnsupportedVersion,
+}
+
+impl StreamErrorCondition {
+    /// The element name of the condition, e.g. `restricted-xml`.
+    pub fn name(self) -> &'static str {
+        use StreamErrorCondition as C;
+        match self {
+            C::BadFormat => "bad-format",
+            C::BadNamespacePrefix => "bad-namespace-prefix",
+            C::Conflict => "conflict",
+            C::ConnectionTimeout => "connection-timeout",
+            C::HostGone => "host-gone",
+            C::HostUnknown => "host-unknown",
+            C::ImproperAddressing => "improper-addressing",
+            C::InternalServerError => "internal-server-error",
+            C::InvalidFrom => "invalid-from",
+            C::InvalidNamespace => "invalid-namespace",
+            C::InvalidXml => "invalid-xml",
+            C::NotAuthorized => "not-authorized",
+            C::NotWellFormed => "not-well-formed",
+            C::PolicyViolation => "policy-violation",
+            C::RemoteConnectionFailed => "remote-connection-failed",
+            C::Reset => "reset",
+            C::ResourceConstraint => "resource-constraint",
+            C::RestrictedXml => "restricted-xml",
+            C::SeeOtherHost => "see-other-host",
+            C::SystemShutdown => "system-shutdown",
+            C::UndefinedCondition => "undefined-condition",
+            C::UnsupportedEncoding => "unsupported-encoding",
+            C::UnsupportedFeature => "unsupported-feature",
+            C::UnsupportedStanzaType => "unsupported-stanza-type",
+            C::UnsupportedVersion => "unsupported-version",
+        }
+    }
+}
+
+/// A stream error to send: a condition and an optional human-readable text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamError {
+    pub condition: StreamErrorCondition,
+    pub text: Option<String>,
+}
+
+impl StreamError {
+    pub fn new(condition: StreamErrorCondition) -> Self {
+        Self {
+            condition,
+            text: None,
+        }
+    }
+
+    pub fn with_text(condition: StreamErrorCondition, text: impl Into<String>) -> Self {
+        Self {
+            condition,
+            text: Some(text.into()),
+        }
+    }
+
+    /// `<stream:error>…</stream:error>` followed by the stream close tag.
+    pub fn to_xml(&self) -> String {
+        let mut out = String::from("<stream:error>");
+        Element::new(self.condition.name(), ns::STREAM_ERRORS).write_to(&mut out, ns::STREAM);
+        if let Some(text) = &self.text {
+            Element::new("text", ns::STREAM_ERRORS)
+                .with_attr("xml:lang", "en")
+                .with_text(text.clone())
+                .write_to(&mut out, ns::STREAM);
+        }
+        out.push_str("</stream:error></stream:stream>");
+        out
+    }
+}
+
+impl std::fmt::Display for StreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.condition.name())?;
+        if let Some(text) = &self.text {
+            write!(f, " ({text})")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<&XmlError> for StreamError {
+    /// The stream error a reader failure maps to (RFC 6120 §4.9.3).
+    fn from(err: &XmlError) -> Self {
+        use StreamErrorCondition as C;
+        let condition = match err {
+            XmlError::NotWellFormed(_) => C::NotWellFormed,
+            XmlError::RestrictedXml(_) => C::RestrictedXml,
+            XmlError::LimitExceeded(_) => C::PolicyViolation,
+            XmlError::InvalidNamespace(_) => C::InvalidNamespace,
+            XmlError::UnsupportedEncoding => C::UnsupportedEncoding,
+            XmlError::BadFormat(_) => C::BadFormat,
+        };
+        Self::with_text(condition, err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_form_names_the_condition_in_its_namespace() {
+        let xml = StreamError::with_text(StreamErrorCondition::RestrictedXml, "comment").to_xml();
+        assert!(xml.starts_with(
+            "<stream:error><restricted-xml xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+        ));
+        assert!(xml.contains(">comment</text>"));
+        assert!(xml.ends_with("</stream:error></stream:stream>"));
+    }
+
+    #[test]
+    fn reader_errors_map_to_rfc_conditions() {
+        let cases = [
+            (XmlError::RestrictedXml("comment"), "restricted-xml"),
+            (XmlError::LimitExceeded("stanza size"), "policy-violation"),
+            (XmlError::NotWellFormed("x".into()), "not-well-formed"),
+            (XmlError::UnsupportedEncoding, "unsupported-encoding"),
+            (XmlError::InvalidNamespace("p".into()), "invalid-namespace"),
+            (XmlError::BadFormat("t".into()), "bad-format"),
+        ];
+        for (err, name) in cases {
+            assert_eq!(StreamError::from(&err).condition.name(), name);
+        }
+    }
+}

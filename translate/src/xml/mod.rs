@@ -1,0 +1,17 @@
+//! Incremental, bounded, namespace-aware XML stream reader for XMPP (RFC 6120 §4, §11),
+//! the element tree and its serializer.
+//!
+//! - [`StreamReader`]: push-mode reader; feed bytes in any chunking, pull [`StreamEvent`]s.
+//! - [`Element`] / [`Node`]: a stanza with resolved namespaces; [`Element::to_xml`] writes
+//!   it back without prefixes.
+
+mod element;
+mod lexer;
+mod reader;
+mod syntax;
+
+#[cfg(test)]
+mod reader_tests;
+
+pub use element::{Element, Node};
+pub use reader::{StreamEvent, StreamHeader, StreamReader, XmlError, XmlLimits};
