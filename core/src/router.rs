@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, Notify};
 /// What the core hands to a session's connection task.
 #[derive(Debug)]
 pub enum Outbound {
-    Stanza(Element),
+    /// Boxed so a queue slot stays small: most sessions hold an almost empty queue.
+    Stanza(Box<Element>),
     /// Close the stream with this error (`conflict` on replacement, `system-shutdown`).
     Close(StreamError),
 }
@@ -39,7 +40,7 @@ pub struct SessionInfo {
 impl SessionInfo {
     /// Queue a stanza; false when the session is gone or its queue is full.
     pub fn send(&self, el: Element) -> bool {
-        match self.tx.try_send(Outbound::Stanza(el)) {
+        match self.tx.try_send(Outbound::Stanza(Box::new(el))) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.kick.notify_one();

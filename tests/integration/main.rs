@@ -1,1 +1,11 @@
+//! Herald's cross-crate integration tests: real TCP and TLS on loopback against a server
+//! started in this process (or, in `durability`, the `herald` binary as a child process).
+//! Every test starts its own server on ephemeral ports with its own data directory.
+//!
+//! One test binary with a module per area keeps link time down.
 
+mod durability;
+mod im;
+mod limits;
+mod negotiation;
+mod stream_management;

@@ -1,1 +1,762 @@
-//! integration helpers
+//! Harness for Herald's cross-crate integration tests.
+//!
+//! - [`TestServer`]: an in-process Herald on loopback (ephemeral ports, its own data
+//!   directory, fast authentication failures), removed again when dropped.
+//! - [`XmppClient`]: a small, deliberately plain XMPP client over TCP and TLS. It can
+//!   log in with one call ([`XmppClient::connect_starttls`]) or stop at any negotiation
+//!   step, send raw bytes, and wait for what the server sends, always with a timeout.
+//!
+//! The helpers panic on anything unexpected, with the tail of the server's output in
+//! the message: that is what a failing test should print.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use herald_translate::sasl::{plain_encode, ScramClient, ScramHash};
+use herald_translate::{ns, Element, StreamEvent, StreamHeader, StreamReader};
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// How long any single wait for the server may take.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// The domain every test server hosts.
+pub const DOMAIN: &str = "localhost";
+/// The password of the accounts [`TestServer::add_user`] creates.
+pub const PASSWORD: &str = "secret";
+
+/// How much of the server's recent output a failure message shows.
+const RECENT_BYTES: usize = 3000;
+
+static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh, not yet existing directory under the system temp dir, unique in this process.
+pub fn unique_temp_dir(tag: &str) -> PathBuf {
+    let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("herald-test-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// `127.0.0.1:0`: a listener on an ephemeral loopback port.
+pub fn loopback_any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+// ---------------------------------------------------------------------------------------
+// In-process server
+// ---------------------------------------------------------------------------------------
+
+/// A Herald started in this process for one test.
+pub struct TestServer {
+    running: Option<herald_edge::Running>,
+    pub server: Arc<herald_core::Server>,
+    /// The STARTTLS client port.
+    pub starttls: SocketAddr,
+    /// The XEP-0368 direct TLS client port.
+    pub direct_tls: SocketAddr,
+    /// The generated development CA clients must trust.
+    pub ca: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+impl TestServer {
+    /// A server with the test defaults (see [`start_with`](Self::start_with)).
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server on ephemeral loopback ports with a fresh data directory and a 10 ms
+    /// authentication failure delay; `tune` changes anything else before it starts.
+    pub async fn start_with(tune: impl FnOnce(&mut herald_edge::Config)) -> Self {
+        let mut config = herald_edge::Config::default();
+        config.server.data_dir = unique_temp_dir("server");
+        config.c2s.listen = vec![loopback_any_port()];
+        config.c2s.listen_tls = vec![loopback_any_port()];
+        config.admin.listen = Some(loopback_any_port());
+        config.c2s.auth_failure_delay_ms = 10;
+        tune(&mut config);
+        let running = herald_edge::start(&config)
+            .await
+            .expect("the test server starts");
+        Self {
+            server: Arc::clone(&running.server),
+            starttls: running.c2s.starttls[0],
+            direct_tls: running.c2s.direct_tls[0],
+            ca: running.dev_ca.clone().expect("a development CA was generated"),
+            data_dir: config.server.data_dir.clone(),
+            running: Some(running),
+        }
+    }
+
+    /// Create an account with password [`PASSWORD`].
+    pub fn add_user(&self, name: &str) {
+        herald_core::accounts::add_user(&*self.server.store, name, PASSWORD)
+            .expect("the account is created");
+    }
+
+    /// Log `user` in over STARTTLS with SCRAM-SHA-256 and bind `resource`.
+    pub async fn login(&self, user: &str, resource: &str) -> XmppClient {
+        XmppClient::connect_starttls(self.starttls, &self.ca, user, PASSWORD, Some(resource)).await
+    }
+
+    /// A plain TCP connection to the STARTTLS port, nothing sent yet.
+    pub async fn connect(&self) -> XmppClient {
+        XmppClient::connect_plain(self.starttls, &self.ca).await
+    }
+
+    /// A connection that went through STARTTLS and stopped before authenticating; the
+    /// returned features are the ones offered after TLS.
+    pub async fn connect_tls(&self) -> (XmppClient, Element) {
+        let mut c = self.connect().await;
+        c.open_stream().await;
+        c.starttls().await;
+        let features = c.open_stream().await;
+        (c, features)
+    }
+
+    /// The graceful shutdown of `herald serve`: every session gets `system-shutdown`.
+    pub async fn shutdown(&mut self, grace: Duration) {
+        if let Some(running) = self.running.take() {
+            running.shutdown(grace).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.server.shutdown();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Client
+// ---------------------------------------------------------------------------------------
+
+/// A SASL mechanism the client can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    ScramSha256,
+    ScramSha1,
+    Plain,
+}
+
+impl Mechanism {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            Self::ScramSha1 => "SCRAM-SHA-1",
+            Self::Plain => "PLAIN",
+        }
+    }
+}
+
+/// One thing read from the server.
+#[derive(Debug)]
+pub enum Event {
+    /// A stream header (`<stream:stream ...>`).
+    Header(StreamHeader),
+    /// A top-level element: stanza, nonza, stream features or stream error.
+    Element(Element),
+    /// `</stream:stream>`.
+    StreamClosed,
+    /// The connection ended (end of file, reset, or TLS closed).
+    Eof,
+    /// The server sent something that is not XML the reader accepts.
+    Malformed(String),
+    /// Nothing arrived before the deadline.
+    Timeout,
+}
+
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Moved out during the STARTTLS upgrade.
+    Gone,
+}
+
+impl Transport {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf).await,
+            Self::Tls(s) => s.read(buf).await,
+            Self::Gone => Ok(0),
+        }
+    }
+
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Self::Plain(s) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
+            Self::Tls(s) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
+            Self::Gone => Err(std::io::ErrorKind::NotConnected.into()),
+        }
+    }
+}
+
+/// A test XMPP client connection.
+pub struct XmppClient {
+    io: Transport,
+    reader: StreamReader,
+    ca: PathBuf,
+    /// Elements read while waiting for something else, oldest first.
+    pending: VecDeque<Element>,
+    /// The tail of everything the server sent, for failure messages.
+    recent: Vec<u8>,
+    bytes_in: usize,
+    eof: bool,
+    write_error: Option<String>,
+    next_id: u64,
+    alpn: Option<Vec<u8>>,
+    /// The last stream header the server sent.
+    pub header: Option<StreamHeader>,
+    /// The last stream features the server offered.
+    pub features: Option<Element>,
+    /// The full JID once a resource is bound.
+    pub jid: String,
+}
+
+impl std::fmt::Debug for XmppClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XmppClient")
+            .field("jid", &self.jid)
+            .field("pending", &self.pending.len())
+            .field("eof", &self.eof)
+            .finish_non_exhaustive()
+    }
+}
+
+impl XmppClient {
+    // --- connecting ----------------------------------------------------------------
+
+    /// A plain TCP connection; nothing is sent.
+    pub async fn connect_plain(addr: SocketAddr, ca: &Path) -> Self {
+        let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr))
+            .await
+            .expect("TCP connect timed out")
+            .expect("TCP connect");
+        let _ = tcp.set_nodelay(true);
+        Self::new(Transport::Plain(tcp), ca)
+    }
+
+    /// A XEP-0368 direct TLS connection offering ALPN `xmpp-client`; nothing is sent.
+    pub async fn connect_direct_tls(addr: SocketAddr, ca: &Path) -> Self {
+        let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr))
+            .await
+            .expect("TCP connect timed out")
+            .expect("TCP connect");
+        let _ = tcp.set_nodelay(true);
+        let tls = tls_handshake(tcp, ca, &[b"xmpp-client"]).await;
+        let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+        let mut c = Self::new(Transport::Tls(Box::new(tls)), ca);
+        c.alpn = alpn;
+        c
+    }
+
+    /// The whole login: stream, STARTTLS, stream, SCRAM-SHA-256, stream, bind.
+    pub async fn connect_starttls(
+        addr: SocketAddr,
+        ca: &Path,
+        user: &str,
+        password: &str,
+        resource: Option<&str>,
+    ) -> Self {
+        let mut c = Self::connect_plain(addr, ca).await;
+        let features = c.open_stream().await;
+        assert!(
+            features.has_child("starttls", ns::TLS),
+            "STARTTLS is offered: {}",
+            features.to_xml(ns::STREAM)
+        );
+        c.starttls().await;
+        c.open_stream().await;
+        if let Err(condition) = c.authenticate(Mechanism::ScramSha256, user, password).await {
+            panic!("{user} cannot authenticate: {condition}");
+        }
+        c.open_stream().await;
+        if let Err(error) = c.bind(resource).await {
+            panic!("{user} cannot bind: {}", error.to_xml(ns::CLIENT));
+        }
+        c
+    }
+
+    fn new(io: Transport, ca: &Path) -> Self {
+        Self {
+            io,
+            reader: StreamReader::default(),
+            ca: ca.to_path_buf(),
+            pending: VecDeque::new(),
+            recent: Vec::new(),
+            bytes_in: 0,
+            eof: false,
+            write_error: None,
+            next_id: 0,
+            alpn: None,
+            header: None,
+            features: None,
+            jid: String::new(),
+        }
+    }
+
+    /// The ALPN protocol the server selected (direct TLS only).
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.alpn.as_deref()
+    }
+
+    /// The bare JID of the bound session.
+    pub fn bare_jid(&self) -> &str {
+        self.jid.split('/').next().unwrap_or_default()
+    }
+
+    /// Bytes received from the server so far.
+    pub fn bytes_received(&self) -> usize {
+        self.bytes_in
+    }
+
+    // --- negotiation steps -----------------------------------------------------------
+
+    /// Send a stream header addressed to `to` (restarting the reader: every header
+    /// starts a new stream from the server too).
+    pub async fn send_header_to(&mut self, to: &str) {
+        self.reader = StreamReader::default();
+        self.send(&format!(
+            "<?xml version='1.0'?><stream:stream xmlns='{}' xmlns:stream='{}' to='{to}' \
+             version='1.0' xml:lang='en'>",
+            ns::CLIENT,
+            ns::STREAM
+        ))
+        .await;
+    }
+
+    /// Wait for the server's stream header.
+    pub async fn expect_header(&mut self) -> StreamHeader {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match self.next_event(deadline).await {
+                Event::Header(h) => return h,
+                other => self.fail(&format!("expected a stream header, got {other:?}")),
+            }
+        }
+    }
+
+    /// Open a stream to [`DOMAIN`]: header out, header and features in.
+    pub async fn open_stream(&mut self) -> Element {
+        self.send_header_to(DOMAIN).await;
+        self.expect_header().await;
+        let features = self.recv().await;
+        if !features.is("features", ns::STREAM) {
+            self.fail(&format!(
+                "expected stream features, got {}",
+                features.to_xml(ns::CLIENT)
+            ));
+        }
+        self.features = Some(features.clone());
+        features
+    }
+
+    /// `<starttls/>`, `<proceed/>`, then the TLS handshake (no ALPN).
+    pub async fn starttls(&mut self) {
+        self.send(&format!("<starttls xmlns='{}'/>", ns::TLS)).await;
+        let answer = self.recv().await;
+        if !answer.is("proceed", ns::TLS) {
+            self.fail(&format!("expected <proceed/>, got {}", answer.to_xml(ns::CLIENT)));
+        }
+        let Transport::Plain(tcp) = std::mem::replace(&mut self.io, Transport::Gone) else {
+            panic!("STARTTLS on a stream that is already encrypted");
+        };
+        let tls = tls_handshake(tcp, &self.ca, &[]).await;
+        self.io = Transport::Tls(Box::new(tls));
+        self.reader = StreamReader::default();
+    }
+
+    /// Run a SASL exchange. `Err` carries the `<failure/>` condition.
+    pub async fn authenticate(
+        &mut self,
+        mechanism: Mechanism,
+        user: &str,
+        password: &str,
+    ) -> Result<(), String> {
+        let hash = match mechanism {
+            Mechanism::Plain => {
+                let msg = plain_encode(None, user, password);
+                self.send_auth(mechanism, &msg).await;
+                let answer = self.recv().await;
+                return self.sasl_outcome(&answer).map(|_| ());
+            }
+            Mechanism::ScramSha256 => ScramHash::Sha256,
+            Mechanism::ScramSha1 => ScramHash::Sha1,
+        };
+        let mut scram = ScramClient::new(hash, user, password);
+        let first = scram.client_first();
+        self.send_auth(mechanism, &first).await;
+        let challenge = self.recv().await;
+        if !challenge.is("challenge", ns::SASL) {
+            return self.sasl_outcome(&challenge).map(|_| ());
+        }
+        let server_first = decode_b64(&challenge.text());
+        let client_final = scram
+            .handle_server_first(&server_first)
+            .unwrap_or_else(|e| panic!("bad server-first-message: {e}"));
+        self.send(&format!(
+            "<response xmlns='{}'>{}</response>",
+            ns::SASL,
+            B64.encode(client_final)
+        ))
+        .await;
+        let answer = self.recv().await;
+        let server_final = self.sasl_outcome(&answer)?;
+        scram
+            .verify_server_final(&server_final)
+            .unwrap_or_else(|e| panic!("the server's SCRAM signature does not verify: {e}"));
+        Ok(())
+    }
+
+    async fn send_auth(&mut self, mechanism: Mechanism, initial: &[u8]) {
+        self.send(&format!(
+            "<auth xmlns='{}' mechanism='{}'>{}</auth>",
+            ns::SASL,
+            mechanism.name(),
+            B64.encode(initial)
+        ))
+        .await;
+    }
+
+    /// `<success/>` gives its decoded data; `<failure/>` its condition.
+    fn sasl_outcome(&self, el: &Element) -> Result<Vec<u8>, String> {
+        if el.is("success", ns::SASL) {
+            return Ok(decode_b64(&el.text()));
+        }
+        if el.is("failure", ns::SASL) {
+            let condition = el
+                .elements()
+                .find(|c| c.name != "text")
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            return Err(condition);
+        }
+        self.fail(&format!("expected a SASL outcome, got {}", el.to_xml(ns::CLIENT)))
+    }
+
+    /// Bind a resource (or let the server pick one). `Ok` is the full JID; `Err` the
+    /// error IQ.
+    pub async fn bind(&mut self, resource: Option<&str>) -> Result<String, Element> {
+        let inner = match resource {
+            Some(r) => format!("<resource>{r}</resource>"),
+            None => String::new(),
+        };
+        let reply = self
+            .iq("set", None, &format!("<bind xmlns='{}'>{inner}</bind>", ns::BIND))
+            .await;
+        if reply.attr("type") != Some("result") {
+            return Err(reply);
+        }
+        let jid = reply
+            .child("bind", ns::BIND)
+            .and_then(|b| b.child("jid", ns::BIND))
+            .map(Element::text)
+            .unwrap_or_else(|| self.fail("bind result without a JID"));
+        self.jid.clone_from(&jid);
+        Ok(jid)
+    }
+
+    // --- sending ---------------------------------------------------------------------
+
+    /// Write raw bytes. A write error is remembered and reported by the next read that
+    /// fails (the server may legitimately have closed the connection already).
+    pub async fn send(&mut self, xml: &str) {
+        self.send_bytes(xml.as_bytes()).await;
+    }
+
+    pub async fn send_bytes(&mut self, data: &[u8]) {
+        if let Err(e) = self.io.write(data).await {
+            self.write_error.get_or_insert_with(|| e.to_string());
+        }
+    }
+
+    /// Serialize and send an element in the `jabber:client` namespace.
+    pub async fn send_element(&mut self, el: &Element) {
+        self.send(&el.to_xml(ns::CLIENT)).await;
+    }
+
+    /// A new stanza id, unique on this connection.
+    pub fn new_id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}-{}", self.next_id)
+    }
+
+    /// Send an IQ and wait for its result or error (other stanzas are kept for later).
+    pub async fn iq(&mut self, kind: &str, to: Option<&str>, payload: &str) -> Element {
+        let id = self.new_id("iq");
+        let to = to.map(|t| format!(" to='{t}'")).unwrap_or_default();
+        self.send(&format!("<iq type='{kind}' id='{id}'{to}>{payload}</iq>"))
+            .await;
+        self.recv_iq_response(&id).await
+    }
+
+    /// Wait for the result or error answering the IQ with this id.
+    pub async fn recv_iq_response(&mut self, id: &str) -> Element {
+        self.recv_where(&format!("the answer to IQ {id}"), |e| {
+            e.is("iq", ns::CLIENT)
+                && e.attr("id") == Some(id)
+                && matches!(e.attr("type"), Some("result" | "error"))
+        })
+        .await
+    }
+
+    /// Ping the server on this session and require the result: the session still works.
+    pub async fn assert_alive(&mut self) {
+        let reply = self
+            .iq("get", None, &format!("<ping xmlns='{}'/>", ns::PING))
+            .await;
+        assert_eq!(
+            reply.attr("type"),
+            Some("result"),
+            "{} answers a ping: {}",
+            self.jid,
+            reply.to_xml(ns::CLIENT)
+        );
+    }
+
+    /// Send a chat message.
+    pub async fn send_message(&mut self, to: &str, body: &str) {
+        let id = self.new_id("msg");
+        let msg = Element::new("message", ns::CLIENT)
+            .with_attr("to", to)
+            .with_attr("type", "chat")
+            .with_attr("id", id)
+            .with_child(Element::new("body", ns::CLIENT).with_text(body));
+        self.send_element(&msg).await;
+    }
+
+    /// Close the stream politely and wait for the server to close too.
+    pub async fn close(mut self) {
+        self.send("</stream:stream>").await;
+        self.expect_closed().await;
+    }
+
+    /// Drop the connection without closing the stream (no `</stream:stream>`, no TLS
+    /// close_notify): what a dead network or a killed client looks like to the server.
+    pub fn abort(self) {
+        drop(self);
+    }
+
+    // --- receiving -------------------------------------------------------------------
+
+    /// The next raw event; `deadline` bounds the wait.
+    pub async fn next_event(&mut self, deadline: Instant) -> Event {
+        let mut buf = [0u8; 8192];
+        loop {
+            match self.reader.next_event() {
+                Ok(Some(StreamEvent::Open(h))) => {
+                    self.header = Some(h.clone());
+                    return Event::Header(h);
+                }
+                Ok(Some(StreamEvent::Stanza(el))) => return Event::Element(el),
+                Ok(Some(StreamEvent::Close)) => return Event::StreamClosed,
+                Ok(None) => {}
+                Err(e) => return Event::Malformed(e.to_string()),
+            }
+            if self.eof {
+                return Event::Eof;
+            }
+            match tokio::time::timeout_at(deadline, self.io.read(&mut buf)).await {
+                Err(_) => return Event::Timeout,
+                Ok(Ok(0) | Err(_)) => {
+                    self.eof = true;
+                    return Event::Eof;
+                }
+                Ok(Ok(n)) => {
+                    let data = &buf[..n];
+                    self.bytes_in += n;
+                    self.recent.extend_from_slice(data);
+                    if self.recent.len() > RECENT_BYTES {
+                        let cut = self.recent.len() - RECENT_BYTES;
+                        self.recent.drain(..cut);
+                    }
+                    self.reader.feed(data);
+                }
+            }
+        }
+    }
+
+    /// The next element (kept ones first). Panics on a stream error, a closed stream
+    /// or a timeout.
+    pub async fn recv(&mut self) -> Element {
+        self.recv_where("any element", |_| true).await
+    }
+
+    /// The first element matching `pred`; the ones before it are kept for later calls.
+    /// `what` describes the wanted element in the failure message.
+    pub async fn recv_where(&mut self, what: &str, pred: impl Fn(&Element) -> bool) -> Element {
+        if let Some(i) = self.pending.iter().position(&pred) {
+            if let Some(el) = self.pending.remove(i) {
+                return el;
+            }
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match self.next_event(deadline).await {
+                Event::Element(el) if pred(&el) => return el,
+                Event::Element(el) if el.is("error", ns::STREAM) => self.fail(&format!(
+                    "waiting for {what}: stream error {}",
+                    el.to_xml(ns::STREAM)
+                )),
+                Event::Element(el) => self.pending.push_back(el),
+                Event::Header(_) => {}
+                other => self.fail(&format!("waiting for {what}: {other:?}")),
+            }
+        }
+    }
+
+    /// The first message with a `<body/>`, its body text being `body`.
+    pub async fn recv_message_with_body(&mut self, body: &str) -> Element {
+        self.recv_where(&format!("a message with body {body:?}"), |e| {
+            e.name == "message" && body_of(e).as_deref() == Some(body)
+        })
+        .await
+    }
+
+    /// The next message carrying a body (chat/normal/error alike).
+    pub async fn recv_message(&mut self) -> Element {
+        self.recv_where("a message with a body", |e| {
+            e.name == "message" && body_of(e).is_some()
+        })
+        .await
+    }
+
+    /// Whatever arrives within `wait` (kept elements first); `None` if nothing does.
+    /// Only for checks where no event can be awaited instead.
+    pub async fn recv_within(&mut self, wait: Duration) -> Option<Element> {
+        if let Some(el) = self.pending.pop_front() {
+            return Some(el);
+        }
+        match self.next_event(Instant::now() + wait).await {
+            Event::Element(el) => Some(el),
+            Event::Timeout => None,
+            other => self.fail(&format!("expected an element or nothing, got {other:?}")),
+        }
+    }
+
+    /// Elements read earlier and not consumed yet.
+    pub fn pending(&self) -> impl Iterator<Item = &Element> {
+        self.pending.iter()
+    }
+
+    /// Wait for a stream error and return its condition (e.g. `policy-violation`); the
+    /// server must then close the stream and the connection. Elements before the error
+    /// are skipped.
+    pub async fn expect_stream_error(&mut self) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        let condition = loop {
+            match self.next_event(deadline).await {
+                Event::Element(el) if el.is("error", ns::STREAM) => {
+                    break el
+                        .elements()
+                        .find(|c| c.ns == ns::STREAM_ERRORS && c.name != "text")
+                        .map(|c| c.name.clone())
+                        .unwrap_or_else(|| {
+                            self.fail(&format!("stream error without a condition: {el:?}"))
+                        });
+                }
+                Event::Element(_) | Event::Header(_) => {}
+                other => self.fail(&format!("waiting for a stream error: {other:?}")),
+            }
+        };
+        self.expect_closed().await;
+        condition
+    }
+
+    /// Wait until the server ends the stream and the connection (elements before that
+    /// are skipped).
+    pub async fn expect_closed(&mut self) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match self.next_event(deadline).await {
+                Event::Eof => return,
+                Event::Timeout => self.fail("the server did not close the connection"),
+                Event::Malformed(e) => self.fail(&format!("malformed server output: {e}")),
+                Event::StreamClosed | Event::Element(_) | Event::Header(_) => {}
+            }
+        }
+    }
+
+    /// Panic with context: the JID, a write error, and the tail of the server output.
+    pub fn fail(&self, what: &str) -> ! {
+        panic!(
+            "{}: {what}\n  write error: {:?}\n  recent server output: {}",
+            if self.jid.is_empty() { "client" } else { &self.jid },
+            self.write_error,
+            String::from_utf8_lossy(&self.recent)
+        )
+    }
+}
+
+async fn tls_handshake(tcp: TcpStream, ca: &Path, alpn: &[&[u8]]) -> TlsStream<TcpStream> {
+    let config = herald_certs::client_config(&[ca.to_path_buf()], None, alpn)
+        .expect("client TLS configuration");
+    let name = ServerName::try_from(DOMAIN.to_string()).expect("server name");
+    tokio::time::timeout(TIMEOUT, TlsConnector::from(config).connect(name, tcp))
+        .await
+        .expect("TLS handshake timed out")
+        .expect("TLS handshake")
+}
+
+fn decode_b64(text: &str) -> Vec<u8> {
+    let text = text.trim();
+    if text.is_empty() || text == "=" {
+        return Vec::new();
+    }
+    B64.decode(text).expect("the server sent valid base64")
+}
+
+// ---------------------------------------------------------------------------------------
+// Stanza inspection
+// ---------------------------------------------------------------------------------------
+
+/// The `<body/>` text of a message.
+pub fn body_of(el: &Element) -> Option<String> {
+    el.child("body", &el.ns).map(Element::text)
+}
+
+/// The defined condition of a stanza error (`<error><service-unavailable/>...`).
+pub fn stanza_error(el: &Element) -> Option<String> {
+    el.child("error", &el.ns)?
+        .elements()
+        .find(|c| c.ns == ns::STANZA_ERRORS && c.name != "text")
+        .map(|c| c.name.clone())
+}
+
+/// The `type` of a stanza's `<error/>`.
+pub fn stanza_error_type(el: &Element) -> Option<String> {
+    el.child("error", &el.ns)?.attr("type").map(str::to_string)
+}
+
+/// Whether `el` is a presence stanza from `from` of the given type (`None`: available).
+pub fn is_presence(el: &Element, from: &str, kind: Option<&str>) -> bool {
+    el.is("presence", ns::CLIENT) && el.attr("from") == Some(from) && el.attr("type") == kind
+}
+
+/// Poll `check` every 10 ms until it holds; panics after [`TIMEOUT`]. For server state
+/// no stanza reports (e.g. a connection the server noticed is gone).
+pub async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -164,7 +164,7 @@ impl Server {
             rx.close();
             while let Ok(out) = rx.try_recv() {
                 if let Outbound::Stanza(el) = out {
-                    pending.push(el);
+                    pending.push(*el);
                 }
             }
         }

@@ -23,6 +23,8 @@ use herald_translate::sasl::{ScramHash, ScramRecord};
 mod sqlite;
 
 #[cfg(test)]
+mod sqlite_tests;
+#[cfg(test)]
 mod tests;
 
 pub use sqlite::SqliteStore;

@@ -1,0 +1,434 @@
+"""The interop scenarios. Each is an async function of a `Context` (see run.py) that
+raises `ScenarioError` (via `check`) on the first thing that is not as expected.
+
+Every scenario has its own accounts (`<scenario>-alice`, ...), created before the run,
+so rosters, block lists and offline queues never leak from one scenario to another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from slixmpp import JID
+from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.stanza import Iq
+
+from clients import (
+    NS_DELAY,
+    Client,
+    ScenarioError,
+    body_of,
+    carbon_inner,
+    check,
+    describe,
+    is_error_message,
+    is_message,
+    is_presence,
+)
+
+
+@dataclass
+class Scenario:
+    name: str
+    func: Callable[..., Awaitable[None]]
+    users: tuple[str, ...] = ()
+    xfail: str | None = None
+    doc: str = field(default="")
+
+
+SCENARIOS: list[Scenario] = []
+
+
+def scenario(name: str, users: tuple[str, ...] = (), xfail: str | None = None):
+    """Register a scenario; `users` are created before the server takes clients;
+    `xfail` marks a known server bug (the run stays green while it still fails)."""
+
+    def register(func):
+        SCENARIOS.append(Scenario(name, func, users, xfail, (func.__doc__ or "").strip()))
+        return func
+
+    return register
+
+
+async def wait_until(cond: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        if loop.time() > deadline:
+            raise ScenarioError(f"timed out after {timeout}s waiting until {what}")
+        await asyncio.sleep(0.05)
+
+
+async def wait_session_gone(observer: Client, full_jid: str, timeout: float = 5.0) -> None:
+    """Wait until the server no longer routes to `full_jid`: a ping to it is answered
+    with an error instead of being delivered."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            await observer["xep_0199"].send_ping(JID(full_jid), timeout=1)
+        except IqError:
+            return
+        except IqTimeout:
+            pass
+        await asyncio.sleep(0.1)
+    raise ScenarioError(f"{full_jid} still looks connected {timeout}s after it closed its stream")
+
+
+async def fresh_roster(c: Client) -> dict[str, dict]:
+    """A roster get without a version: the server's full current roster."""
+    iq = c.Iq()
+    iq["type"] = "get"
+    iq.enable("roster")
+    result = await iq.send(timeout=5)
+    return {str(j): dict(item) for j, item in result["roster"]["items"].items()}
+
+
+# --------------------------------------------------------------------------- 1
+
+
+@scenario("subscription", users=("alice", "bob"))
+async def subscription(ctx) -> None:
+    """Mutual RFC 6121 subscription handshake through slixmpp's roster API; both rosters
+    end at 'both'; each side sees the other's available presence with its status text,
+    a status change, and unavailable presence when the other disconnects."""
+    alice = await ctx.client("alice", "laptop", presence={"pstatus": "alice is here"})
+    bob = await ctx.client("bob", "phone", presence={"pstatus": "bob is here ✓"})
+    a, b = ctx.jid("alice"), ctx.jid("bob")
+
+    # alice asks; bob approves and asks back; alice approves.
+    mb = bob.mark()
+    alice.client_roster[b].subscribe()
+    await bob.wait_for(lambda s: is_presence(s, sender=a, ptype="subscribe"), "alice's subscribe", since=mb)
+    ma = alice.mark()
+    bob.client_roster[a].authorize()
+    bob.client_roster[a].subscribe()
+    await alice.wait_for(lambda s: is_presence(s, sender=b, ptype="subscribed"), "bob's subscribed", since=ma)
+    await alice.wait_for(lambda s: is_presence(s, sender=b, ptype="subscribe"), "bob's subscribe", since=ma)
+    alice.client_roster[b].authorize()
+    await bob.wait_for(lambda s: is_presence(s, sender=a, ptype="subscribed"), "alice's subscribed", since=mb)
+
+    # Roster pushes bring both local rosters to 'both' ...
+    await wait_until(lambda: alice.client_roster[b]["subscription"] == "both",
+                     f"alice's roster shows bob as 'both' (is {alice.client_roster[b]['subscription']!r})")
+    await wait_until(lambda: bob.client_roster[a]["subscription"] == "both",
+                     f"bob's roster shows alice as 'both' (is {bob.client_roster[a]['subscription']!r})")
+    # ... and the server's stored rosters agree, with nothing left pending.
+    for who, other, c in (("alice", b, alice), ("bob", a, bob)):
+        items = await fresh_roster(c)
+        check(other in items, f"{who}'s roster from the server lacks {other}: {items}")
+        check(items[other]["subscription"] == "both",
+              f"{who}'s server roster has {other} as {items[other]['subscription']!r}, want 'both'")
+        check(not items[other].get("pending_out") and not items[other].get("ask"),
+              f"{who}'s server roster still has a pending request for {other}: {items[other]}")
+
+    # Each sees the other's current presence with its status text.
+    p = await alice.wait_for(
+        lambda s: is_presence(s, sender=bob.boundjid, ptype="available") and s["status"] == "bob is here ✓",
+        "bob's available presence with status 'bob is here ✓'")
+    p = await bob.wait_for(
+        lambda s: is_presence(s, sender=alice.boundjid, ptype="available") and s["status"] == "alice is here",
+        "alice's available presence with status 'alice is here'")
+
+    # A presence change is broadcast to the subscriber.
+    ma = alice.mark()
+    bob.send_presence(pshow="away", pstatus="gone <fishing> & back")
+    p = await alice.wait_for(lambda s: is_presence(s, sender=bob.boundjid, ptype="available"),
+                             "bob's changed presence", since=ma)
+    check(p["show"] == "away" and p["status"] == "gone <fishing> & back",
+          f"bob's changed presence arrived as {describe(p)}")
+
+    # bob disconnects: alice is told bob's resource is unavailable.
+    ma = alice.mark()
+    bob_full = str(bob.boundjid)
+    await bob.stop()
+    await alice.wait_for(lambda s: is_presence(s, sender=bob_full, ptype="unavailable"),
+                         f"unavailable presence from {bob_full}", since=ma)
+
+
+# --------------------------------------------------------------------------- 2
+
+BODIES = [
+    "hello bob",
+    "Grüße, 世界! ünïcödé — ñ 🎉👍🏽",
+    "<b>not markup</b> & 'single' \"double\" ]]> &amp; <![CDATA[x]]> <!-- c -->",
+    "line one\nline two\ttabbed  and  spaced ",
+    "\u200bzero-width and RTL \u05e9\u05dc\u05d5\u05dd",
+]
+
+
+@scenario("messages", users=("alice", "bob"))
+async def messages(ctx) -> None:
+    """Chat messages both ways (full and bare JID addressing); bodies arrive byte-for-byte,
+    including unicode (astral plane, RTL, zero-width) and XML special characters."""
+    alice = await ctx.client("alice", "desk")
+    bob = await ctx.client("bob", "pocket")
+
+    mb = bob.mark()
+    for body in BODIES:
+        alice.send_message(mto=bob.boundjid, mbody=body, mtype="chat")
+    got = await bob.wait_count(lambda s: is_message(s, sender=alice.boundjid, mtype="chat"),
+                               len(BODIES), "chat messages from alice", since=mb)
+    check([m["body"] for m in got] == BODIES,
+          f"bob got bodies {[m['body'] for m in got]!r}, want {BODIES!r}")
+
+    ma = alice.mark()
+    for body in reversed(BODIES):
+        bob.send_message(mto=ctx.jid("alice"), mbody=body, mtype="chat")
+    got = await alice.wait_count(lambda s: is_message(s, sender=bob.boundjid, mtype="chat"),
+                                 len(BODIES), "chat messages from bob", since=ma)
+    check([m["body"] for m in got] == list(reversed(BODIES)),
+          f"alice got bodies {[m['body'] for m in got]!r}, want {list(reversed(BODIES))!r}")
+    check(not alice.find(is_error_message, ma) and not bob.find(is_error_message, mb),
+          "an error message came back during the exchange")
+
+
+# --------------------------------------------------------------------------- 3
+
+
+@scenario("offline", users=("alice", "bob"))
+async def offline(ctx) -> None:
+    """bob disconnects; alice sends 3 chat messages to his bare JID; bob reconnects and
+    gets all 3, in order, each with a urn:xmpp:delay stamp; a later login gets none again."""
+    alice = await ctx.client("alice", "web")
+    bob = await ctx.client("bob", "tablet")
+    bob_full = str(bob.boundjid)
+    await bob.stop()
+    await wait_session_gone(alice, bob_full)
+
+    ma = alice.mark()
+    bodies = [f"offline message {i} ✉ <{i}>" for i in (1, 2, 3)]
+    for body in bodies:
+        alice.send_message(mto=ctx.jid("bob"), mbody=body, mtype="chat")
+    # Make sure they were handled (and not bounced) before bob comes back.
+    await alice["xep_0199"].ping(timeout=5)
+    errors = alice.find(is_error_message, ma)
+    check(not errors, f"alice got an error for an offline message: {errors and describe(errors[0])}")
+
+    bob = await ctx.client("bob", "tablet")
+    got = await bob.wait_count(lambda s: is_message(s, sender=alice.boundjid), 3,
+                               "offline messages from alice", timeout=8)
+    check([m["body"] for m in got] == bodies,
+          f"offline messages arrived as {[m['body'] for m in got]!r}, want {bodies!r} in that order")
+    for m in got:
+        delay = m.xml.find(f"{{{NS_DELAY}}}delay")
+        check(delay is not None, f"offline message without <delay xmlns='{NS_DELAY}'/>: {describe(m)}")
+        check(bool(delay.get("stamp")), f"<delay/> without a stamp: {describe(m)}")
+    await bob.stop()
+
+    # Delivered means deleted: the next login gets nothing replayed.
+    bob = await ctx.client("bob", "tablet")
+    await bob.expect_none(lambda s: is_message(s, sender=ctx.jid("alice")),
+                          "an offline message a second time", within=1.0)
+
+
+# --------------------------------------------------------------------------- 4
+
+
+@scenario("multi_device", users=("alice", "bob"))
+async def multi_device(ctx) -> None:
+    """bob online with priorities 0, 5 and -1; a chat message to his bare JID reaches
+    both non-negative resources (delivery = "all") and not the priority -1 one."""
+    alice = await ctx.client("alice", "home")
+    b0 = await ctx.client("bob", "prio0", presence={"ppriority": 0})
+    b5 = await ctx.client("bob", "prio5", presence={"ppriority": 5})
+    bneg = await ctx.client("bob", "prio-neg", presence={"ppriority": -1})
+    marks = {c: c.mark() for c in (b0, b5, bneg)}
+
+    body = "to every device of bob"
+    alice.send_message(mto=ctx.jid("bob"), mbody=body, mtype="chat")
+    for c in (b0, b5):
+        await c.wait_for(lambda s: is_message(s, sender=alice.boundjid, body=body),
+                         "alice's message to the bare JID", since=marks[c])
+    await bneg.expect_none(lambda s: is_message(s, sender=ctx.jid("alice")),
+                           "a message to the bare JID on a priority -1 resource",
+                           within=1.0, since=marks[bneg])
+    for c in (b0, b5):
+        check(len(c.find(lambda s: is_message(s, sender=ctx.jid("alice")), marks[c])) == 1,
+              f"{c.boundjid} got alice's message more than once")
+
+
+# --------------------------------------------------------------------------- 5
+
+
+@scenario("blocking", users=("alice", "bob"))
+async def blocking(ctx) -> None:
+    """XEP-0191 through slixmpp's xep_0191: bob blocks alice, her message is not
+    delivered (she gets service-unavailable), bob's own message to her is refused with
+    <blocked/>; after unblocking, her message is delivered."""
+    alice = await ctx.client("alice", "main")
+    bob = await ctx.client("bob", "main", plugins=("xep_0191",))
+    a = ctx.jid("alice")
+
+    await bob["xep_0191"].block(JID(a), timeout=5)
+    blocked = await bob["xep_0191"].get_blocked_jids(timeout=5)
+    check(JID(a) in blocked, f"bob's block list is {blocked}, want it to contain {a}")
+
+    mb, ma = bob.mark(), alice.mark()
+    alice.send_message(mto=bob.boundjid, mbody="can you hear me?", mtype="chat")
+    err = await alice.wait_for(is_error_message, "an error for the message to a blocker", since=ma)
+    check(err["error"]["condition"] == "service-unavailable",
+          f"alice's message to a blocker bounced with {err['error']['condition']!r}, want service-unavailable")
+    await bob.expect_none(lambda s: is_message(s, sender=a), "a message from a blocked contact",
+                          within=0.5, since=mb)
+
+    # XEP-0191 §3.5: the blocker cannot message the blocked contact either.
+    mb = bob.mark()
+    bob.send_message(mto=alice.boundjid, mbody="psst", mtype="chat")
+    err = await bob.wait_for(is_error_message, "an error for messaging a blocked contact", since=mb)
+    check(err["error"]["condition"] == "not-acceptable"
+          and err.xml.find("{urn:xmpp:blocking:errors}blocked") is not None,
+          f"bob's message to a blocked contact bounced as {describe(err)}, want not-acceptable + <blocked/>")
+    check(not alice.find(lambda s: is_message(s, sender=ctx.jid("bob")), ma),
+          "alice received a message from bob, who blocks her")
+
+    await bob["xep_0191"].unblock(JID(a), timeout=5)
+    blocked = await bob["xep_0191"].get_blocked_jids(timeout=5)
+    check(JID(a) not in blocked, f"after unblock bob's block list is still {blocked}")
+    mb = bob.mark()
+    alice.send_message(mto=bob.boundjid, mbody="and now?", mtype="chat")
+    await bob.wait_for(lambda s: is_message(s, sender=alice.boundjid, body="and now?"),
+                       "alice's message after unblocking", since=mb)
+
+
+# --------------------------------------------------------------------------- 6
+
+
+@scenario("carbons", users=("alice", "bob"))
+async def carbons(ctx) -> None:
+    """XEP-0280 through slixmpp's xep_0280: both bob resources enable carbons; alice
+    writes to bob/res1, bob/res2 gets a 'received' carbon of it; bob/res1's reply
+    reaches bob/res2 as a 'sent' carbon."""
+    alice = await ctx.client("alice", "pc")
+    b1 = await ctx.client("bob", "res1", plugins=("xep_0280",))
+    b2 = await ctx.client("bob", "res2", plugins=("xep_0280",))
+    await b1["xep_0280"].enable(timeout=5)
+    await b2["xep_0280"].enable(timeout=5)
+    m1, m2 = b1.mark(), b2.mark()
+    received_events: list = []
+    b2.add_event_handler("carbon_received", received_events.append)
+
+    body = "carbon copy me — ✓ <ok>"
+    alice.send_message(mto=b1.boundjid, mbody=body, mtype="chat")
+    await b1.wait_for(lambda s: is_message(s, sender=alice.boundjid, body=body), "alice's message", since=m1)
+    carbon = await b2.wait_for(lambda s: carbon_inner(s, "received") is not None,
+                               "a received carbon", since=m2)
+    inner = carbon_inner(carbon, "received")
+    check(body_of(inner) == body, f"the carbon forwards body {body_of(inner)!r}, want {body!r}")
+    check(JID(inner.get("from")) == alice.boundjid,
+          f"the forwarded message is from {inner.get('from')!r}, want {alice.boundjid}")
+    check(JID(carbon["from"]) == JID(ctx.jid("bob")),
+          f"the carbon wrapper is from {carbon['from']}, want bob's bare JID")
+    await wait_until(lambda: bool(received_events), "slixmpp raised carbon_received on bob/res2", 2.0)
+    check(not b1.find(lambda s: carbon_inner(s, "received") is not None, m1),
+          "bob/res1, the addressee, also got a carbon of the message")
+    check(not b2.find(lambda s: is_message(s, sender=ctx.jid("alice")), m2),
+          "bob/res2 got alice's full-JID message directly, not only as a carbon")
+
+    m2 = b2.mark()
+    b1.send_message(mto=alice.boundjid, mbody="reply from res1", mtype="chat")
+    sent = await b2.wait_for(lambda s: carbon_inner(s, "sent") is not None, "a sent carbon", since=m2)
+    inner = carbon_inner(sent, "sent")
+    check(body_of(inner) == "reply from res1" and JID(inner.get("to")) == alice.boundjid,
+          f"the sent carbon forwards {describe(sent)}")
+
+
+# --------------------------------------------------------------------------- 7
+
+
+@scenario("stream_management_ping", users=("alice",))
+async def stream_management_ping(ctx) -> None:
+    """XEP-0198 through slixmpp's xep_0198: SM is enabled (resumable) at login; after
+    a batch of stanzas the server's <a h=.../> matches the number the client sent; the
+    server's own <r/> requests are answered without a stream error. XEP-0199 ping of
+    the server domain gets a result."""
+    c = ctx.make_client("alice", "sm", plugins=("xep_0198",), presence={"pstatus": "managed"})
+    enabled: list = []
+    c.add_event_handler("sm_enabled", enabled.append)
+    await c.start()
+    await wait_until(lambda: bool(enabled), "the server answered <enable/> with <enabled/>")
+    check(bool(enabled[0]["id"]), f"<enabled/> has no id: {describe(enabled[0])}")
+    check(enabled[0].xml.get("resume") in ("true", "1"),
+          f"slixmpp asked for resumption but <enabled/> does not offer it: {describe(enabled[0])}")
+
+    sm = c["xep_0198"]
+    # Pings to the server (XEP-0199) plus messages to ourselves (which come back to us
+    # and make the server request acks).
+    rtt = await c["xep_0199"].ping(jid=JID(ctx.domain), timeout=5)
+    check(rtt is not None and rtt >= 0, f"ping of {ctx.domain} returned {rtt!r}")
+    mark = c.mark()
+    for i in range(7):
+        c.send_message(mto=c.boundjid, mbody=f"note to self {i}", mtype="chat")
+    await c.wait_count(lambda s: is_message(s, sender=c.boundjid), 7, "messages to self", since=mark)
+    await c["xep_0199"].ping(jid=JID(ctx.domain), timeout=5)
+
+    sent = sm.seq
+    mark = c.mark()
+    sm.request_ack()
+    is_ack = lambda s: s.name == "a" and s.namespace == "urn:xmpp:sm:3"  # noqa: E731
+    try:
+        await c.wait_for(lambda s: is_ack(s) and int(s["h"]) == sent,
+                         f"the server's <a h='{sent}'/> after our <r/>", since=mark)
+    except ScenarioError:
+        seen = [s["h"] for s in c.find(is_ack)]
+        raise ScenarioError(f"the client sent {sent} stanzas since <enable/>; the server's "
+                            f"acks said h={seen}") from None
+    too_high = [s["h"] for s in c.find(is_ack) if int(s["h"]) > sent]
+    check(not too_high, f"the server acknowledged more than was sent ({sent}): h={too_high}")
+    await wait_until(lambda: not sm.unacked_queue, "slixmpp's unacked queue is empty", 2.0)
+    check(any(s.name == "r" for s in c.received), "the server never requested an ack (<r/>) "
+          "although it sent stanzas on a managed stream")
+    # Our answers to the server's <r/> were accepted: the stream is still up.
+    await c["xep_0199"].ping(jid=JID(ctx.domain), timeout=5)
+    check(not any(n == "stream_error" for n, _ in c.events), f"stream error: {c.events}")
+
+
+# --------------------------------------------------------------------------- 8
+
+
+@scenario("disco_info", users=("alice",))
+async def disco_info(ctx) -> None:
+    """XEP-0030 disco#info of the server domain (over direct TLS, XEP-0368) lists
+    urn:xmpp:ping and urn:xmpp:blocking and a server/im identity."""
+    c = await ctx.client("alice", "disco", direct_tls=True)
+    info = await c["xep_0030"].get_info(jid=JID(ctx.domain), cached=False, timeout=5)
+    features = set(info["disco_info"]["features"])
+    for ns in ("urn:xmpp:ping", "urn:xmpp:blocking", "http://jabber.org/protocol/disco#info"):
+        check(ns in features, f"disco#info of {ctx.domain} lacks {ns}; features: {sorted(features)}")
+    identities = {(cat, typ) for cat, typ, _lang, _name in info["disco_info"]["identities"]}
+    check(("server", "im") in identities, f"no server/im identity: {identities}")
+
+
+# --------------------------------------------------------------------------- 9
+
+
+@scenario("user_add_live")
+async def user_add_live(ctx) -> None:
+    """An account created with `herald user add` while the server runs can log in at
+    once (SCRAM over STARTTLS, then a new client over direct TLS)."""
+    await ctx.add_user("newcomer")
+    c = await ctx.client("newcomer", "first")
+    await c["xep_0199"].ping(timeout=5)
+    d = await ctx.client("newcomer", "second", direct_tls=True)
+    await d["xep_0199"].ping(timeout=5)
+    listed = await ctx.server.cli("user", "list")
+    check(ctx.jid("newcomer") in listed.split(), f"`herald user list` does not show it:\n{listed}")
+
+
+# --------------------------------------------------------------------------- 10
+
+
+@scenario("wrong_password", users=("alice",))
+async def wrong_password(ctx) -> None:
+    """A wrong password makes slixmpp report failed_auth (SASL not-authorized) and no
+    session starts; the right password still works afterwards."""
+    c = ctx.make_client("alice", "guess", password="not the password")
+    outcome = await c.attempt_login(timeout=10)
+    check(outcome == "failed_auth", f"login with a wrong password ended with {outcome!r}, want failed_auth")
+    failure = next(p for n, p in c.events if n == "failed_auth")
+    check(failure["condition"] == "not-authorized",
+          f"SASL failure condition is {failure['condition']!r}, want not-authorized")
+    ok = await ctx.client("alice", "right")
+    await ok["xep_0199"].ping(timeout=5)
