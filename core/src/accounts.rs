@@ -130,12 +130,15 @@ fn split_csv(line: &str) -> Result<Vec<String>, String> {
     Ok(fields)
 }
 
+/// A row ready to store: line number, normalized username, credentials.
+pub type PreparedRow = (usize, String, Vec<ScramRecord>);
+
 /// Prepare rows for [`Store::create_users`]: normalize names and derive credentials.
 /// Bad rows become errors; good rows keep their line numbers.
 pub fn prepare_rows(
     rows: &[ImportRow],
     iterations: u32,
-) -> (Vec<(usize, String, Vec<ScramRecord>)>, Vec<ImportError>) {
+) -> (Vec<PreparedRow>, Vec<ImportError>) {
     let mut ok = Vec::new();
     let mut errors = Vec::new();
     for row in rows {
@@ -155,7 +158,7 @@ pub fn prepare_rows(
 /// Store prepared rows in one batch; per-row failures (existing users) become errors.
 pub fn store_rows(
     store: &dyn Store,
-    prepared: Vec<(usize, String, Vec<ScramRecord>)>,
+    prepared: Vec<PreparedRow>,
 ) -> Result<(usize, Vec<ImportError>), StoreError> {
     let lines: Vec<usize> = prepared.iter().map(|(l, _, _)| *l).collect();
     let batch: Vec<(String, Vec<ScramRecord>)> =

@@ -59,7 +59,7 @@ pub enum BindRefused {
 
 impl From<BindRefused> for StanzaError {
     fn from(_: BindRefused) -> Self {
-        StanzaError::new(StanzaErrorCondition::ResourceConstraint)
+        Self::new(StanzaErrorCondition::ResourceConstraint)
             .with_text("too many sessions for this account")
     }
 }

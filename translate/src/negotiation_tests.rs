@@ -136,7 +136,7 @@ impl Harness {
         })
     }
 
-    fn to_auth(&mut self) {
+    fn reach_auth(&mut self) {
         self.client(HEADER);
         let features = self.last_stanza();
         assert!(features.has_child("starttls", ns::TLS));
@@ -169,7 +169,7 @@ impl Harness {
 #[test]
 fn full_negotiation_reaches_a_bound_session() {
     let mut h = Harness::new(Harness::cfg());
-    h.to_auth();
+    h.reach_auth();
     h.scram("secret");
     assert!(h
         .sent
@@ -192,7 +192,7 @@ fn full_negotiation_reaches_a_bound_session() {
 #[test]
 fn wrong_password_fails_only_after_the_delay() {
     let mut h = Harness::new(Harness::cfg());
-    h.to_auth();
+    h.reach_auth();
     h.scram("wrong");
     assert!(h.server_events().is_empty(), "failure is held back");
     h.advance(Duration::from_millis(1999));
@@ -212,7 +212,7 @@ fn too_many_failures_close_the_stream() {
         auth_failure_delay: Duration::ZERO,
         ..Harness::cfg()
     });
-    h.to_auth();
+    h.reach_auth();
     for _ in 0..3 {
         h.scram("wrong");
     }
@@ -225,7 +225,7 @@ fn unknown_user_fails_like_a_wrong_password() {
         auth_failure_delay: Duration::ZERO,
         ..Harness::cfg()
     });
-    h.to_auth();
+    h.reach_auth();
     let mut c = ScramClient::new(ScramHash::Sha256, "mallory", "x");
     let first = B64.encode(c.client_first());
     h.client(&format!(
@@ -246,7 +246,7 @@ fn unknown_user_fails_like_a_wrong_password() {
 #[test]
 fn plain_works_over_tls() {
     let mut h = Harness::new(Harness::cfg());
-    h.to_auth();
+    h.reach_auth();
     let msg = B64.encode(plain_encode(None, "alice", "secret"));
     h.client(&format!(
         "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{msg}</auth>"
@@ -271,7 +271,7 @@ fn auth_before_starttls_is_refused_with_encryption_required() {
 #[test]
 fn stanza_before_auth_is_not_authorized() {
     let mut h = Harness::new(Harness::cfg());
-    h.to_auth();
+    h.reach_auth();
     h.client("<message to='bob@localhost'><body>hi</body></message>");
     assert_eq!(h.closed_with().as_deref(), Some("not-authorized"));
 }
@@ -321,7 +321,7 @@ fn negotiation_times_out_on_virtual_time() {
 #[test]
 fn failed_resumption_lets_the_client_bind() {
     let mut h = Harness::new(Harness::cfg());
-    h.to_auth();
+    h.reach_auth();
     h.scram("secret");
     h.client(HEADER);
     h.server_events();
@@ -340,7 +340,7 @@ fn authzid_for_someone_else_is_refused() {
         auth_failure_delay: Duration::ZERO,
         ..Harness::cfg()
     });
-    h.to_auth();
+    h.reach_auth();
     let msg = B64.encode(plain_encode(Some("bob@localhost"), "alice", "secret"));
     h.client(&format!(
         "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{msg}</auth>"

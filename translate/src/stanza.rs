@@ -85,53 +85,51 @@ pub enum StanzaErrorCondition {
 
 impl StanzaErrorCondition {
     pub fn name(self) -> &'static str {
-        use StanzaErrorCondition as C;
         match self {
-            C::BadRequest => "bad-request",
-            C::Conflict => "conflict",
-            C::FeatureNotImplemented => "feature-not-implemented",
-            C::Forbidden => "forbidden",
-            C::Gone => "gone",
-            C::InternalServerError => "internal-server-error",
-            C::ItemNotFound => "item-not-found",
-            C::JidMalformed => "jid-malformed",
-            C::NotAcceptable => "not-acceptable",
-            C::NotAllowed => "not-allowed",
-            C::NotAuthorized => "not-authorized",
-            C::PolicyViolation => "policy-violation",
-            C::RecipientUnavailable => "recipient-unavailable",
-            C::RemoteServerNotFound => "remote-server-not-found",
-            C::RemoteServerTimeout => "remote-server-timeout",
-            C::ResourceConstraint => "resource-constraint",
-            C::ServiceUnavailable => "service-unavailable",
-            C::SubscriptionRequired => "subscription-required",
-            C::UndefinedCondition => "undefined-condition",
-            C::UnexpectedRequest => "unexpected-request",
+            Self::BadRequest => "bad-request",
+            Self::Conflict => "conflict",
+            Self::FeatureNotImplemented => "feature-not-implemented",
+            Self::Forbidden => "forbidden",
+            Self::Gone => "gone",
+            Self::InternalServerError => "internal-server-error",
+            Self::ItemNotFound => "item-not-found",
+            Self::JidMalformed => "jid-malformed",
+            Self::NotAcceptable => "not-acceptable",
+            Self::NotAllowed => "not-allowed",
+            Self::NotAuthorized => "not-authorized",
+            Self::PolicyViolation => "policy-violation",
+            Self::RecipientUnavailable => "recipient-unavailable",
+            Self::RemoteServerNotFound => "remote-server-not-found",
+            Self::RemoteServerTimeout => "remote-server-timeout",
+            Self::ResourceConstraint => "resource-constraint",
+            Self::ServiceUnavailable => "service-unavailable",
+            Self::SubscriptionRequired => "subscription-required",
+            Self::UndefinedCondition => "undefined-condition",
+            Self::UnexpectedRequest => "unexpected-request",
         }
     }
 
     /// The error type RFC 6120 §8.3.3 recommends for the condition.
     pub fn default_type(self) -> ErrorType {
-        use StanzaErrorCondition as C;
         match self {
-            C::BadRequest
-            | C::JidMalformed
-            | C::NotAcceptable
-            | C::PolicyViolation
-            | C::UnexpectedRequest => ErrorType::Modify,
-            C::Forbidden | C::NotAuthorized | C::SubscriptionRequired => ErrorType::Auth,
-            C::RecipientUnavailable | C::RemoteServerTimeout | C::ResourceConstraint => {
+            Self::BadRequest
+            | Self::JidMalformed
+            | Self::NotAcceptable
+            | Self::PolicyViolation
+            | Self::UnexpectedRequest => ErrorType::Modify,
+            Self::Forbidden | Self::NotAuthorized | Self::SubscriptionRequired => ErrorType::Auth,
+            Self::RecipientUnavailable | Self::RemoteServerTimeout | Self::ResourceConstraint => {
                 ErrorType::Wait
             }
-            C::Conflict
-            | C::FeatureNotImplemented
-            | C::Gone
-            | C::InternalServerError
-            | C::ItemNotFound
-            | C::NotAllowed
-            | C::RemoteServerNotFound
-            | C::ServiceUnavailable
-            | C::UndefinedCondition => ErrorType::Cancel,
+            Self::Conflict
+            | Self::FeatureNotImplemented
+            | Self::Gone
+            | Self::InternalServerError
+            | Self::ItemNotFound
+            | Self::NotAllowed
+            | Self::RemoteServerNotFound
+            | Self::ServiceUnavailable
+            | Self::UndefinedCondition => ErrorType::Cancel,
         }
     }
 }
@@ -143,7 +141,7 @@ pub struct StanzaError {
     pub error_type: ErrorType,
     pub text: Option<String>,
     /// An application-specific condition element (e.g. XEP-0191 `<blocked/>`).
-    pub app: Option<Element>,
+    pub app: Option<Box<Element>>,
 }
 
 impl StanzaError {
@@ -167,7 +165,7 @@ impl StanzaError {
     }
 
     pub fn with_app(mut self, app: Element) -> Self {
-        self.app = Some(app);
+        self.app = Some(Box::new(app));
         self
     }
 
@@ -183,7 +181,7 @@ impl StanzaError {
             );
         }
         if let Some(app) = &self.app {
-            el.push_child(app.clone());
+            el.push_child((**app).clone());
         }
         el
     }

@@ -377,7 +377,7 @@ impl Session {
         self.write(&el);
     }
 
-    fn to_of(&mut self, el: &Element) -> Result<Option<Jid>, ()> {
+    fn parse_to(&mut self, el: &Element) -> Result<Option<Jid>, ()> {
         match el.attr("to").map(Jid::parse) {
             None => Ok(None),
             Some(Ok(j)) => Ok(Some(j)),
@@ -393,7 +393,7 @@ impl Session {
     }
 
     async fn on_iq(&mut self, iq: Element) {
-        let Ok(to) = self.to_of(&iq) else { return };
+        let Ok(to) = self.parse_to(&iq) else { return };
         let own = to.as_ref().is_none_or(|t| *t == self.jid.bare());
         if own {
             let server = Arc::clone(&self.server);
@@ -407,7 +407,7 @@ impl Session {
     }
 
     async fn on_message(&mut self, mut msg: Element) {
-        let Ok(to) = self.to_of(&msg) else { return };
+        let Ok(to) = self.parse_to(&msg) else { return };
         let to = to.unwrap_or_else(|| self.jid.bare());
         msg.set_attr("to", to.to_string());
         if msg.attr("type") != Some("error") && self.server.has_blocked(&self.jid, &to).await {
@@ -422,7 +422,7 @@ impl Session {
     }
 
     async fn on_presence(&mut self, p: Element) {
-        let Ok(to) = self.to_of(&p) else { return };
+        let Ok(to) = self.parse_to(&p) else { return };
         let ptype = p.attr("type").map(str::to_string);
         match (to, ptype.as_deref()) {
             (None, None | Some("unavailable")) => {

@@ -134,9 +134,9 @@ mod tests {
     fn storage_rules() {
         let body = Element::new("body", ns::CLIENT).with_text("hi");
         let state = Element::new("composing", "http://jabber.org/protocol/chatstates");
-        assert!(worth_storing(&msg(&[body.clone()], Some("chat"))));
-        assert!(!worth_storing(&msg(&[state.clone()], Some("chat"))));
-        assert!(!worth_storing(&msg(&[body.clone()], Some("groupchat"))));
+        assert!(worth_storing(&msg(std::slice::from_ref(&body), Some("chat"))));
+        assert!(!worth_storing(&msg(std::slice::from_ref(&state), Some("chat"))));
+        assert!(!worth_storing(&msg(std::slice::from_ref(&body), Some("groupchat"))));
         assert!(!worth_storing(&msg(
             &[body, Element::new("no-store", ns::HINTS)],
             None

@@ -83,14 +83,14 @@ impl Server {
                     self.route(reply).await;
                 }
             }
-            Some(StanzaKind::Message) if !is_error(&stanza) => {
-                if stanza.attr("type") != Some("headline") {
-                    self.bounce(
-                        &stanza,
-                        StanzaError::new(StanzaErrorCondition::ServiceUnavailable),
-                    )
-                    .await;
-                }
+            Some(StanzaKind::Message)
+                if !is_error(&stanza) && stanza.attr("type") != Some("headline") =>
+            {
+                self.bounce(
+                    &stanza,
+                    StanzaError::new(StanzaErrorCondition::ServiceUnavailable),
+                )
+                .await;
             }
             _ => {}
         }

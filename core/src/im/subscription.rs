@@ -59,12 +59,6 @@ pub struct Inbound {
     pub auto_subscribed: bool,
 }
 
-impl Default for Subscription {
-    fn default() -> Self {
-        Self::None
-    }
-}
-
 fn has_from(s: Subscription) -> bool {
     matches!(s, Subscription::From | Subscription::Both)
 }

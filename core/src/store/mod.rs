@@ -54,8 +54,9 @@ pub enum StoreError {
 }
 
 /// Roster subscription state (RFC 6121 §2.1.2.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Subscription {
+    #[default]
     None,
     To,
     From,
@@ -95,10 +96,9 @@ pub struct RosterItem {
     pub subscription: Subscription,
     /// Pending outbound subscription request ("ask='subscribe'").
     pub ask: bool,
-    /// Subscription pre-approval (RFC 6121 §3.4).
+    /// Subscription pre-approval (RFC 6121 §3.4). Pending inbound requests are kept
+    /// apart (`pending_in_*`), since they exist for contacts not in the roster too.
     pub approved: bool,
-    /// Inbound subscription request awaiting the user's decision.
-    pub pending_in: bool,
     /// Group names, in order, without duplicates (a backend drops repeated
     /// names, keeping the first occurrence).
     pub groups: Vec<String>,
@@ -113,7 +113,6 @@ impl RosterItem {
             subscription: Subscription::None,
             ask: false,
             approved: false,
-            pending_in: false,
             groups: Vec::new(),
         }
     }

@@ -53,7 +53,6 @@ const MIGRATIONS: &[&str] = &[
         subscription TEXT NOT NULL,
         ask INTEGER NOT NULL,
         approved INTEGER NOT NULL,
-        pending_in INTEGER NOT NULL,
         PRIMARY KEY (username, jid)
     );
     CREATE TABLE roster_groups (
@@ -345,7 +344,7 @@ fn read_roster_version(conn: &Connection, user: &str) -> Result<u64, StoreError>
     to_u64(version, "roster_version")
 }
 
-const ITEM_COLUMNS: &str = "jid, name, subscription, ask, approved, pending_in";
+const ITEM_COLUMNS: &str = "jid, name, subscription, ask, approved";
 
 /// Reads the [`ITEM_COLUMNS`] of a row into an item without groups.
 fn item_from_row(row: &Row<'_>) -> rusqlite::Result<Result<RosterItem, StoreError>> {
@@ -362,7 +361,6 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<Result<RosterItem, StoreErro
         subscription,
         ask: row.get(3)?,
         approved: row.get(4)?,
-        pending_in: row.get(5)?,
         groups: Vec::new(),
     }))
 }
@@ -559,11 +557,11 @@ impl Store for SqliteStore {
             let version = bump_roster_version(tx, user)?;
             tx.prepare_cached(
                 "INSERT INTO roster_items
-                     (username, jid, name, subscription, ask, approved, pending_in)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     (username, jid, name, subscription, ask, approved)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (username, jid) DO UPDATE SET name = excluded.name,
                      subscription = excluded.subscription, ask = excluded.ask,
-                     approved = excluded.approved, pending_in = excluded.pending_in",
+                     approved = excluded.approved",
             )?
             .execute(params![
                 user,
@@ -571,8 +569,7 @@ impl Store for SqliteStore {
                 item.name,
                 item.subscription.as_str(),
                 item.ask,
-                item.approved,
-                item.pending_in
+                item.approved
             ])?;
             tx.prepare_cached("DELETE FROM roster_groups WHERE username = ?1 AND jid = ?2")?
                 .execute([user, item.jid.as_str()])?;

@@ -249,7 +249,6 @@ fn roster(s: &dyn Store) {
     assert_eq!(s.roster_put("alice", &bob).unwrap(), 1);
     let carol = RosterItem {
         approved: true,
-        pending_in: true,
         ..item("carol@example.net", Subscription::From, &[])
     };
     assert_eq!(s.roster_put("alice", &carol).unwrap(), 2);
@@ -281,7 +280,6 @@ fn roster(s: &dyn Store) {
         subscription: Subscription::To,
         ask: false,
         approved: true,
-        pending_in: true,
         groups: strings(&["Family"]),
         jid: bob.jid,
     };
@@ -575,18 +573,17 @@ fn roster_op() -> impl Strategy<Value = RosterOp> {
         jid.clone(),
         prop::option::of("[a-zé ]{0,6}"),
         subscription,
-        any::<(bool, bool, bool)>(),
+        any::<(bool, bool)>(),
         groups,
     )
         .prop_map(
-            |(jid, name, subscription, (ask, approved, pending_in), groups)| {
+            |(jid, name, subscription, (ask, approved), groups)| {
                 RosterOp::Put(RosterItem {
                     jid: jid.to_owned(),
                     name,
                     subscription,
                     ask,
                     approved,
-                    pending_in,
                     groups: strings(&groups),
                 })
             },
