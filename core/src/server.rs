@@ -1,6 +1,7 @@
 //! The core service: shared state every session and the federation front reach.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -44,6 +45,8 @@ pub struct Server {
     pub(crate) detached: Mutex<HashMap<String, Detached>>,
     /// Block lists of users seen recently (XEP-0191), invalidated on change.
     blocklists: RwLock<HashMap<String, Arc<Vec<String>>>>,
+    /// Background tasks that may still write (expiring detached sessions).
+    background: AtomicUsize,
 }
 
 impl std::fmt::Debug for Server {
@@ -79,6 +82,7 @@ impl Server {
             shutdown,
             detached: Mutex::new(HashMap::new()),
             blocklists: RwLock::new(HashMap::new()),
+            background: AtomicUsize::new(0),
         });
         if let Ok(n) = server.store.offline_total() {
             server.metrics.offline_queue.set(i64::try_from(n).unwrap_or(i64::MAX));
@@ -117,6 +121,26 @@ impl Server {
 
     pub fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
+    }
+
+    /// Connections plus background tasks that may still write to storage; a clean
+    /// shutdown waits for this to reach zero.
+    pub fn busy(&self) -> usize {
+        usize::try_from(self.metrics.connections.get()).unwrap_or(0)
+            + self.background.load(Ordering::SeqCst)
+    }
+
+    /// Run `fut` as tracked background work (see [`Server::busy`]).
+    pub(crate) fn spawn_tracked<F>(self: &Arc<Self>, fut: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.background.fetch_add(1, Ordering::SeqCst);
+        let server = Arc::clone(self);
+        tokio::spawn(async move {
+            fut.await;
+            server.background.fetch_sub(1, Ordering::SeqCst);
+        });
     }
 
     /// Run a storage call on the blocking pool.
@@ -203,4 +227,9 @@ impl Server {
             self.metrics.stanza_out(k.name());
         }
     }
+}
+
+/// Resolves once shutdown has been requested, at once if it already was.
+pub async fn stopping(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await.map(|_| ());
 }

@@ -32,7 +32,7 @@ pub async fn serve(
         loop {
             let accepted = tokio::select! {
                 a = listener.accept() => a,
-                _ = shutdown.changed() => return,
+                () = herald_core::server::stopping(&mut shutdown) => return,
             };
             if let Ok((stream, _)) = accepted {
                 let server = Arc::clone(&server);

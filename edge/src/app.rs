@@ -30,14 +30,15 @@ pub struct Running {
 
 impl Running {
     /// Close every session with `system-shutdown`, stop listening, and wait (bounded)
-    /// for connections to finish.
+    /// for connections and background writes (expiring resumable sessions whose
+    /// messages go to offline storage) to finish.
     pub async fn shutdown(self, grace: Duration) {
         self.server.shutdown();
         for t in self.tasks {
             let _ = t.await;
         }
         let deadline = tokio::time::Instant::now() + grace;
-        while self.server.metrics.connections.get() > 0 && tokio::time::Instant::now() < deadline {
+        while self.server.busy() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

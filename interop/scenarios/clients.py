@@ -13,14 +13,14 @@
 from __future__ import annotations
 
 import asyncio
-import xml.etree.ElementTree as ET
 import ssl
 import time
+import xml.etree.ElementTree as ET
 from typing import Callable, Iterable
 
 import slixmpp
 from slixmpp import JID
-from slixmpp.stanza import Iq, Message, Presence
+from slixmpp.stanza import Message, Presence
 from slixmpp.xmlstream import ElementBase
 
 NS_DELAY = "urn:xmpp:delay"
@@ -116,7 +116,16 @@ class Client(slixmpp.ClientXMPP):
         if result != "session_start":
             await self.kill()
             raise ScenarioError(f"{self.label}: login failed ({result}); events: {self._event_names()}")
+        await self.sync()
         return self
+
+    async def sync(self, timeout: float = 5.0) -> None:
+        """Round-trip a XEP-0199 ping to the server: the server handles a session's
+        stanzas in order, so everything sent before (initial presence, ...) is processed."""
+        try:
+            await self.plugin["xep_0199"].send_ping(JID(self.boundjid.domain), timeout=timeout)
+        except Exception as e:  # noqa: BLE001
+            raise ScenarioError(f"{self.label}: ping of the server failed: {e!r}") from None
 
     async def attempt_login(self, timeout: float = 10.0) -> str:
         """Connect and report how it ended: 'session_start', 'failed_auth', ..."""
@@ -257,7 +266,8 @@ def _safe(pred: Predicate, s: ElementBase) -> bool:
 
 def is_message(s: ElementBase, *, sender: str | JID | None = None, body: str | None = None,
                mtype: str | None = None) -> bool:
-    """A message (not a carbon copy) optionally from `sender` (bare or full) with `body`."""
+    """A message (not a carbon copy, not an error unless mtype='error') optionally from
+    `sender` (bare or full) with `body`."""
     if not isinstance(s, Message):
         return False
     if s.xml.find(f"{{{NS_CARBONS}}}received") is not None or s.xml.find(f"{{{NS_CARBONS}}}sent") is not None:
@@ -265,6 +275,8 @@ def is_message(s: ElementBase, *, sender: str | JID | None = None, body: str | N
     if sender is not None and not _jid_matches(s["from"], sender):
         return False
     if mtype is not None and s["type"] != mtype:
+        return False
+    if mtype is None and s["type"] == "error":
         return False
     if body is not None and s["body"] != body:
         return False
@@ -295,7 +307,7 @@ def _jid_matches(actual: JID, wanted: str | JID) -> bool:
     return actual.bare == wanted.bare
 
 
-def carbon_inner(s: ElementBase, direction: str) -> "ET.Element | None":
+def carbon_inner(s: ElementBase, direction: str) -> ET.Element | None:
     """The forwarded <message/> inside a received/sent carbon, as raw XML."""
     if not isinstance(s, Message):
         return None
@@ -305,6 +317,6 @@ def carbon_inner(s: ElementBase, direction: str) -> "ET.Element | None":
     return wrapper.find(f"{{{NS_FORWARD}}}forwarded/{{{NS_CLIENT}}}message")
 
 
-def body_of(xml) -> str | None:
+def body_of(xml: ET.Element) -> str | None:
     el = xml.find(f"{{{NS_CLIENT}}}body")
     return None if el is None else el.text

@@ -128,7 +128,7 @@ async fn run(server: Arc<Server>, tcp: TcpStream, direct_tls: bool, conn_id: u64
                 Ok(false) | Err(_) => break Negotiated::Closed,
             },
             () = tokio::time::sleep_until(deadline) => neg.handle_timeout(Instant::now()),
-            _ = shutdown.changed() => {
+            () = crate::server::stopping(&mut shutdown) => {
                 neg.fail(StreamError::new(StreamErrorCondition::SystemShutdown));
             }
         }

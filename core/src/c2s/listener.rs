@@ -65,7 +65,7 @@ pub async fn serve(server: Arc<Server>) -> Result<(Listeners, JoinHandle<()>), C
             loop {
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(60)) => limiter.retain_recent(),
-                    _ = shutdown.changed() => return,
+                    () = crate::server::stopping(&mut shutdown) => return,
                 }
             }
         })
@@ -90,7 +90,7 @@ async fn accept_loop(
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = shutdown.changed() => return,
+            () = crate::server::stopping(&mut shutdown) => return,
         };
         let (tcp, peer) = match accepted {
             Ok(a) => a,

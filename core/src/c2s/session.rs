@@ -195,7 +195,7 @@ impl Session {
                         .with_child(Element::new("ping", ns::PING));
                     self.write(&ping);
                 }
-                _ = shutdown.changed() => {
+                () = crate::server::stopping(&mut shutdown) => {
                     return self.fail(StreamError::new(Cond::SystemShutdown));
                 }
             }
@@ -403,7 +403,22 @@ impl Session {
             }
             return;
         }
+        let is_request = matches!(iq.attr("type"), Some("get" | "set"));
+        if let Some(to) = to {
+            if is_request && self.server.has_blocked(&self.jid, &to).await {
+                self.refuse_blocked(&iq);
+                return;
+            }
+        }
         self.server.route(iq).await;
+    }
+
+    /// XEP-0191 §3.3: stanzas to an entity the user blocked are refused, not routed.
+    fn refuse_blocked(&mut self, stanza: &Element) {
+        let err = StanzaError::new(StanzaErrorCondition::NotAcceptable)
+            .with_app(Element::new("blocked", ns::BLOCKING_ERRORS));
+        let reply = herald_translate::stanza::error_reply(stanza, &err, None);
+        self.reply(reply);
     }
 
     async fn on_message(&mut self, mut msg: Element) {
@@ -411,10 +426,7 @@ impl Session {
         let to = to.unwrap_or_else(|| self.jid.bare());
         msg.set_attr("to", to.to_string());
         if msg.attr("type") != Some("error") && self.server.has_blocked(&self.jid, &to).await {
-            let err = StanzaError::new(StanzaErrorCondition::NotAcceptable)
-                .with_app(Element::new("blocked", ns::BLOCKING_ERRORS));
-            let reply = herald_translate::stanza::error_reply(&msg, &err, None);
-            self.reply(reply);
+            self.refuse_blocked(&msg);
             return;
         }
         self.server.carbon_sent(&msg, &self.jid);

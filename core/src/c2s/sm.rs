@@ -114,10 +114,10 @@ impl Server {
         let server = Arc::clone(self);
         let wait = Duration::from_secs(self.settings.sm_resume_timeout_secs);
         let mut shutdown = self.shutdown_signal();
-        tokio::spawn(async move {
+        self.spawn_tracked(async move {
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => {}
+                () = crate::server::stopping(&mut shutdown) => {}
             }
             let expired = server
                 .detached

@@ -99,11 +99,7 @@ impl Server {
                 }
                 let user_bare = session.bare();
                 for j in jids.iter().filter_map(|j| Jid::parse(j).ok()) {
-                    if block {
-                        self.send_unavailable_to(&user_bare, &j).await;
-                    } else {
-                        self.presence_after_unblock(&user_bare, &j).await;
-                    }
+                    self.presence_on_block_change(&user_bare, &j, block).await;
                 }
                 iq_result(iq, None, None)
             }
@@ -111,12 +107,18 @@ impl Server {
         }
     }
 
-    /// Unblocked subscribers see the user's presence again.
-    async fn presence_after_unblock(self: &Arc<Self>, user: &Jid, contact: &Jid) {
+    /// A blocked subscriber sees the user go offline; an unblocked one sees the user's
+    /// presence again. Entities without a subscription learn nothing (XEP-0191 §3.3).
+    async fn presence_on_block_change(self: &Arc<Self>, user: &Jid, contact: &Jid, blocked: bool) {
         let u = user.local().unwrap_or_default().to_string();
         let c = contact.bare().to_string();
         let item = self.db(move |s| s.roster_item(&u, &c)).await.ok().flatten();
-        if item.is_some_and(|i| matches!(i.subscription, Subscription::From | Subscription::Both)) {
+        if !item.is_some_and(|i| matches!(i.subscription, Subscription::From | Subscription::Both)) {
+            return;
+        }
+        if blocked {
+            self.send_unavailable_to(user, contact).await;
+        } else {
             self.send_presence_to(user, contact).await;
         }
     }
