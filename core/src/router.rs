@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use herald_translate::negotiation::random_id;
 use herald_translate::{Element, Jid, StanzaError, StanzaErrorCondition, StreamError};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// What the core hands to a session's connection task.
 #[derive(Debug)]
@@ -16,6 +16,9 @@ pub enum Outbound {
     Stanza(Box<Element>),
     /// Close the stream with this error (`conflict` on replacement, `system-shutdown`).
     Close(StreamError),
+    /// XEP-0198 §5: a new connection resumes this session. Close this stream with
+    /// `conflict`, detach the session, then signal.
+    Takeover(oneshot::Sender<()>),
 }
 
 /// One bound resource.
@@ -35,6 +38,8 @@ pub struct SessionInfo {
     pub interested: bool,
     /// Wakes the session's task when its queue overflowed: it closes the stream.
     pub kick: Arc<Notify>,
+    /// XEP-0198 stream id while the session is resumable.
+    pub sm_id: Option<String>,
 }
 
 impl SessionInfo {
@@ -117,6 +122,7 @@ impl Router {
             carbons: false,
             interested: false,
             kick,
+            sm_id: None,
         });
         Ok((jid, replaced))
     }
@@ -163,6 +169,13 @@ impl Router {
         };
         f(s);
         true
+    }
+
+    /// The live session of `bare` whose resumable stream has id `sm_id`.
+    pub fn by_sm_id(&self, bare: &Jid, sm_id: &str) -> Option<SessionInfo> {
+        self.sessions(bare)
+            .into_iter()
+            .find(|s| s.sm_id.as_deref() == Some(sm_id))
     }
 
     /// Every session on the server (shutdown).

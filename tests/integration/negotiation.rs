@@ -1,6 +1,9 @@
 //! Stream negotiation (RFC 6120 §4-§7, XEP-0368): STARTTLS, SASL, resource binding.
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use herald_tests::{stanza_error, Mechanism, TestServer, XmppClient, PASSWORD};
+use herald_translate::sasl::plain_encode;
 use herald_translate::{ns, Element};
 
 fn mechanisms(features: &Element) -> Vec<String> {
@@ -253,4 +256,74 @@ async fn session_limit_refuses_bind_with_resource_constraint() {
     assert_eq!(two.expect_stream_error().await, "conflict");
     one.assert_alive().await;
     two_again.assert_alive().await;
+}
+
+#[tokio::test]
+async fn usernames_are_case_insensitive() {
+    let ts = TestServer::start().await;
+    ts.add_user("alice");
+    let mut c =
+        XmppClient::connect_starttls(ts.starttls, &ts.ca, "ALICE", PASSWORD, Some("Caps")).await;
+    assert_eq!(c.jid, "alice@localhost/Caps", "the localpart is case-folded, the resource not");
+    c.assert_alive().await;
+}
+
+#[tokio::test]
+async fn authorization_identity_of_another_user_is_refused() {
+    let ts = TestServer::start().await;
+    ts.add_user("alice");
+    ts.add_user("bob");
+    let (mut c, _) = ts.connect_tls().await;
+    let msg = plain_encode(Some("bob@localhost"), "alice", PASSWORD);
+    c.send(&format!(
+        "<auth xmlns='{}' mechanism='PLAIN'>{}</auth>",
+        ns::SASL,
+        B64.encode(msg)
+    ))
+    .await;
+    let failure = c.recv().await;
+    assert!(failure.is("failure", ns::SASL), "{failure:?}");
+    assert!(failure.has_child("invalid-authzid", ns::SASL), "{failure:?}");
+    // Her own bare JID as authorization identity is fine.
+    let msg = plain_encode(Some("alice@localhost"), "alice", PASSWORD);
+    c.send(&format!(
+        "<auth xmlns='{}' mechanism='PLAIN'>{}</auth>",
+        ns::SASL,
+        B64.encode(msg)
+    ))
+    .await;
+    let success = c.recv().await;
+    assert!(success.is("success", ns::SASL), "{success:?}");
+}
+
+#[tokio::test]
+async fn sasl_abort_unknown_mechanism_and_bad_base64() {
+    let ts = TestServer::start_with(|c| c.c2s.max_auth_attempts = 5).await;
+    ts.add_user("alice");
+    let (mut c, _) = ts.connect_tls().await;
+    let sasl_answer = |el: &Element| el.elements().map(|e| e.name.clone()).collect::<Vec<_>>();
+
+    // An exchange started without an initial response can be aborted.
+    c.send(&format!("<auth xmlns='{}' mechanism='SCRAM-SHA-256'/>", ns::SASL))
+        .await;
+    let challenge = c.recv().await;
+    assert!(challenge.is("challenge", ns::SASL), "{challenge:?}");
+    c.send(&format!("<abort xmlns='{}'/>", ns::SASL)).await;
+    let failure = c.recv().await;
+    assert!(failure.is("failure", ns::SASL));
+    assert_eq!(sasl_answer(&failure), ["aborted"]);
+
+    c.send(&format!("<auth xmlns='{}' mechanism='DIGEST-MD5'/>", ns::SASL))
+        .await;
+    let failure = c.recv().await;
+    assert_eq!(sasl_answer(&failure), ["invalid-mechanism"]);
+
+    c.send(&format!("<auth xmlns='{}' mechanism='PLAIN'>!!not base64!!</auth>", ns::SASL))
+        .await;
+    let failure = c.recv().await;
+    assert_eq!(sasl_answer(&failure), ["incorrect-encoding"]);
+
+    c.authenticate(Mechanism::ScramSha256, "alice", PASSWORD)
+        .await
+        .expect("authenticated after the errors");
 }

@@ -268,6 +268,21 @@ impl XmppClient {
         c
     }
 
+    /// A plain TCP connection whose socket receive buffer is `bytes` (the kernel may
+    /// round it): a client that stops reading then fills up quickly.
+    pub async fn connect_plain_with_recv_buffer(addr: SocketAddr, ca: &Path, bytes: u32) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket
+            .set_recv_buffer_size(bytes)
+            .expect("set the receive buffer size");
+        let tcp = tokio::time::timeout(TIMEOUT, socket.connect(addr))
+            .await
+            .expect("TCP connect timed out")
+            .expect("TCP connect");
+        let _ = tcp.set_nodelay(true);
+        Self::new(Transport::Plain(tcp), ca)
+    }
+
     /// The whole login: stream, STARTTLS, stream, SCRAM-SHA-256, stream, bind.
     pub async fn connect_starttls(
         addr: SocketAddr,
@@ -276,23 +291,33 @@ impl XmppClient {
         password: &str,
         resource: Option<&str>,
     ) -> Self {
-        let mut c = Self::connect_plain(addr, ca).await;
-        let features = c.open_stream().await;
+        Self::connect_plain(addr, ca)
+            .await
+            .login(user, password, resource)
+            .await
+    }
+
+    /// On a fresh plain connection: stream, STARTTLS, stream, SCRAM-SHA-256, stream, bind.
+    pub async fn login(mut self, user: &str, password: &str, resource: Option<&str>) -> Self {
+        let features = self.open_stream().await;
         assert!(
             features.has_child("starttls", ns::TLS),
             "STARTTLS is offered: {}",
             features.to_xml(ns::STREAM)
         );
-        c.starttls().await;
-        c.open_stream().await;
-        if let Err(condition) = c.authenticate(Mechanism::ScramSha256, user, password).await {
+        self.starttls().await;
+        self.open_stream().await;
+        if let Err(condition) = self
+            .authenticate(Mechanism::ScramSha256, user, password)
+            .await
+        {
             panic!("{user} cannot authenticate: {condition}");
         }
-        c.open_stream().await;
-        if let Err(error) = c.bind(resource).await {
+        self.open_stream().await;
+        if let Err(error) = self.bind(resource).await {
             panic!("{user} cannot bind: {}", error.to_xml(ns::CLIENT));
         }
-        c
+        self
     }
 
     fn new(io: Transport, ca: &Path) -> Self {
@@ -345,12 +370,9 @@ impl XmppClient {
 
     /// Wait for the server's stream header.
     pub async fn expect_header(&mut self) -> StreamHeader {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            match self.next_event(deadline).await {
-                Event::Header(h) => return h,
-                other => self.fail(&format!("expected a stream header, got {other:?}")),
-            }
+        match self.next_event(Instant::now() + TIMEOUT).await {
+            Event::Header(h) => h,
+            other => self.fail(&format!("expected a stream header, got {other:?}")),
         }
     }
 

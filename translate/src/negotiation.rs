@@ -104,6 +104,8 @@ pub struct Negotiation {
     deadline: Instant,
     auth_failures: u32,
     pending_user: Option<String>,
+    /// The stream error the negotiation closed with, if any.
+    error: Option<Cond>,
     actions: VecDeque<Action>,
 }
 
@@ -121,6 +123,7 @@ impl Negotiation {
             deadline,
             auth_failures: 0,
             pending_user: None,
+            error: None,
             actions: VecDeque::new(),
         }
     }
@@ -151,6 +154,11 @@ impl Negotiation {
 
     pub fn is_tls(&self) -> bool {
         self.tls
+    }
+
+    /// The stream error condition sent when the negotiation failed.
+    pub fn error(&self) -> Option<Cond> {
+        self.error
     }
 
     pub fn is_closed(&self) -> bool {
@@ -198,6 +206,7 @@ impl Negotiation {
             self.send_header(&domain);
         }
         self.send(err.to_xml());
+        self.error = Some(err.condition);
         self.actions.push_back(Action::Close);
         self.state = State::Closed;
     }

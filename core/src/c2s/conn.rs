@@ -23,6 +23,9 @@ use crate::server::Server;
 /// Read buffer size per connection.
 const READ_CHUNK: usize = 4096;
 
+/// How long closing a connection may wait for the peer to take the last bytes.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The byte-moving half of a connection, shared by negotiation and the session.
 pub(crate) struct Conn {
     pub(crate) io: Transport,
@@ -62,9 +65,13 @@ impl Conn {
         Ok(n > 0)
     }
 
+    /// Flush and close, bounded: a peer that does not read cannot hold the task.
     pub(crate) async fn close(&mut self) {
-        let _ = self.flush().await;
-        let _ = self.io.shutdown().await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            let _ = self.flush().await;
+            let _ = self.io.shutdown().await;
+        })
+        .await;
     }
 }
 
@@ -244,7 +251,11 @@ async fn pump(
             }
             Action::Resume { previd, h } => {
                 let user = neg.username().unwrap_or_default().to_string();
-                match server.take_detached(&previd, &user) {
+                let found = match server.take_detached(&previd, &user) {
+                    Some(d) => Some(d),
+                    None => take_over_live(server, neg, &previd).await,
+                };
+                match found {
                     Some(d) => {
                         neg.resumed();
                         if conn.flush().await.is_err() {
@@ -264,7 +275,9 @@ async fn pump(
                 return Some(Negotiated::Bound(jid));
             }
             Action::Close => {
-                server.metrics.stream_error("negotiation");
+                if let Some(condition) = neg.error() {
+                    server.metrics.stream_error(condition.name());
+                }
                 conn.close().await;
                 return Some(Negotiated::Closed);
             }
@@ -306,4 +319,24 @@ fn bind(
         old.kick.notify_one();
     }
     Ok(jid)
+}
+
+/// XEP-0198 §5: the stream to resume is still open on another connection (the client
+/// switched networks before the server noticed). Ask that session to close with
+/// `conflict` and detach, then take it.
+async fn take_over_live(server: &Arc<Server>, neg: &Negotiation, previd: &str) -> Option<Detached> {
+    let user = neg.username()?;
+    let domain = neg.domain().unwrap_or_else(|| server.default_domain());
+    let bare = Jid::new(Some(user), domain, None).ok()?;
+    let live = server.router.by_sm_id(&bare, previd)?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let handed_over = async {
+        live.tx.send(Outbound::Takeover(done_tx)).await.ok()?;
+        done_rx.await.ok()
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), handed_over)
+        .await
+        .ok()
+        .flatten()?;
+    server.take_detached(previd, user)
 }

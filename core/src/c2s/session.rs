@@ -7,7 +7,7 @@ use herald_translate::{
     ns, Element, Jid, StanzaError, StanzaErrorCondition, StanzaKind, StreamError,
     StreamErrorCondition as Cond, StreamEvent,
 };
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 
 use super::conn::Conn;
@@ -20,7 +20,7 @@ use crate::server::Server;
 const WRITE_BATCH: usize = 64;
 
 /// Why the session loop ended.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum Exit {
     /// The client closed the stream.
     Closed,
@@ -30,6 +30,8 @@ enum Exit {
     Error,
     /// Another connection took over this resource.
     Replaced,
+    /// Another connection resumes this stream (XEP-0198): detach, then signal it.
+    TakenOver(oneshot::Sender<()>),
 }
 
 pub(crate) struct Session {
@@ -93,7 +95,13 @@ impl Session {
         tracing::debug!(?exit, jid = %self.jid, "session loop ended");
         self.conn.close().await;
         let resumable = self.sm.as_ref().is_some_and(|s| s.resumable);
-        if exit == Exit::Lost && resumable && !self.server.is_shutting_down() {
+        let replaced = matches!(exit, Exit::Replaced);
+        let (keep, taken_over) = match exit {
+            Exit::TakenOver(done) => (resumable, Some(done)),
+            Exit::Lost => (resumable && !self.server.is_shutting_down(), None),
+            _ => (false, None),
+        };
+        if keep {
             let Self {
                 server,
                 jid,
@@ -114,10 +122,13 @@ impl Session {
                     directed,
                 });
             }
+            if let Some(done) = taken_over {
+                let _ = done.send(());
+            }
             return;
         }
         let unacked = self.sm.take().map(|s| s.unacked).unwrap_or_default();
-        let rx = (exit != Exit::Replaced).then_some(self.rx);
+        let rx = (!replaced).then_some(self.rx);
         self.server
             .end_session(&self.jid, self.conn_id, rx, unacked, &self.directed)
             .await;
@@ -136,8 +147,8 @@ impl Session {
             if let Some(exit) = self.drain_reader().await {
                 return exit;
             }
-            if self.conn.flush().await.is_err() {
-                return Exit::Lost;
+            if let Err(exit) = self.flush(&mut shutdown).await {
+                return exit;
             }
             let deadline = self.last_input + idle;
             tokio::select! {
@@ -202,6 +213,22 @@ impl Session {
         }
     }
 
+    /// Write what is queued. A client that stops reading must not park this task: the
+    /// write races the overflow signal, shutdown and the idle timeout, and losing the
+    /// race closes the connection (the unwritten stanzas are rescued at session end).
+    async fn flush(&mut self, shutdown: &mut tokio::sync::watch::Receiver<bool>) -> Result<(), Exit> {
+        let idle = self.server.settings.idle_timeout();
+        let stuck = tokio::select! {
+            r = self.conn.flush() => return r.map_err(|_| Exit::Lost),
+            () = self.kick.notified() => "its queue overflowed",
+            () = crate::server::stopping(shutdown) => "shutdown",
+            () = tokio::time::sleep(idle) => "write timeout",
+        };
+        tracing::info!(jid = %self.jid, reason = stuck, "client is not reading; closing");
+        self.server.metrics.stream_error("write-stalled");
+        Err(Exit::Error)
+    }
+
     /// Close the stream with an error.
     fn fail(&mut self, err: StreamError) -> Exit {
         self.server.metrics.stream_error(err.condition.name());
@@ -234,6 +261,12 @@ impl Session {
                 self.server.metrics.stream_error(err.condition.name());
                 self.conn.out.push_str(&err.to_xml());
                 Some(Exit::Replaced)
+            }
+            Outbound::Takeover(done) => {
+                let err = StreamError::with_text(Cond::Conflict, "the stream was resumed elsewhere");
+                self.server.metrics.stream_error(err.condition.name());
+                self.conn.out.push_str(&err.to_xml());
+                Some(Exit::TakenOver(done))
             }
         }
     }
@@ -347,6 +380,12 @@ impl Session {
                 let sm = SmState::new(wants && timeout > 0);
                 sm.enabled_element(timeout)
                     .write_to(&mut self.conn.out, ns::CLIENT);
+                if sm.resumable {
+                    let id = sm.id.clone();
+                    self.server
+                        .router
+                        .update(&self.jid, self.conn_id, |s| s.sm_id = Some(id));
+                }
                 self.sm = Some(sm);
                 Ok(())
             }

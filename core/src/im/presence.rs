@@ -132,8 +132,10 @@ impl Server {
             p.set_attr("to", contact.to_string());
             self.route(p).await;
         }
+        // RFC 6121 §4.2.2, §4.4.2, §4.5.2: every available resource of the user,
+        // including the one that sent it.
         for other in self.router.sessions(session) {
-            if other.jid != *session && other.available {
+            if other.jid == *session || other.available {
                 let mut p = presence.clone();
                 p.set_attr("to", other.jid.to_string());
                 self.deliver_to(&other, p);
