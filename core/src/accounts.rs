@@ -35,7 +35,11 @@ pub fn add_user(store: &dyn Store, username: &str, password: &str) -> Result<Str
     Ok(user)
 }
 
-pub fn set_password(store: &dyn Store, username: &str, password: &str) -> Result<String, CoreError> {
+pub fn set_password(
+    store: &dyn Store,
+    username: &str,
+    password: &str,
+) -> Result<String, CoreError> {
     let user = normalize_username(username)?;
     let creds = credentials_for(password, DEFAULT_ITERATIONS)?;
     store.set_credentials(&user, &creds)?;
@@ -76,7 +80,11 @@ pub fn parse_import_csv(text: &str) -> (Vec<ImportRow>, Vec<ImportError>) {
                 continue;
             }
         };
-        if line == 1 && fields.first().is_some_and(|f| f.eq_ignore_ascii_case("username")) {
+        if line == 1
+            && fields
+                .first()
+                .is_some_and(|f| f.eq_ignore_ascii_case("username"))
+        {
             continue;
         }
         match fields.as_slice() {
@@ -91,7 +99,10 @@ pub fn parse_import_csv(text: &str) -> (Vec<ImportRow>, Vec<ImportError>) {
             }),
             _ => errors.push(ImportError {
                 line,
-                message: format!("expected 2 fields (username,password), found {}", fields.len()),
+                message: format!(
+                    "expected 2 fields (username,password), found {}",
+                    fields.len()
+                ),
             }),
         }
     }
@@ -135,10 +146,7 @@ pub type PreparedRow = (usize, String, Vec<ScramRecord>);
 
 /// Prepare rows for [`Store::create_users`]: normalize names and derive credentials.
 /// Bad rows become errors; good rows keep their line numbers.
-pub fn prepare_rows(
-    rows: &[ImportRow],
-    iterations: u32,
-) -> (Vec<PreparedRow>, Vec<ImportError>) {
+pub fn prepare_rows(rows: &[ImportRow], iterations: u32) -> (Vec<PreparedRow>, Vec<ImportError>) {
     let mut ok = Vec::new();
     let mut errors = Vec::new();
     for row in rows {
@@ -189,7 +197,10 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1].password, "pa,ss\"w");
         assert_eq!(rows[1].line, 4);
-        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), vec![5, 6]);
+        assert_eq!(
+            errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![5, 6]
+        );
         assert!(errors[0].message.contains("expected 2 fields"));
     }
 

@@ -127,7 +127,10 @@ mod tests {
         m.stanza_in("message");
         m.sessions.inc();
         let text = m.render();
-        assert!(text.contains("herald_stanzas_in_total{kind=\"message\"} 1"), "{text}");
+        assert!(
+            text.contains("herald_stanzas_in_total{kind=\"message\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("herald_c2s_sessions 1"), "{text}");
     }
 }

@@ -145,7 +145,10 @@ impl Router {
     /// Every session of a user.
     pub fn sessions(&self, bare: &Jid) -> Vec<SessionInfo> {
         let users = self.users.read().unwrap_or_else(|e| e.into_inner());
-        users.get(&bare.bare().to_string()).cloned().unwrap_or_default()
+        users
+            .get(&bare.bare().to_string())
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The session bound to a full JID.
@@ -161,10 +164,10 @@ impl Router {
     /// Change a session's record; false if it is no longer registered.
     pub fn update(&self, full: &Jid, conn_id: u64, f: impl FnOnce(&mut SessionInfo)) -> bool {
         let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-        let Some(s) = users
-            .get_mut(&full.bare().to_string())
-            .and_then(|l| l.iter_mut().find(|s| s.jid == *full && s.conn_id == conn_id))
-        else {
+        let Some(s) = users.get_mut(&full.bare().to_string()).and_then(|l| {
+            l.iter_mut()
+                .find(|s| s.jid == *full && s.conn_id == conn_id)
+        }) else {
             return false;
         };
         f(s);
@@ -203,9 +206,13 @@ mod tests {
         let r = Router::new();
         let (tx1, _rx1) = mpsc::channel(4);
         let (tx2, _rx2) = mpsc::channel(4);
-        let (j1, old) = r.bind(&bare(), Some("phone".into()), 1, tx1, Arc::default(), 5).expect("bind");
+        let (j1, old) = r
+            .bind(&bare(), Some("phone".into()), 1, tx1, Arc::default(), 5)
+            .expect("bind");
         assert!(old.is_none());
-        let (j2, old) = r.bind(&bare(), Some("phone".into()), 2, tx2, Arc::default(), 5).expect("bind");
+        let (j2, old) = r
+            .bind(&bare(), Some("phone".into()), 2, tx2, Arc::default(), 5)
+            .expect("bind");
         assert_eq!(j1, j2);
         assert_eq!(old.map(|s| s.conn_id), Some(1));
         // The replaced connection's cleanup must not remove the new session.
@@ -220,7 +227,8 @@ mod tests {
         let r = Router::new();
         for i in 0..2 {
             let (tx, _rx) = mpsc::channel(4);
-            r.bind(&bare(), None, i, tx, Arc::default(), 2).expect("bind");
+            r.bind(&bare(), None, i, tx, Arc::default(), 2)
+                .expect("bind");
         }
         let (tx, _rx) = mpsc::channel(4);
         assert!(matches!(
@@ -233,8 +241,12 @@ mod tests {
     fn generated_resources_are_distinct() {
         let r = Router::new();
         let (tx, _rx) = mpsc::channel(4);
-        let (a, _) = r.bind(&bare(), None, 1, tx.clone(), Arc::default(), 5).expect("bind");
-        let (b, _) = r.bind(&bare(), None, 2, tx, Arc::default(), 5).expect("bind");
+        let (a, _) = r
+            .bind(&bare(), None, 1, tx.clone(), Arc::default(), 5)
+            .expect("bind");
+        let (b, _) = r
+            .bind(&bare(), None, 2, tx, Arc::default(), 5)
+            .expect("bind");
         assert_ne!(a, b);
     }
 }

@@ -85,7 +85,10 @@ impl Server {
             background: AtomicUsize::new(0),
         });
         if let Ok(n) = server.store.offline_total() {
-            server.metrics.offline_queue.set(i64::try_from(n).unwrap_or(i64::MAX));
+            server
+                .metrics
+                .offline_queue
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
         server
     }
@@ -103,7 +106,10 @@ impl Server {
     }
 
     pub fn default_domain(&self) -> &str {
-        self.domains.first().map(String::as_str).unwrap_or("localhost")
+        self.domains
+            .first()
+            .map(String::as_str)
+            .unwrap_or("localhost")
     }
 
     pub fn is_local_domain(&self, domain: &str) -> bool {
@@ -209,7 +215,9 @@ impl Server {
             return true;
         }
         let local = local.to_string();
-        self.db(move |s| s.user_exists(&local)).await.unwrap_or(false)
+        self.db(move |s| s.user_exists(&local))
+            .await
+            .unwrap_or(false)
     }
 
     /// The server's own JID for a domain, as a string.

@@ -114,7 +114,9 @@ impl C2sSettings {
         if self.max_stanza_bytes < 1024 {
             errs.push(("max_stanza_bytes", "must be at least 1024".to_string()));
         }
-        if self.max_stanza_bytes_preauth < 512 || self.max_stanza_bytes_preauth > self.max_stanza_bytes {
+        if self.max_stanza_bytes_preauth < 512
+            || self.max_stanza_bytes_preauth > self.max_stanza_bytes
+        {
             errs.push((
                 "max_stanza_bytes_preauth",
                 "must be between 512 and max_stanza_bytes".to_string(),

@@ -56,17 +56,30 @@ async fn respond(server: &Server, mut stream: TcpStream) -> std::io::Result<()> 
         }
         buf.extend_from_slice(&chunk[..n]);
         if buf.len() > MAX_REQUEST {
-            return write(&mut stream, "431 Request Header Fields Too Large", "text/plain", "too large\n").await;
+            return write(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "too large\n",
+            )
+            .await;
         }
     }
     let head = String::from_utf8_lossy(&buf);
     let mut parts = head.lines().next().unwrap_or_default().split_whitespace();
-    let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let (method, path) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
     match (method, path) {
         ("GET", "/health") => {
             let body = format!(
                 "{{\"status\":\"{}\",\"sessions\":{}}}\n",
-                if server.is_shutting_down() { "stopping" } else { "ok" },
+                if server.is_shutting_down() {
+                    "stopping"
+                } else {
+                    "ok"
+                },
                 server.router.session_count()
             );
             write(&mut stream, "200 OK", "application/json", &body).await
@@ -81,11 +94,24 @@ async fn respond(server: &Server, mut stream: TcpStream) -> std::io::Result<()> 
             .await
         }
         ("GET", _) => write(&mut stream, "404 Not Found", "text/plain", "not found\n").await,
-        _ => write(&mut stream, "405 Method Not Allowed", "text/plain", "GET only\n").await,
+        _ => {
+            write(
+                &mut stream,
+                "405 Method Not Allowed",
+                "text/plain",
+                "GET only\n",
+            )
+            .await
+        }
     }
 }
 
-async fn write(stream: &mut TcpStream, status: &str, ctype: &str, body: &str) -> std::io::Result<()> {
+async fn write(
+    stream: &mut TcpStream,
+    status: &str,
+    ctype: &str,
+    body: &str,
+) -> std::io::Result<()> {
     let resp = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()

@@ -70,9 +70,10 @@ fn certificates(config: &Config) -> Result<(SniStore, Option<PathBuf>), EdgeErro
         .certificates
         .iter()
         .map(|c| load_identity(&c.cert, &c.key));
-    let first = loaded.next().transpose()?.ok_or_else(|| {
-        herald_certs::CertError::NoCertificate(PathBuf::from("tls.certificates"))
-    })?;
+    let first = loaded
+        .next()
+        .transpose()?
+        .ok_or_else(|| herald_certs::CertError::NoCertificate(PathBuf::from("tls.certificates")))?;
     let mut store = SniStore::new(first);
     for identity in loaded {
         store.add(identity?);

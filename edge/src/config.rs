@@ -182,7 +182,10 @@ impl Config {
     fn validate(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         if self.server.domains.is_empty() {
-            out.push(("server.domains".into(), "at least one domain is required".into()));
+            out.push((
+                "server.domains".into(),
+                "at least one domain is required".into(),
+            ));
         }
         for d in &self.server.domains {
             match herald_translate::Jid::domain_jid(d) {
@@ -201,7 +204,10 @@ impl Config {
             out.push(("c2s.listen".into(), "no client listener configured".into()));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            out.push(("log.level".into(), format!("invalid filter {:?}", self.log.level)));
+            out.push((
+                "log.level".into(),
+                format!("invalid filter {:?}", self.log.level),
+            ));
         }
         out
     }
@@ -245,9 +251,7 @@ fn find_key(text: &str, dotted: &str) -> Option<usize> {
         let t = line.trim();
         if t.starts_with('[') {
             current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
-        } else if current == table
-            && t.split_once('=').is_some_and(|(k, _)| k.trim() == key)
-        {
+        } else if current == table && t.split_once('=').is_some_and(|(k, _)| k.trim() == key) {
             return Some(i + 1);
         }
     }
@@ -277,7 +281,9 @@ mod tests {
         assert_eq!(issue.line, Some(5));
         assert_eq!(issue.key.as_deref(), Some("c2s.max_stanza_byte"));
         assert!(issue.message.contains("unknown field"), "{}", issue.message);
-        assert!(err.to_string().starts_with("herald.toml:5: key `c2s.max_stanza_byte`"));
+        assert!(err
+            .to_string()
+            .starts_with("herald.toml:5: key `c2s.max_stanza_byte`"));
     }
 
     #[test]
@@ -290,9 +296,19 @@ mod tests {
     #[test]
     fn semantic_errors_are_located() {
         let err = parse("[c2s]\nmax_depth = 1\nmax_attributes = 2\n").expect_err("limits");
-        let keys: Vec<_> = err.0.iter().map(|i| (i.key.clone().unwrap_or_default(), i.line)).collect();
-        assert!(keys.contains(&("c2s.max_depth".to_string(), Some(2))), "{keys:?}");
-        assert!(keys.contains(&("c2s.max_attributes".to_string(), Some(3))), "{keys:?}");
+        let keys: Vec<_> = err
+            .0
+            .iter()
+            .map(|i| (i.key.clone().unwrap_or_default(), i.line))
+            .collect();
+        assert!(
+            keys.contains(&("c2s.max_depth".to_string(), Some(2))),
+            "{keys:?}"
+        );
+        assert!(
+            keys.contains(&("c2s.max_attributes".to_string(), Some(3))),
+            "{keys:?}"
+        );
     }
 
     #[test]

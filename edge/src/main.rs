@@ -13,7 +13,11 @@ use herald_edge::config::{Config, LogFormat};
 use herald_edge::EdgeError;
 
 #[derive(Parser)]
-#[command(name = "herald", version, about = "Herald: XMPP/SIP presence and IM gateway")]
+#[command(
+    name = "herald",
+    version,
+    about = "Herald: XMPP/SIP presence and IM gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,7 +82,9 @@ fn main() -> ExitCode {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),
@@ -124,7 +130,10 @@ fn print_banner(config: &Config, running: &herald_edge::Running, config_path: Op
     if let Some(a) = running.admin {
         out.push_str(&format!("  admin: http://{a}/health  http://{a}/metrics\n"));
     }
-    out.push_str(&format!("  database: {}\n", database_path(config).display()));
+    out.push_str(&format!(
+        "  database: {}\n",
+        database_path(config).display()
+    ));
     if let Some(ca) = &running.dev_ca {
         out.push_str(&format!(
             "  development CA (trust it in your client): {}\n",
@@ -133,7 +142,12 @@ fn print_banner(config: &Config, running: &herald_edge::Running, config_path: Op
     }
     out.push_str(&format!(
         "Add a user:  herald user add alice{cfg_arg}   (then log in as alice@{})\n",
-        config.server.domains.first().map(String::as_str).unwrap_or("localhost")
+        config
+            .server
+            .domains
+            .first()
+            .map(String::as_str)
+            .unwrap_or("localhost")
     ));
     print!("{out}");
     let _ = std::io::stdout().flush();

@@ -95,7 +95,10 @@ mod tests {
     #[test]
     fn all_skips_negative_and_unavailable() {
         let s = [c(true, 5), c(true, -1), c(false, 10), c(true, 0)];
-        assert_eq!(select_recipients(DeliveryPolicy::All, &s).targets, vec![0, 3]);
+        assert_eq!(
+            select_recipients(DeliveryPolicy::All, &s).targets,
+            vec![0, 3]
+        );
     }
 
     #[test]

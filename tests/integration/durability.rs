@@ -59,9 +59,9 @@ fn herald_binary() -> &'static Path {
         // so a nested cargo that inherited them would rebuild half the workspace, and the
         // next ordinary build would rebuild it back. Give it the environment a shell has.
         for (key, _) in std::env::vars_os() {
-            let crate_specific = key.to_str().is_some_and(|k| {
-                CRATE_ENV_PREFIXES.iter().any(|p| k.starts_with(p))
-            });
+            let crate_specific = key
+                .to_str()
+                .is_some_and(|k| CRATE_ENV_PREFIXES.iter().any(|p| k.starts_with(p)));
             if crate_specific {
                 build.env_remove(&key);
             }
@@ -74,7 +74,10 @@ fn herald_binary() -> &'static Path {
             bin.display()
         );
         if !built {
-            eprintln!("warning: cargo build failed; testing the existing {}", bin.display());
+            eprintln!(
+                "warning: cargo build failed; testing the existing {}",
+                bin.display()
+            );
         }
         bin
     })
@@ -135,7 +138,10 @@ impl Installation {
             String::from_utf8_lossy(&out.stderr)
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains(&format!("created {name}@localhost")), "{stdout}");
+        assert!(
+            stdout.contains(&format!("created {name}@localhost")),
+            "{stdout}"
+        );
     }
 
     fn list_users(&self) -> String {
@@ -232,7 +238,9 @@ async fn acknowledged_offline_message_survives_sigkill() {
     // Stream management gives the sender its proof: <a h='1'/> says the server has
     // handled (here: stored) the message.
     alice.send("<enable xmlns='urn:xmpp:sm:3'/>").await;
-    alice.recv_where("<enabled/>", |e| e.is("enabled", ns::SM)).await;
+    alice
+        .recv_where("<enabled/>", |e| e.is("enabled", ns::SM))
+        .await;
     alice.send_message("bob@localhost", "written to disk").await;
     alice.send("<r xmlns='urn:xmpp:sm:3'/>").await;
     let ack = alice.recv_where("<a/>", |e| e.is("a", ns::SM)).await;

@@ -50,11 +50,15 @@ async fn stanza_over_max_stanza_bytes_after_auth_is_policy_violation() {
     let mut alice = ts.login("alice", "r").await;
     // Above the pre-authentication limit but within the session limit: delivered.
     let big = "b".repeat(3000);
-    alice.send(&message_to_bob(&format!("<body>{big}</body>"))).await;
+    alice
+        .send(&message_to_bob(&format!("<body>{big}</body>")))
+        .await;
     bob.recv_message_with_body(&big).await;
     // Over the session limit.
     let too_big = "x".repeat(5000);
-    alice.send(&message_to_bob(&format!("<body>{too_big}</body>"))).await;
+    alice
+        .send(&message_to_bob(&format!("<body>{too_big}</body>")))
+        .await;
     assert_eq!(alice.expect_stream_error().await, "policy-violation");
     bob.assert_alive().await;
 }
@@ -64,8 +68,11 @@ async fn stanza_over_max_stanza_bytes_preauth_before_auth_is_policy_violation() 
     let (ts, mut bob) = setup(small_stanzas).await;
     let (mut c, _) = ts.connect_tls().await;
     let junk = "A".repeat(2000);
-    c.send(&format!("<auth xmlns='{}' mechanism='PLAIN'>{junk}</auth>", ns::SASL))
-        .await;
+    c.send(&format!(
+        "<auth xmlns='{}' mechanism='PLAIN'>{junk}</auth>",
+        ns::SASL
+    ))
+    .await;
     assert_eq!(c.expect_stream_error().await, "policy-violation");
     bob.assert_alive().await;
 }
@@ -147,7 +154,9 @@ async fn doctype_before_the_stream_header_is_restricted_xml() {
 async fn entity_declaration_in_the_stream_is_restricted_xml() {
     let (ts, mut bob) = setup(|_| {}).await;
     let mut alice = ts.login("alice", "r").await;
-    alice.send("<!ENTITY xxe SYSTEM 'file:///etc/passwd'>").await;
+    alice
+        .send("<!ENTITY xxe SYSTEM 'file:///etc/passwd'>")
+        .await;
     assert_eq!(alice.expect_stream_error().await, "restricted-xml");
     bob.assert_alive().await;
 }
@@ -300,7 +309,9 @@ async fn spoofed_from_is_invalid_from() {
         .await;
     assert_eq!(alice.expect_stream_error().await, "invalid-from");
     bob.assert_alive().await;
-    assert!(bob.pending().all(|e| body_of(e).as_deref() != Some("spoofed")));
+    assert!(bob
+        .pending()
+        .all(|e| body_of(e).as_deref() != Some("spoofed")));
 }
 
 #[tokio::test]
@@ -343,7 +354,11 @@ async fn connection_rate_per_ip_closes_the_excess_connection_without_a_stream() 
     let mut second = ts.connect().await;
     let mut third = ts.connect().await;
     third.expect_closed().await;
-    assert_eq!(third.bytes_received(), 0, "no stream on the refused connection");
+    assert_eq!(
+        third.bytes_received(),
+        0,
+        "no stream on the refused connection"
+    );
     first.open_stream().await;
     second.open_stream().await;
     bob.assert_alive().await;
@@ -373,11 +388,18 @@ async fn connections_over_max_connections_are_closed_without_a_stream() {
     second.open_stream().await;
     let mut third = ts.connect().await;
     third.expect_closed().await;
-    assert_eq!(third.bytes_received(), 0, "no stream on the refused connection");
+    assert_eq!(
+        third.bytes_received(),
+        0,
+        "no stream on the refused connection"
+    );
     // A slot frees up when a connection ends.
     second.close().await;
     let connections = ts.server.metrics.connections.clone();
-    wait_until("the closed connection is released", || connections.get() == 1).await;
+    wait_until("the closed connection is released", || {
+        connections.get() == 1
+    })
+    .await;
     let mut fourth = ts.connect().await;
     fourth.open_stream().await;
     bob.assert_alive().await;

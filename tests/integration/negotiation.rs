@@ -25,8 +25,14 @@ async fn login_with(ts: &TestServer, mechanism: Mechanism) -> XmppClient {
         .await
         .expect("authenticated");
     let features = c.open_stream().await;
-    assert!(features.has_child("bind", ns::BIND), "bind is offered after SASL");
-    assert!(features.has_child("sm", ns::SM), "stream management is offered");
+    assert!(
+        features.has_child("bind", ns::BIND),
+        "bind is offered after SASL"
+    );
+    assert!(
+        features.has_child("sm", ns::SM),
+        "stream management is offered"
+    );
     assert!(!features.has_child("mechanisms", ns::SASL), "SASL is over");
     let jid = c.bind(Some("phone")).await.expect("bound");
     assert_eq!(jid, "alice@localhost/phone");
@@ -51,7 +57,8 @@ async fn starttls_is_required_before_authentication() {
         Err("encryption-required".to_string())
     );
     assert_eq!(
-        c.authenticate(Mechanism::ScramSha256, "alice", PASSWORD).await,
+        c.authenticate(Mechanism::ScramSha256, "alice", PASSWORD)
+            .await,
         Err("encryption-required".to_string())
     );
 
@@ -95,7 +102,11 @@ async fn wrong_password_and_unknown_user_are_not_authorized() {
     let ts = TestServer::start_with(|c| c.c2s.max_auth_attempts = 5).await;
     ts.add_user("alice");
     let (mut c, _) = ts.connect_tls().await;
-    for mechanism in [Mechanism::ScramSha256, Mechanism::ScramSha1, Mechanism::Plain] {
+    for mechanism in [
+        Mechanism::ScramSha256,
+        Mechanism::ScramSha1,
+        Mechanism::Plain,
+    ] {
         assert_eq!(
             c.authenticate(mechanism, "alice", "wrong").await,
             Err("not-authorized".to_string()),
@@ -160,7 +171,11 @@ async fn direct_tls_with_alpn_xmpp_client() {
     ts.add_user("alice");
     ts.add_user("bob");
     let mut c = XmppClient::connect_direct_tls(ts.direct_tls, &ts.ca).await;
-    assert_eq!(c.alpn(), Some(&b"xmpp-client"[..]), "ALPN xmpp-client selected");
+    assert_eq!(
+        c.alpn(),
+        Some(&b"xmpp-client"[..]),
+        "ALPN xmpp-client selected"
+    );
     let features = c.open_stream().await;
     assert!(
         !features.has_child("starttls", ns::TLS),
@@ -174,11 +189,15 @@ async fn direct_tls_with_alpn_xmpp_client() {
         .await
         .expect("authenticated");
     c.open_stream().await;
-    assert_eq!(c.bind(Some("tls")).await.expect("bound"), "alice@localhost/tls");
+    assert_eq!(
+        c.bind(Some("tls")).await.expect("bound"),
+        "alice@localhost/tls"
+    );
 
     // The session is an ordinary one: a STARTTLS user can reach it.
     let mut bob = ts.login("bob", "desk").await;
-    bob.send_message("alice@localhost/tls", "over direct TLS").await;
+    bob.send_message("alice@localhost/tls", "over direct TLS")
+        .await;
     let m = c.recv_message_with_body("over direct TLS").await;
     assert_eq!(m.attr("from"), Some("bob@localhost/desk"));
 }
@@ -249,7 +268,10 @@ async fn session_limit_refuses_bind_with_resource_constraint() {
         .expect("authenticated");
     three.open_stream().await;
     let refused = three.bind(Some("three")).await.expect_err("bind refused");
-    assert_eq!(stanza_error(&refused).as_deref(), Some("resource-constraint"));
+    assert_eq!(
+        stanza_error(&refused).as_deref(),
+        Some("resource-constraint")
+    );
 
     // Taking over an existing resource is not a new session and stays possible.
     let mut two_again = ts.login("alice", "two").await;
@@ -264,7 +286,10 @@ async fn usernames_are_case_insensitive() {
     ts.add_user("alice");
     let mut c =
         XmppClient::connect_starttls(ts.starttls, &ts.ca, "ALICE", PASSWORD, Some("Caps")).await;
-    assert_eq!(c.jid, "alice@localhost/Caps", "the localpart is case-folded, the resource not");
+    assert_eq!(
+        c.jid, "alice@localhost/Caps",
+        "the localpart is case-folded, the resource not"
+    );
     c.assert_alive().await;
 }
 
@@ -283,7 +308,10 @@ async fn authorization_identity_of_another_user_is_refused() {
     .await;
     let failure = c.recv().await;
     assert!(failure.is("failure", ns::SASL), "{failure:?}");
-    assert!(failure.has_child("invalid-authzid", ns::SASL), "{failure:?}");
+    assert!(
+        failure.has_child("invalid-authzid", ns::SASL),
+        "{failure:?}"
+    );
     // Her own bare JID as authorization identity is fine.
     let msg = plain_encode(Some("alice@localhost"), "alice", PASSWORD);
     c.send(&format!(
@@ -304,8 +332,11 @@ async fn sasl_abort_unknown_mechanism_and_bad_base64() {
     let sasl_answer = |el: &Element| el.elements().map(|e| e.name.clone()).collect::<Vec<_>>();
 
     // An exchange started without an initial response can be aborted.
-    c.send(&format!("<auth xmlns='{}' mechanism='SCRAM-SHA-256'/>", ns::SASL))
-        .await;
+    c.send(&format!(
+        "<auth xmlns='{}' mechanism='SCRAM-SHA-256'/>",
+        ns::SASL
+    ))
+    .await;
     let challenge = c.recv().await;
     assert!(challenge.is("challenge", ns::SASL), "{challenge:?}");
     c.send(&format!("<abort xmlns='{}'/>", ns::SASL)).await;
@@ -313,13 +344,19 @@ async fn sasl_abort_unknown_mechanism_and_bad_base64() {
     assert!(failure.is("failure", ns::SASL));
     assert_eq!(sasl_answer(&failure), ["aborted"]);
 
-    c.send(&format!("<auth xmlns='{}' mechanism='DIGEST-MD5'/>", ns::SASL))
-        .await;
+    c.send(&format!(
+        "<auth xmlns='{}' mechanism='DIGEST-MD5'/>",
+        ns::SASL
+    ))
+    .await;
     let failure = c.recv().await;
     assert_eq!(sasl_answer(&failure), ["invalid-mechanism"]);
 
-    c.send(&format!("<auth xmlns='{}' mechanism='PLAIN'>!!not base64!!</auth>", ns::SASL))
-        .await;
+    c.send(&format!(
+        "<auth xmlns='{}' mechanism='PLAIN'>!!not base64!!</auth>",
+        ns::SASL
+    ))
+    .await;
     let failure = c.recv().await;
     assert_eq!(sasl_answer(&failure), ["incorrect-encoding"]);
 

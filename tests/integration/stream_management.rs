@@ -115,14 +115,20 @@ async fn resume_after_a_dropped_connection_resends_unacknowledged_stanzas() {
     // alice says she handled two stanzas (the echo of her own presence, RFC 6121
     // §4.2.2, and m1): everything after them comes again.
     alice
-        .send(&format!("<resume xmlns='urn:xmpp:sm:3' previd='{id}' h='2'/>"))
+        .send(&format!(
+            "<resume xmlns='urn:xmpp:sm:3' previd='{id}' h='2'/>"
+        ))
         .await;
     let resumed = alice
         .recv_where("<resumed/>", |e| e.ns == ns::SM && e.name != "r")
         .await;
     assert_eq!(resumed.name, "resumed", "{resumed:?}");
     assert_eq!(resumed.attr("previd"), Some(id.as_str()));
-    assert_eq!(resumed.attr("h"), Some("1"), "the server handled alice's presence");
+    assert_eq!(
+        resumed.attr("h"),
+        Some("1"),
+        "the server handled alice's presence"
+    );
     for expected in ["m2", "m3"] {
         let m = alice.recv_message().await;
         assert_eq!(body_of(&m).as_deref(), Some(expected), "m1 is not resent");
@@ -148,7 +154,10 @@ async fn resume_with_an_unknown_id_fails_and_bind_still_works() {
     let failed = alice.recv().await;
     assert!(failed.is("failed", ns::SM), "{failed:?}");
     assert!(failed.has_child("item-not-found", ns::STANZA_ERRORS));
-    alice.bind(Some("fresh")).await.expect("bound after a failed resume");
+    alice
+        .bind(Some("fresh"))
+        .await
+        .expect("bound after a failed resume");
     alice.assert_alive().await;
 }
 
@@ -171,7 +180,9 @@ async fn another_user_cannot_resume_a_session() {
     .await;
     let mut mallory = authenticated(&ts, "mallory").await;
     mallory
-        .send(&format!("<resume xmlns='urn:xmpp:sm:3' previd='{id}' h='0'/>"))
+        .send(&format!(
+            "<resume xmlns='urn:xmpp:sm:3' previd='{id}' h='0'/>"
+        ))
         .await;
     let failed = mallory.recv().await;
     assert!(failed.is("failed", ns::SM), "{failed:?}");
@@ -249,8 +260,10 @@ async fn resume_while_the_old_connection_is_still_open_takes_it_over() {
     // The client moved to another network; the server has not noticed the old
     // connection is dead yet.
     let mut new = authenticated(&ts, "alice").await;
-    new.send(&format!("<resume xmlns='urn:xmpp:sm:3' previd='{id}' h='0'/>"))
-        .await;
+    new.send(&format!(
+        "<resume xmlns='urn:xmpp:sm:3' previd='{id}' h='0'/>"
+    ))
+    .await;
     let answer = new
         .recv_where("<resumed/>", |e| e.ns == ns::SM && e.name != "r")
         .await;

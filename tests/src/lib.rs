@@ -92,7 +92,10 @@ impl TestServer {
             server: Arc::clone(&running.server),
             starttls: running.c2s.starttls[0],
             direct_tls: running.c2s.direct_tls[0],
-            ca: running.dev_ca.clone().expect("a development CA was generated"),
+            ca: running
+                .dev_ca
+                .clone()
+                .expect("a development CA was generated"),
             data_dir: config.server.data_dir.clone(),
             running: Some(running),
         }
@@ -396,7 +399,10 @@ impl XmppClient {
         self.send(&format!("<starttls xmlns='{}'/>", ns::TLS)).await;
         let answer = self.recv().await;
         if !answer.is("proceed", ns::TLS) {
-            self.fail(&format!("expected <proceed/>, got {}", answer.to_xml(ns::CLIENT)));
+            self.fail(&format!(
+                "expected <proceed/>, got {}",
+                answer.to_xml(ns::CLIENT)
+            ));
         }
         let Transport::Plain(tcp) = std::mem::replace(&mut self.io, Transport::Gone) else {
             panic!("STARTTLS on a stream that is already encrypted");
@@ -471,7 +477,10 @@ impl XmppClient {
                 .unwrap_or_default();
             return Err(condition);
         }
-        self.fail(&format!("expected a SASL outcome, got {}", el.to_xml(ns::CLIENT)))
+        self.fail(&format!(
+            "expected a SASL outcome, got {}",
+            el.to_xml(ns::CLIENT)
+        ))
     }
 
     /// Bind a resource (or let the server pick one). `Ok` is the full JID; `Err` the
@@ -482,7 +491,11 @@ impl XmppClient {
             None => String::new(),
         };
         let reply = self
-            .iq("set", None, &format!("<bind xmlns='{}'>{inner}</bind>", ns::BIND))
+            .iq(
+                "set",
+                None,
+                &format!("<bind xmlns='{}'>{inner}</bind>", ns::BIND),
+            )
             .await;
         if reply.attr("type") != Some("result") {
             return Err(reply);
@@ -721,7 +734,11 @@ impl XmppClient {
     pub fn fail(&self, what: &str) -> ! {
         panic!(
             "{}: {what}\n  write error: {:?}\n  recent server output: {}",
-            if self.jid.is_empty() { "client" } else { &self.jid },
+            if self.jid.is_empty() {
+                "client"
+            } else {
+                &self.jid
+            },
             self.write_error,
             String::from_utf8_lossy(&self.recent)
         )

@@ -15,6 +15,6 @@ pub mod stream_error;
 pub mod xml;
 
 pub use jid::{Jid, JidError};
-pub use xml::{Element, Node, StreamEvent, StreamHeader, StreamReader, XmlError, XmlLimits};
 pub use stanza::{StanzaError, StanzaErrorCondition, StanzaKind};
 pub use stream_error::{StreamError, StreamErrorCondition};
+pub use xml::{Element, Node, StreamEvent, StreamHeader, StreamReader, XmlError, XmlLimits};

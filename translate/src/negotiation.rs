@@ -80,13 +80,28 @@ enum State {
     AwaitStartTls,
     AwaitTls,
     AwaitAuth,
-    ScramAwaitFirst { hash: ScramHash },
-    ScramLookup { server: Box<ScramServer> },
-    ScramFinal { server: Box<ScramServer>, username: String },
-    PlainLookup { username: String, password: String },
-    AuthFailDelay { until: Instant, condition: &'static str },
+    ScramAwaitFirst {
+        hash: ScramHash,
+    },
+    ScramLookup {
+        server: Box<ScramServer>,
+    },
+    ScramFinal {
+        server: Box<ScramServer>,
+        username: String,
+    },
+    PlainLookup {
+        username: String,
+        password: String,
+    },
+    AuthFailDelay {
+        until: Instant,
+        condition: &'static str,
+    },
     AwaitBind,
-    Binding { iq: Element },
+    Binding {
+        iq: Element,
+    },
     Resuming,
     Done,
     Closed,
@@ -314,7 +329,10 @@ impl Negotiation {
             return;
         }
         if header.name != "stream" || header.ns != ns::STREAM {
-            self.fail(StreamError::with_text(Cond::InvalidNamespace, "expected a stream"));
+            self.fail(StreamError::with_text(
+                Cond::InvalidNamespace,
+                "expected a stream",
+            ));
             return;
         }
         if header.default_ns.as_deref() != Some(ns::CLIENT) {

@@ -183,7 +183,10 @@ fn full_negotiation_reaches_a_bound_session() {
     let result = h.last_stanza();
     assert_eq!(result.attr("type"), Some("result"));
     assert_eq!(
-        result.child("bind", ns::BIND).and_then(|b| b.child("jid", ns::BIND)).map(Element::text),
+        result
+            .child("bind", ns::BIND)
+            .and_then(|b| b.child("jid", ns::BIND))
+            .map(Element::text),
         Some("alice@localhost/phone".into())
     );
     assert!(h.neg.poll_timeout().is_none(), "no deadline once bound");
@@ -232,7 +235,10 @@ fn unknown_user_fails_like_a_wrong_password() {
         "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>{first}</auth>"
     ));
     let challenge = h.last_stanza();
-    assert_eq!(challenge.name, "challenge", "no early refusal that reveals the user");
+    assert_eq!(
+        challenge.name, "challenge",
+        "no early refusal that reveals the user"
+    );
     let fin = c
         .handle_server_first(&B64.decode(challenge.text()).expect("b64"))
         .expect("final");

@@ -83,7 +83,12 @@ enum Negotiated {
 }
 
 /// Serve one accepted TCP connection to the end.
-pub(crate) async fn handle(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr, direct_tls: bool) {
+pub(crate) async fn handle(
+    server: Arc<Server>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    direct_tls: bool,
+) {
     let conn_id = server.router.next_conn_id();
     let span = tracing::info_span!("c2s", conn = conn_id, %peer);
     server.metrics.connections.inc();
@@ -145,7 +150,9 @@ async fn run(server: Arc<Server>, tcp: TcpStream, direct_tls: bool, conn_id: u64
         Negotiated::Bound(jid) => {
             tracing::info!(%jid, "session bound");
             server.metrics.sessions.inc();
-            Session::new(server, conn, jid, conn_id, rx, kick).run().await;
+            Session::new(server, conn, jid, conn_id, rx, kick)
+                .run()
+                .await;
         }
         Negotiated::Resumed(detached, h) => {
             tracing::info!(jid = %detached.jid, "session resumed");
@@ -206,7 +213,8 @@ async fn pump(
                     tracing::warn!("data after <starttls/>; closing");
                     return Some(Negotiated::Closed);
                 }
-                let Transport::Plain(tcp) = std::mem::replace(&mut conn.io, Transport::Detached) else {
+                let Transport::Plain(tcp) = std::mem::replace(&mut conn.io, Transport::Detached)
+                else {
                     return Some(Negotiated::Closed);
                 };
                 let acceptor = TlsAcceptor::from(Arc::clone(&server.tls));

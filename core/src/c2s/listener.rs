@@ -34,7 +34,9 @@ pub async fn serve(server: Arc<Server>) -> Result<(Listeners, JoinHandle<()>), C
             let l = TcpListener::bind(addr)
                 .await
                 .map_err(|source| CoreError::Bind { addr, source })?;
-            let local = l.local_addr().map_err(|source| CoreError::Bind { addr, source })?;
+            let local = l
+                .local_addr()
+                .map_err(|source| CoreError::Bind { addr, source })?;
             if direct {
                 bound.direct_tls.push(local);
             } else {
@@ -44,8 +46,9 @@ pub async fn serve(server: Arc<Server>) -> Result<(Listeners, JoinHandle<()>), C
         }
     }
     let s = &server.settings;
-    let quota = Quota::per_second(NonZeroU32::new(s.connections_per_ip_per_sec).unwrap_or(NonZeroU32::MIN))
-        .allow_burst(NonZeroU32::new(s.connections_per_ip_burst).unwrap_or(NonZeroU32::MIN));
+    let quota =
+        Quota::per_second(NonZeroU32::new(s.connections_per_ip_per_sec).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(s.connections_per_ip_burst).unwrap_or(NonZeroU32::MIN));
     let limiter: Arc<DefaultKeyedRateLimiter<IpAddr>> = Arc::new(RateLimiter::keyed(quota));
     let slots = Arc::new(Semaphore::new(s.max_connections));
     let mut tasks = Vec::new();

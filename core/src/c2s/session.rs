@@ -216,7 +216,10 @@ impl Session {
     /// Write what is queued. A client that stops reading must not park this task: the
     /// write races the overflow signal, shutdown and the idle timeout, and losing the
     /// race closes the connection (the unwritten stanzas are rescued at session end).
-    async fn flush(&mut self, shutdown: &mut tokio::sync::watch::Receiver<bool>) -> Result<(), Exit> {
+    async fn flush(
+        &mut self,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), Exit> {
         let idle = self.server.settings.idle_timeout();
         let stuck = tokio::select! {
             r = self.conn.flush() => return r.map_err(|_| Exit::Lost),
@@ -263,7 +266,8 @@ impl Session {
                 Some(Exit::Replaced)
             }
             Outbound::Takeover(done) => {
-                let err = StreamError::with_text(Cond::Conflict, "the stream was resumed elsewhere");
+                let err =
+                    StreamError::with_text(Cond::Conflict, "the stream was resumed elsewhere");
                 self.server.metrics.stream_error(err.condition.name());
                 self.conn.out.push_str(&err.to_xml());
                 Some(Exit::TakenOver(done))

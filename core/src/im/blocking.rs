@@ -29,7 +29,10 @@ fn push(kind: &str, jids: &[String]) -> Element {
     }
     Element::new("iq", ns::CLIENT)
         .with_attr("type", "set")
-        .with_attr("id", format!("block-{}", herald_translate::negotiation::random_id()))
+        .with_attr(
+            "id",
+            format!("block-{}", herald_translate::negotiation::random_id()),
+        )
         .with_child(el)
 }
 
@@ -87,7 +90,10 @@ impl Server {
                 match outcome {
                     Ok(true) => {}
                     Ok(false) => {
-                        return fail(StanzaErrorCondition::NotAcceptable, "the block list is full")
+                        return fail(
+                            StanzaErrorCondition::NotAcceptable,
+                            "the block list is full",
+                        )
                     }
                     Err(_) => return fail(StanzaErrorCondition::InternalServerError, "storage"),
                 }
@@ -113,7 +119,8 @@ impl Server {
         let u = user.local().unwrap_or_default().to_string();
         let c = contact.bare().to_string();
         let item = self.db(move |s| s.roster_item(&u, &c)).await.ok().flatten();
-        if !item.is_some_and(|i| matches!(i.subscription, Subscription::From | Subscription::Both)) {
+        if !item.is_some_and(|i| matches!(i.subscription, Subscription::From | Subscription::Both))
+        {
             return;
         }
         if blocked {

@@ -41,7 +41,12 @@ fn wrap(direction: &str, msg: &Element, owner: &Jid, to: &Jid) -> Element {
 impl Server {
     /// Copies of an inbound message for the recipient's carbon-enabled sessions that did
     /// not receive it (`delivered` lists the sessions that did).
-    pub(crate) fn carbon_received(&self, msg: &Element, sessions: &[SessionInfo], delivered: &[u64]) {
+    pub(crate) fn carbon_received(
+        &self,
+        msg: &Element,
+        sessions: &[SessionInfo],
+        delivered: &[u64],
+    ) {
         if !eligible(msg) {
             return;
         }
@@ -73,12 +78,16 @@ mod tests {
     fn eligibility() {
         let chat = Element::new("message", ns::CLIENT).with_attr("type", "chat");
         assert!(eligible(&chat));
-        let private = chat.clone().with_child(Element::new("private", ns::CARBONS));
+        let private = chat
+            .clone()
+            .with_child(Element::new("private", ns::CARBONS));
         assert!(!eligible(&private));
         assert!(!strip_private(&private).has_child("private", ns::CARBONS));
         let normal = Element::new("message", ns::CLIENT);
         assert!(!eligible(&normal));
-        assert!(eligible(&normal.with_child(Element::new("body", ns::CLIENT))));
+        assert!(eligible(
+            &normal.with_child(Element::new("body", ns::CLIENT))
+        ));
         let headline = Element::new("message", ns::CLIENT).with_attr("type", "headline");
         assert!(!eligible(&headline));
     }

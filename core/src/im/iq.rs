@@ -132,7 +132,9 @@ impl Server {
             }
             ("session", ns::SESSION) if set => iq_result(iq, None, None),
             ("ping", ns::PING) => iq_result(iq, None, None),
-            _ => self.account_iq(iq, session).unwrap_or_else(|| unavailable(iq)),
+            _ => self
+                .account_iq(iq, session)
+                .unwrap_or_else(|| unavailable(iq)),
         };
         Some(reply)
     }

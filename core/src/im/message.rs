@@ -14,8 +14,11 @@ impl Server {
         let mtype = msg.attr("type").unwrap_or("normal").to_string();
         if !self.user_exists(&to).await || self.has_blocked(&to, &from).await {
             if mtype != "error" {
-                self.bounce(&msg, StanzaError::new(StanzaErrorCondition::ServiceUnavailable))
-                    .await;
+                self.bounce(
+                    &msg,
+                    StanzaError::new(StanzaErrorCondition::ServiceUnavailable),
+                )
+                .await;
             }
             return;
         }
@@ -30,8 +33,11 @@ impl Server {
             // The resource is gone: chat and normal fall back to the bare JID.
             match mtype.as_str() {
                 "groupchat" => {
-                    self.bounce(&msg, StanzaError::new(StanzaErrorCondition::ServiceUnavailable))
-                        .await;
+                    self.bounce(
+                        &msg,
+                        StanzaError::new(StanzaErrorCondition::ServiceUnavailable),
+                    )
+                    .await;
                     return;
                 }
                 "headline" | "error" => return,
@@ -40,8 +46,11 @@ impl Server {
         }
         match mtype.as_str() {
             "groupchat" => {
-                self.bounce(&msg, StanzaError::new(StanzaErrorCondition::ServiceUnavailable))
-                    .await;
+                self.bounce(
+                    &msg,
+                    StanzaError::new(StanzaErrorCondition::ServiceUnavailable),
+                )
+                .await;
             }
             "headline" | "error" => {
                 for s in sessions.iter().filter(|s| s.available && s.priority >= 0) {
@@ -112,7 +121,9 @@ pub(crate) fn worth_storing(msg: &Element) -> bool {
         return false;
     }
     msg.has_child("store", ns::HINTS)
-        || msg.elements().any(|c| c.name == "body" || c.name == "subject")
+        || msg
+            .elements()
+            .any(|c| c.name == "body" || c.name == "subject")
 }
 
 #[cfg(test)]
@@ -134,9 +145,18 @@ mod tests {
     fn storage_rules() {
         let body = Element::new("body", ns::CLIENT).with_text("hi");
         let state = Element::new("composing", "http://jabber.org/protocol/chatstates");
-        assert!(worth_storing(&msg(std::slice::from_ref(&body), Some("chat"))));
-        assert!(!worth_storing(&msg(std::slice::from_ref(&state), Some("chat"))));
-        assert!(!worth_storing(&msg(std::slice::from_ref(&body), Some("groupchat"))));
+        assert!(worth_storing(&msg(
+            std::slice::from_ref(&body),
+            Some("chat")
+        )));
+        assert!(!worth_storing(&msg(
+            std::slice::from_ref(&state),
+            Some("chat")
+        )));
+        assert!(!worth_storing(&msg(
+            std::slice::from_ref(&body),
+            Some("groupchat")
+        )));
         assert!(!worth_storing(&msg(
             &[body, Element::new("no-store", ns::HINTS)],
             None

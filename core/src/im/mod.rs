@@ -34,8 +34,11 @@ impl Server {
             let to = match stanza.attr("to").map(Jid::parse) {
                 Some(Ok(to)) => to,
                 Some(Err(_)) => {
-                    self.bounce(&stanza, StanzaError::new(StanzaErrorCondition::JidMalformed))
-                        .await;
+                    self.bounce(
+                        &stanza,
+                        StanzaError::new(StanzaErrorCondition::JidMalformed),
+                    )
+                    .await;
                     return;
                 }
                 None => return,
@@ -108,8 +111,11 @@ impl Server {
         let is_request = matches!(iq.attr("type"), Some("get" | "set"));
         if !self.user_exists(&to).await || self.has_blocked(&to, &from).await {
             if is_request {
-                self.bounce(&iq, StanzaError::new(StanzaErrorCondition::ServiceUnavailable))
-                    .await;
+                self.bounce(
+                    &iq,
+                    StanzaError::new(StanzaErrorCondition::ServiceUnavailable),
+                )
+                .await;
             }
             return;
         }
@@ -120,8 +126,11 @@ impl Server {
                 }
             }
             if is_request {
-                self.bounce(&iq, StanzaError::new(StanzaErrorCondition::ServiceUnavailable))
-                    .await;
+                self.bounce(
+                    &iq,
+                    StanzaError::new(StanzaErrorCondition::ServiceUnavailable),
+                )
+                .await;
             }
             return;
         }
@@ -129,8 +138,11 @@ impl Server {
             if let Some(reply) = self.account_iq(&iq, &to) {
                 self.route(reply).await;
             } else {
-                self.bounce(&iq, StanzaError::new(StanzaErrorCondition::ServiceUnavailable))
-                    .await;
+                self.bounce(
+                    &iq,
+                    StanzaError::new(StanzaErrorCondition::ServiceUnavailable),
+                )
+                .await;
             }
         }
     }

@@ -23,9 +23,7 @@ impl Server {
         let xml = stored.to_xml(ns::CLIENT);
         let user = to.local().unwrap_or_default().to_string();
         let quota = self.settings.offline_quota;
-        let outcome = self
-            .db(move |s| s.offline_push(&user, &xml, quota))
-            .await?;
+        let outcome = self.db(move |s| s.offline_push(&user, &xml, quota)).await?;
         if outcome == OfflinePush::Stored {
             self.metrics.offline_queue.inc();
         }

@@ -93,7 +93,10 @@ impl Server {
             self.route(probe).await;
         }
         let sessions = self.router.sessions(session);
-        let Some(me) = sessions.iter().find(|s| s.jid == *session && s.conn_id == conn_id) else {
+        let Some(me) = sessions
+            .iter()
+            .find(|s| s.jid == *session && s.conn_id == conn_id)
+        else {
             return;
         };
         for other in sessions.iter().filter(|s| s.jid != *session && s.available) {
@@ -190,8 +193,8 @@ impl Server {
         let u = user.local().unwrap_or_default().to_string();
         let c = prober.bare().to_string();
         let item = self.db(move |s| s.roster_item(&u, &c)).await.ok().flatten();
-        let subscribed = item
-            .is_some_and(|i| matches!(i.subscription, Subscription::From | Subscription::Both));
+        let subscribed =
+            item.is_some_and(|i| matches!(i.subscription, Subscription::From | Subscription::Both));
         if !subscribed || self.has_blocked(user, prober).await {
             return;
         }

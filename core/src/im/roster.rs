@@ -37,7 +37,10 @@ pub(crate) fn item_element(item: &RosterItem) -> Element {
 fn push(user: &Jid, item: Element, ver: u64) -> Element {
     Element::new("iq", ns::CLIENT)
         .with_attr("type", "set")
-        .with_attr("id", format!("push-{}", herald_translate::negotiation::random_id()))
+        .with_attr(
+            "id",
+            format!("push-{}", herald_translate::negotiation::random_id()),
+        )
         .with_attr("from", user.bare().to_string())
         .with_child(
             Element::new("query", ns::ROSTER)
@@ -74,12 +77,18 @@ fn parse_set(query: &Element, user: &Jid) -> Result<SetRequest, StanzaError> {
         return Ok(SetRequest::Remove { jid });
     }
     if jid == user.bare() {
-        return Err(StanzaError::new(StanzaErrorCondition::NotAllowed)
-            .with_text("you cannot add yourself"));
+        return Err(
+            StanzaError::new(StanzaErrorCondition::NotAllowed).with_text("you cannot add yourself")
+        );
     }
-    let name = item.attr("name").map(str::to_string).filter(|n| !n.is_empty());
+    let name = item
+        .attr("name")
+        .map(str::to_string)
+        .filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.len() > MAX_NAME_BYTES) {
-        return Err(StanzaError::new(StanzaErrorCondition::NotAcceptable).with_text("name too long"));
+        return Err(
+            StanzaError::new(StanzaErrorCondition::NotAcceptable).with_text("name too long")
+        );
     }
     let mut groups: Vec<String> = Vec::new();
     for g in item.elements().filter(|e| e.is("group", ns::ROSTER)) {
@@ -89,8 +98,9 @@ fn parse_set(query: &Element, user: &Jid) -> Result<SetRequest, StanzaError> {
                 .with_text("group names must be 1 to 1024 bytes"));
         }
         if groups.contains(&g) {
-            return Err(StanzaError::new(StanzaErrorCondition::BadRequest)
-                .with_text("duplicate group"));
+            return Err(
+                StanzaError::new(StanzaErrorCondition::BadRequest).with_text("duplicate group")
+            );
         }
         groups.push(g);
     }
@@ -124,7 +134,8 @@ impl Server {
         let user = session.local().unwrap_or_default().to_string();
         match iq.attr("type") {
             Some("get") => {
-                self.router.update(session, conn_id, |s| s.interested = true);
+                self.router
+                    .update(session, conn_id, |s| s.interested = true);
                 let u = user.clone();
                 let (ver, items) = match self.db(move |s| s.roster(&u)).await {
                     Ok(r) => r,
@@ -184,7 +195,11 @@ impl Server {
                     }
                 }
             },
-            _ => error_reply(iq, &StanzaError::new(StanzaErrorCondition::BadRequest), None),
+            _ => error_reply(
+                iq,
+                &StanzaError::new(StanzaErrorCondition::BadRequest),
+                None,
+            ),
         }
     }
 
@@ -285,6 +300,9 @@ mod tests {
         let el = item_element(&it);
         assert_eq!(el.attr("subscription"), Some("none"));
         assert_eq!(el.attr("ask"), Some("subscribe"));
-        assert_eq!(el.child("group", ns::ROSTER).map(Element::text).as_deref(), Some("Friends"));
+        assert_eq!(
+            el.child("group", ns::ROSTER).map(Element::text).as_deref(),
+            Some("Friends")
+        );
     }
 }

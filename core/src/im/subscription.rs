@@ -214,8 +214,7 @@ impl Server {
     ) {
         let u = user.local().unwrap_or_default().to_string();
         let c = contact.bare().to_string();
-        let item_changed =
-            old.sub != new.sub || old.ask != new.ask || old.approved != new.approved;
+        let item_changed = old.sub != new.sub || old.ask != new.ask || old.approved != new.approved;
         let needs_item = item.is_some() || new.sub != Subscription::None || new.ask || new.approved;
         let updated = (item_changed && needs_item).then(|| {
             let mut it = item.unwrap_or_else(|| RosterItem::new(c.clone()));

@@ -576,18 +576,16 @@ fn roster_op() -> impl Strategy<Value = RosterOp> {
         any::<(bool, bool)>(),
         groups,
     )
-        .prop_map(
-            |(jid, name, subscription, (ask, approved), groups)| {
-                RosterOp::Put(RosterItem {
-                    jid: jid.to_owned(),
-                    name,
-                    subscription,
-                    ask,
-                    approved,
-                    groups: strings(&groups),
-                })
-            },
-        );
+        .prop_map(|(jid, name, subscription, (ask, approved), groups)| {
+            RosterOp::Put(RosterItem {
+                jid: jid.to_owned(),
+                name,
+                subscription,
+                ask,
+                approved,
+                groups: strings(&groups),
+            })
+        });
     prop_oneof![3 => put, 2 => jid.prop_map(|j| RosterOp::Remove(j.to_owned()))]
 }
 
