@@ -312,13 +312,13 @@ impl Negotiation {
     }
 
     fn send_header(&mut self, domain: &str) {
-        let id = random_id();
+        let mut from = String::new();
+        crate::xml::escape(&mut from, domain, true);
         self.send(format!(
-            "<?xml version='1.0'?><stream:stream xmlns='{}' xmlns:stream='{}' id='{}' from='{}' version='1.0' xml:lang='en'>",
+            "<?xml version='1.0'?><stream:stream xmlns='{}' xmlns:stream='{}' id='{}' from='{from}' version='1.0' xml:lang='en'>",
             ns::CLIENT,
             ns::STREAM,
-            id,
-            quick_xml::escape::escape(domain),
+            random_id(),
         ));
         self.header_sent = true;
     }

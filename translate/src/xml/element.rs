@@ -213,7 +213,7 @@ fn clark(k: &str) -> Option<(&str, &str)> {
 }
 
 /// Appends `s` escaped for text (`attr` false) or a quoted attribute value.
-fn escape(out: &mut String, s: &str, attr: bool) {
+pub fn escape(out: &mut String, s: &str, attr: bool) {
     let mut run = 0;
     for (i, c) in s.char_indices() {
         let rep = match c {

@@ -13,5 +13,5 @@ mod syntax;
 #[cfg(test)]
 mod reader_tests;
 
-pub use element::{Element, Node};
+pub use element::{escape, Element, Node};
 pub use reader::{StreamEvent, StreamHeader, StreamReader, XmlError, XmlLimits};
