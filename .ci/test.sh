@@ -13,14 +13,15 @@ log "python dependencies for the interop suite"
 python3 -m pip install --quiet --disable-pip-version-check -r interop/scenarios/requirements.txt
 
 log "lint"
+cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 log "build"
 cargo build --workspace --all-targets --quiet
 
 if [ "${HERALD_SKIP_FUZZ:-0}" != 1 ]; then
-  log "fuzz smoke pass (every target, 30 s each)"
-  bash .ci/fuzz-smoke.sh 30
+  log "fuzz smoke pass (every target, 300k runs or 60 s, fixed seed)"
+  bash .ci/fuzz-smoke.sh 60
 fi
 
 log "interop: real slixmpp clients against herald serve"

@@ -277,6 +277,18 @@ pub fn domainprep(domain: &str) -> Result<String, JidError> {
     if result.is_err() {
         return Err(JidError::InvalidDomain);
     }
+    // The stored (Unicode) form must map back to the same ASCII form, or a JID would
+    // not survive being written out and read again (e.g. an A-label that decodes to a
+    // label which itself starts with "xn--").
+    let round_trip = uts46.to_ascii(
+        unicode.as_bytes(),
+        AsciiDenyList::STD3,
+        Hyphens::CheckFirstLast,
+        DnsLength::Ignore,
+    );
+    if round_trip.ok().as_deref() != Some(ascii.as_ref()) {
+        return Err(JidError::InvalidDomain);
+    }
     if unicode.len() > MAX_PART_LEN {
         return Err(JidError::DomainTooLong);
     }
@@ -304,6 +316,15 @@ mod tests {
 
     fn p(l: Option<&str>, d: &str, r: Option<&str>) -> (Option<String>, String, Option<String>) {
         (l.map(str::to_owned), d.to_owned(), r.map(str::to_owned))
+    }
+
+    #[test]
+    fn nested_a_label_is_refused_so_display_reparses() {
+        // Found by the jid fuzz target: decodes to a label that starts with "xn--".
+        assert_eq!(
+            Jid::parse("XN--XN--HHHoHHn-M6M"),
+            Err(JidError::InvalidDomain)
+        );
     }
 
     #[test]
