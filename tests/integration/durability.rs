@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
-use herald_tests::{body_of, unique_temp_dir, XmppClient, PASSWORD, TIMEOUT};
+/// How long `herald serve` may take to print its banner (generous: CI machines are busy).
+const STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+use herald_tests::{body_of, unique_temp_dir, XmppClient, PASSWORD};
 use herald_translate::ns;
 
 /// Variables cargo sets for the crate under test (see `herald_binary`).
@@ -180,7 +183,7 @@ impl Installation {
             }
         });
         let ready = tokio::task::spawn_blocking(move || loop {
-            match rx.recv_timeout(TIMEOUT * 2) {
+            match rx.recv_timeout(STARTUP_TIMEOUT) {
                 Ok(line) if line.contains("XMPP clients (STARTTLS)") => return Ok(()),
                 Ok(_) => {}
                 Err(e) => return Err(e),

@@ -115,36 +115,41 @@ async fn run(server: Arc<Server>, tcp: TcpStream, direct_tls: bool, conn_id: u64
     } else {
         Transport::Plain(tcp)
     };
-    let mut conn = Conn::new(io, StreamReader::new(server.settings.limits_preauth()));
-    let mut neg = Negotiation::new(Arc::clone(&server.negotiation), direct_tls, Instant::now());
     let (tx, rx) = mpsc::channel(server.settings.send_queue);
-    let kick = Arc::new(Notify::new());
+    let mut n = Negotiator {
+        server: &server,
+        neg: Negotiation::new(Arc::clone(&server.negotiation), direct_tls, Instant::now()),
+        conn: Conn::new(io, StreamReader::new(server.settings.limits_preauth())),
+        conn_id,
+        tx,
+        kick: Arc::new(Notify::new()),
+    };
     let mut shutdown = server.shutdown_signal();
     let outcome = loop {
-        if let Some(done) = pump(&server, &mut neg, &mut conn, conn_id, &tx, &kick).await {
+        if let Some(done) = n.pump().await {
             break done;
         }
-        let deadline = neg
+        let deadline = n
+            .neg
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
         tokio::select! {
-            r = conn.read() => match r {
+            r = n.conn.read() => match r {
                 Ok(true) => {
-                    if let Some(done) =
-                        feed_events(&server, &mut neg, &mut conn, conn_id, &tx, &kick).await
-                    {
+                    if let Some(done) = n.feed_events().await {
                         break done;
                     }
                 }
                 Ok(false) | Err(_) => break Negotiated::Closed,
             },
-            () = tokio::time::sleep_until(deadline) => neg.handle_timeout(Instant::now()),
+            () = tokio::time::sleep_until(deadline) => n.neg.handle_timeout(Instant::now()),
             () = crate::server::stopping(&mut shutdown) => {
-                neg.fail(StreamError::new(StreamErrorCondition::SystemShutdown));
+                n.neg.fail(StreamError::new(StreamErrorCondition::SystemShutdown));
             }
         }
     };
+    let Negotiator { mut conn, kick, .. } = n;
     match outcome {
         Negotiated::Closed => conn.close().await,
         Negotiated::Bound(jid) => {
@@ -161,140 +166,142 @@ async fn run(server: Arc<Server>, tcp: TcpStream, direct_tls: bool, conn_id: u64
     }
 }
 
-/// Hand every complete event from the reader to the machine, performing its actions
-/// between events (a credentials lookup must finish before the next element is read).
-async fn feed_events(
-    server: &Arc<Server>,
-    neg: &mut Negotiation,
-    conn: &mut Conn,
+/// A connection in negotiation: the machine, the bytes, and what binding needs.
+struct Negotiator<'a> {
+    server: &'a Arc<Server>,
+    neg: Negotiation,
+    conn: Conn,
     conn_id: u64,
-    tx: &mpsc::Sender<Outbound>,
-    kick: &Arc<Notify>,
-) -> Option<Negotiated> {
-    loop {
-        if neg.is_closed() {
-            return pump(server, neg, conn, conn_id, tx, kick).await;
-        }
-        match conn.reader.next_event() {
-            Ok(Some(ev)) => {
-                neg.handle_event(ev, Instant::now());
-                if let Some(done) = pump(server, neg, conn, conn_id, tx, kick).await {
-                    return Some(done);
-                }
-            }
-            Ok(None) => return None,
-            Err(e) => {
-                neg.handle_xml_error(&e);
-                return pump(server, neg, conn, conn_id, tx, kick).await;
-            }
-        }
-    }
+    tx: mpsc::Sender<Outbound>,
+    kick: Arc<Notify>,
 }
 
-/// Perform queued actions. Some(outcome) when negotiation is over.
-async fn pump(
-    server: &Arc<Server>,
-    neg: &mut Negotiation,
-    conn: &mut Conn,
-    conn_id: u64,
-    tx: &mpsc::Sender<Outbound>,
-    kick: &Arc<Notify>,
-) -> Option<Negotiated> {
-    while let Some(action) = neg.poll_action() {
-        match action {
-            Action::Send(s) => conn.out.push_str(&s),
-            Action::StartTls => {
-                if conn.flush().await.is_err() {
-                    return Some(Negotiated::Closed);
-                }
-                if conn.reader.buffered_len() > 0 {
-                    // Data pipelined behind <starttls/> would be read as if it had come
-                    // over TLS (a command injection): refuse the connection.
-                    tracing::warn!("data after <starttls/>; closing");
-                    return Some(Negotiated::Closed);
-                }
-                let Transport::Plain(tcp) = std::mem::replace(&mut conn.io, Transport::Detached)
-                else {
-                    return Some(Negotiated::Closed);
-                };
-                let acceptor = TlsAcceptor::from(Arc::clone(&server.tls));
-                match tokio::time::timeout(
-                    server.negotiation.negotiation_timeout,
-                    acceptor.accept(tcp),
-                )
-                .await
-                {
-                    Ok(Ok(tls)) => conn.io = Transport::Tls(Box::new(tls)),
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "STARTTLS handshake failed");
-                        return Some(Negotiated::Closed);
+impl Negotiator<'_> {
+    /// Hand every complete event from the reader to the machine, performing its actions
+    /// between events (a credentials lookup must finish before the next element is read).
+    async fn feed_events(&mut self) -> Option<Negotiated> {
+        loop {
+            if self.neg.is_closed() {
+                return self.pump().await;
+            }
+            match self.conn.reader.next_event() {
+                Ok(Some(ev)) => {
+                    self.neg.handle_event(ev, Instant::now());
+                    if let Some(done) = self.pump().await {
+                        return Some(done);
                     }
-                    Err(_) => return Some(Negotiated::Closed),
                 }
-                conn.reader.reset();
-                neg.tls_established();
-            }
-            Action::LookupCredentials { username, hash } => {
-                let record = server
-                    .db(move |s| s.credentials(&username, hash))
-                    .await
-                    .unwrap_or_else(|e| {
-                        tracing::error!(error = %e, "credential lookup failed");
-                        None
-                    });
-                neg.credentials(record, Instant::now());
-            }
-            Action::AuthFailed => {
-                server.metrics.auth_failures.inc();
-                tracing::info!("authentication failed");
-            }
-            Action::Authenticated { username } => {
-                tracing::debug!(%username, "authenticated");
-                conn.reader.reset();
-                conn.reader.set_limits(server.settings.limits());
-            }
-            Action::Bind { resource } => {
-                let result = bind(server, neg, conn_id, resource, tx, kick);
-                neg.bind_result(result);
-            }
-            Action::Resume { previd, h } => {
-                let user = neg.username().unwrap_or_default().to_string();
-                let found = match server.take_detached(&previd, &user) {
-                    Some(d) => Some(d),
-                    None => take_over_live(server, neg, &previd).await,
-                };
-                match found {
-                    Some(d) => {
-                        neg.resumed();
-                        if conn.flush().await.is_err() {
-                            server.finish_detached(d).await;
-                            return Some(Negotiated::Closed);
-                        }
-                        return Some(Negotiated::Resumed(Box::new(d), h));
-                    }
-                    None => neg.resume_failed(),
+                Ok(None) => return None,
+                Err(e) => {
+                    self.neg.handle_xml_error(&e);
+                    return self.pump().await;
                 }
-            }
-            Action::Established { jid } => {
-                if conn.flush().await.is_err() {
-                    server.router.unbind(&jid, conn_id);
-                    return Some(Negotiated::Closed);
-                }
-                return Some(Negotiated::Bound(jid));
-            }
-            Action::Close => {
-                if let Some(condition) = neg.error() {
-                    server.metrics.stream_error(condition.name());
-                }
-                conn.close().await;
-                return Some(Negotiated::Closed);
             }
         }
     }
-    if conn.flush().await.is_err() {
-        return Some(Negotiated::Closed);
+
+    /// Perform queued actions. Some(outcome) when negotiation is over.
+    async fn pump(&mut self) -> Option<Negotiated> {
+        let server = self.server;
+        let neg = &mut self.neg;
+        let conn = &mut self.conn;
+        while let Some(action) = neg.poll_action() {
+            match action {
+                Action::Send(s) => conn.out.push_str(&s),
+                Action::StartTls => {
+                    if conn.flush().await.is_err() {
+                        return Some(Negotiated::Closed);
+                    }
+                    if conn.reader.buffered_len() > 0 {
+                        // Data pipelined behind <starttls/> would be read as if it had come
+                        // over TLS (a command injection): refuse the connection.
+                        tracing::warn!("data after <starttls/>; closing");
+                        return Some(Negotiated::Closed);
+                    }
+                    let Transport::Plain(tcp) =
+                        std::mem::replace(&mut conn.io, Transport::Detached)
+                    else {
+                        return Some(Negotiated::Closed);
+                    };
+                    let acceptor = TlsAcceptor::from(Arc::clone(&server.tls));
+                    match tokio::time::timeout(
+                        server.negotiation.negotiation_timeout,
+                        acceptor.accept(tcp),
+                    )
+                    .await
+                    {
+                        Ok(Ok(tls)) => conn.io = Transport::Tls(Box::new(tls)),
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "STARTTLS handshake failed");
+                            return Some(Negotiated::Closed);
+                        }
+                        Err(_) => return Some(Negotiated::Closed),
+                    }
+                    conn.reader.reset();
+                    neg.tls_established();
+                }
+                Action::LookupCredentials { username, hash } => {
+                    let record = server
+                        .db(move |s| s.credentials(&username, hash))
+                        .await
+                        .unwrap_or_else(|e| {
+                            tracing::error!(error = %e, "credential lookup failed");
+                            None
+                        });
+                    neg.credentials(record, Instant::now());
+                }
+                Action::AuthFailed => {
+                    server.metrics.auth_failures.inc();
+                    tracing::info!("authentication failed");
+                }
+                Action::Authenticated { username } => {
+                    tracing::debug!(%username, "authenticated");
+                    conn.reader.reset();
+                    conn.reader.set_limits(server.settings.limits());
+                }
+                Action::Bind { resource } => {
+                    let result = bind(server, neg, self.conn_id, resource, &self.tx, &self.kick);
+                    neg.bind_result(result);
+                }
+                Action::Resume { previd, h } => {
+                    let user = neg.username().unwrap_or_default().to_string();
+                    let found = match server.take_detached(&previd, &user) {
+                        Some(d) => Some(d),
+                        None => take_over_live(server, neg, &previd).await,
+                    };
+                    match found {
+                        Some(d) => {
+                            neg.resumed();
+                            if conn.flush().await.is_err() {
+                                server.finish_detached(d).await;
+                                return Some(Negotiated::Closed);
+                            }
+                            return Some(Negotiated::Resumed(Box::new(d), h));
+                        }
+                        None => neg.resume_failed(),
+                    }
+                }
+                Action::Established { jid } => {
+                    if conn.flush().await.is_err() {
+                        server.router.unbind(&jid, self.conn_id);
+                        return Some(Negotiated::Closed);
+                    }
+                    return Some(Negotiated::Bound(jid));
+                }
+                Action::Close => {
+                    if let Some(condition) = neg.error() {
+                        server.metrics.stream_error(condition.name());
+                    }
+                    conn.close().await;
+                    return Some(Negotiated::Closed);
+                }
+            }
+        }
+        if conn.flush().await.is_err() {
+            return Some(Negotiated::Closed);
+        }
+        None
     }
-    None
 }
 
 fn bind(

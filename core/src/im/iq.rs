@@ -35,6 +35,21 @@ fn disco_info(category: &str, kind: &str, name: Option<&str>, features: &[&str])
     q
 }
 
+/// The payload of a get/set request: None for results and errors (never answered),
+/// Err(bad-request reply) when it does not carry exactly one child.
+fn request_payload(iq: &Element) -> Option<Result<&Element, Element>> {
+    if !matches!(iq.attr("type"), Some("get" | "set")) {
+        return None;
+    }
+    Some(iq_payload(iq).ok_or_else(|| {
+        error_reply(
+            iq,
+            &StanzaError::new(StanzaErrorCondition::BadRequest),
+            None,
+        )
+    }))
+}
+
 fn unavailable(iq: &Element) -> Element {
     error_reply(
         iq,
@@ -46,15 +61,9 @@ fn unavailable(iq: &Element) -> Element {
 impl Server {
     /// An IQ addressed to one of our domains. None for results and errors.
     pub(crate) async fn server_iq(&self, iq: &Element, _from: &Jid, _to: &Jid) -> Option<Element> {
-        if !matches!(iq.attr("type"), Some("get" | "set")) {
-            return None;
-        }
-        let Some(payload) = iq_payload(iq) else {
-            return Some(error_reply(
-                iq,
-                &StanzaError::new(StanzaErrorCondition::BadRequest),
-                None,
-            ));
+        let payload = match request_payload(iq)? {
+            Ok(p) => p,
+            Err(reply) => return Some(reply),
         };
         let get = iq.attr("type") == Some("get");
         let reply = match (get, payload.name.as_str(), payload.ns.as_str()) {
@@ -109,15 +118,9 @@ impl Server {
         session: &Jid,
         conn_id: u64,
     ) -> Option<Element> {
-        if !matches!(iq.attr("type"), Some("get" | "set")) {
-            return None;
-        }
-        let Some(payload) = iq_payload(iq) else {
-            return Some(error_reply(
-                iq,
-                &StanzaError::new(StanzaErrorCondition::BadRequest),
-                None,
-            ));
+        let payload = match request_payload(iq)? {
+            Ok(p) => p,
+            Err(reply) => return Some(reply),
         };
         let set = iq.attr("type") == Some("set");
         let reply = match (payload.name.as_str(), payload.ns.as_str()) {

@@ -30,18 +30,10 @@ impl Server {
                     return;
                 }
             }
-            // The resource is gone: chat and normal fall back to the bare JID.
-            match mtype.as_str() {
-                "groupchat" => {
-                    self.bounce(
-                        &msg,
-                        StanzaError::new(StanzaErrorCondition::ServiceUnavailable),
-                    )
-                    .await;
-                    return;
-                }
-                "headline" | "error" => return,
-                _ => {}
+            // The resource is gone (RFC 6121 §8.5.3.2.1): headlines and errors are
+            // dropped; the rest is handled as if sent to the bare JID.
+            if matches!(mtype.as_str(), "headline" | "error") {
+                return;
             }
         }
         match mtype.as_str() {

@@ -109,41 +109,30 @@ impl Server {
     /// on the user's behalf (RFC 6121 §8.5.1, §8.5.2.1.3).
     async fn deliver_iq(self: &Arc<Self>, iq: Element, from: Jid, to: Jid) {
         let is_request = matches!(iq.attr("type"), Some("get" | "set"));
-        if !self.user_exists(&to).await || self.has_blocked(&to, &from).await {
-            if is_request {
-                self.bounce(
-                    &iq,
-                    StanzaError::new(StanzaErrorCondition::ServiceUnavailable),
-                )
-                .await;
-            }
-            return;
-        }
-        if to.resource().is_some() {
-            if let Some(s) = self.router.session(&to) {
-                if self.deliver_to(&s, iq.clone()) {
-                    return;
+        let reachable = self.user_exists(&to).await && !self.has_blocked(&to, &from).await;
+        let handled = reachable
+            && if to.resource().is_some() {
+                self.router
+                    .session(&to)
+                    .is_some_and(|s| self.deliver_to(&s, iq.clone()))
+            } else if is_request {
+                match self.account_iq(&iq, &to) {
+                    Some(reply) => {
+                        self.route(reply).await;
+                        true
+                    }
+                    None => false,
                 }
-            }
-            if is_request {
-                self.bounce(
-                    &iq,
-                    StanzaError::new(StanzaErrorCondition::ServiceUnavailable),
-                )
-                .await;
-            }
-            return;
-        }
-        if is_request {
-            if let Some(reply) = self.account_iq(&iq, &to) {
-                self.route(reply).await;
             } else {
-                self.bounce(
-                    &iq,
-                    StanzaError::new(StanzaErrorCondition::ServiceUnavailable),
-                )
-                .await;
-            }
+                // Results and errors addressed to a bare JID have no one to go to.
+                true
+            };
+        if !handled && is_request {
+            self.bounce(
+                &iq,
+                StanzaError::new(StanzaErrorCondition::ServiceUnavailable),
+            )
+            .await;
         }
     }
 
