@@ -8,7 +8,11 @@ use std::time::Instant;
 
 use herald_translate::negotiation::{Action, Negotiation};
 use herald_translate::{Jid, StreamError, StreamErrorCondition, StreamReader};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::task::Poll;
+
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 use tokio_rustls::TlsAcceptor;
@@ -20,8 +24,14 @@ use super::transport::Transport;
 use crate::router::Outbound;
 use crate::server::Server;
 
-/// Read buffer size per connection.
-const READ_CHUNK: usize = 4096;
+/// Size of the per-thread read buffer.
+const READ_CHUNK: usize = 16 * 1024;
+
+thread_local! {
+    /// One read buffer per worker thread instead of one per connection: an idle
+    /// connection then holds no read buffer at all (bytes go straight into its reader).
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
 
 /// How long closing a connection may wait for the peer to take the last bytes.
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -31,7 +41,6 @@ pub(crate) struct Conn {
     pub(crate) io: Transport,
     pub(crate) reader: StreamReader,
     pub(crate) out: String,
-    buf: Box<[u8]>,
 }
 
 impl Conn {
@@ -40,7 +49,6 @@ impl Conn {
             io,
             reader,
             out: String::new(),
-            buf: vec![0; READ_CHUNK].into_boxed_slice(),
         }
     }
 
@@ -51,18 +59,32 @@ impl Conn {
         }
         let res = self.io.write_all(self.out.as_bytes()).await;
         self.out.clear();
-        if self.out.capacity() > 64 * 1024 {
-            self.out.shrink_to(4096);
+        if self.out.capacity() > 1024 {
+            // Idle connections should not keep the buffer of their largest burst.
+            self.out = String::new();
         }
         res?;
         self.io.flush().await
     }
 
-    /// Read once into the XML reader. Ok(false) on end of stream.
+    /// Read once into the XML reader. Ok(false) on end of stream. Cancel-safe: bytes
+    /// are fed to the reader in the same poll that reads them.
     pub(crate) async fn read(&mut self) -> std::io::Result<bool> {
-        let n = self.io.read(&mut self.buf).await?;
-        self.reader.feed(&self.buf[..n]);
-        Ok(n > 0)
+        std::future::poll_fn(|cx| {
+            SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                let mut buf = ReadBuf::new(&mut scratch[..]);
+                match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) => {
+                        self.reader.feed(buf.filled());
+                        Poll::Ready(Ok(!buf.filled().is_empty()))
+                    }
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+        })
+        .await
     }
 
     /// Flush and close, bounded: a peer that does not read cannot hold the task.

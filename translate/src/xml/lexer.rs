@@ -121,8 +121,9 @@ impl Lexer {
         }
         if p == self.buf.len() {
             self.buf.clear();
-            if self.buf.capacity() > 64 * 1024 {
-                self.buf.shrink_to(8 * 1024);
+            if self.buf.capacity() > 1024 {
+                // Everything was consumed: an idle stream keeps no buffer.
+                self.buf = Vec::new();
             }
         } else if p >= 4096 && p * 2 >= self.buf.len() {
             self.buf.drain(..p);
