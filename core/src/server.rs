@@ -17,6 +17,9 @@ use crate::router::Router;
 use crate::settings::C2sSettings;
 use crate::store::{Store, StoreError};
 
+/// Number of stripes of the per-user roster lock.
+const ROSTER_LOCK_STRIPES: usize = 64;
+
 /// What a [`Server`] is built from.
 pub struct ServerParts {
     /// Hosted domains, normalized; the first is the default.
@@ -47,6 +50,8 @@ pub struct Server {
     blocklists: RwLock<HashMap<String, Arc<Vec<String>>>>,
     /// Background tasks that may still write (expiring detached sessions).
     background: AtomicUsize,
+    /// Striped per-user locks serializing roster read-modify-write sequences.
+    roster_locks: Box<[tokio::sync::Mutex<()>]>,
 }
 
 impl std::fmt::Debug for Server {
@@ -83,6 +88,9 @@ impl Server {
             detached: Mutex::new(HashMap::new()),
             blocklists: RwLock::new(HashMap::new()),
             background: AtomicUsize::new(0),
+            roster_locks: (0..ROSTER_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         });
         if let Ok(n) = server.store.offline_total() {
             server
@@ -160,6 +168,16 @@ impl Server {
             .await
             .map_err(|e| CoreError::Task(e.to_string()))?
             .map_err(CoreError::from)
+    }
+
+    /// Serialize changes to `user`'s roster. Hold it only around storage work: never
+    /// while routing (routing may need another user's stripe).
+    pub(crate) async fn roster_lock(&self, user: &Jid) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        user.bare().hash(&mut h);
+        let stripe = usize::try_from(h.finish()).unwrap_or(0) % self.roster_locks.len();
+        self.roster_locks[stripe].lock().await
     }
 
     /// A user's block list (cached).

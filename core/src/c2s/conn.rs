@@ -121,6 +121,37 @@ pub(crate) async fn handle(
 }
 
 async fn run(server: Arc<Server>, tcp: TcpStream, direct_tls: bool, conn_id: u64) {
+    // Negotiation is boxed so its state is freed once the session runs: an idle session
+    // then holds only the session loop's state.
+    let Some((conn, outcome, rx, kick)) =
+        Box::pin(negotiate(&server, tcp, direct_tls, conn_id)).await
+    else {
+        return;
+    };
+    match outcome {
+        Negotiated::Closed => {}
+        Negotiated::Bound(jid) => {
+            tracing::info!(%jid, "session bound");
+            server.metrics.sessions.inc();
+            Session::new(server, conn, jid, conn_id, rx, kick)
+                .run()
+                .await;
+        }
+        Negotiated::Resumed(detached, h) => {
+            tracing::info!(jid = %detached.jid, "session resumed");
+            Session::resume(server, conn, *detached, h).run().await;
+        }
+    }
+}
+
+/// Everything up to a bound or resumed session. None when the TLS handshake of a
+/// direct-TLS connection failed.
+async fn negotiate(
+    server: &Arc<Server>,
+    tcp: TcpStream,
+    direct_tls: bool,
+    conn_id: u64,
+) -> Option<(Conn, Negotiated, mpsc::Receiver<Outbound>, Arc<Notify>)> {
     let _ = tcp.set_nodelay(true);
     let io = if direct_tls {
         let acceptor = TlsAcceptor::from(Arc::clone(&server.tls_direct));
@@ -130,16 +161,16 @@ async fn run(server: Arc<Server>, tcp: TcpStream, direct_tls: bool, conn_id: u64
             Ok(Ok(s)) => Transport::Tls(Box::new(s)),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "TLS handshake failed");
-                return;
+                return None;
             }
-            Err(_) => return,
+            Err(_) => return None,
         }
     } else {
         Transport::Plain(tcp)
     };
     let (tx, rx) = mpsc::channel(server.settings.send_queue);
     let mut n = Negotiator {
-        server: &server,
+        server,
         neg: Negotiation::new(Arc::clone(&server.negotiation), direct_tls, Instant::now()),
         conn: Conn::new(io, StreamReader::new(server.settings.limits_preauth())),
         conn_id,
@@ -172,20 +203,10 @@ async fn run(server: Arc<Server>, tcp: TcpStream, direct_tls: bool, conn_id: u64
         }
     };
     let Negotiator { mut conn, kick, .. } = n;
-    match outcome {
-        Negotiated::Closed => conn.close().await,
-        Negotiated::Bound(jid) => {
-            tracing::info!(%jid, "session bound");
-            server.metrics.sessions.inc();
-            Session::new(server, conn, jid, conn_id, rx, kick)
-                .run()
-                .await;
-        }
-        Negotiated::Resumed(detached, h) => {
-            tracing::info!(jid = %detached.jid, "session resumed");
-            Session::resume(server, conn, *detached, h).run().await;
-        }
+    if matches!(outcome, Negotiated::Closed) {
+        conn.close().await;
     }
+    Some((conn, outcome, rx, kick))
 }
 
 /// A connection in negotiation: the machine, the bytes, and what binding needs.

@@ -129,9 +129,11 @@ impl Session {
         }
         let unacked = self.sm.take().map(|s| s.unacked).unwrap_or_default();
         let rx = (!replaced).then_some(self.rx);
-        self.server
-            .end_session(&self.jid, self.conn_id, rx, unacked, &self.directed)
-            .await;
+        Box::pin(
+            self.server
+                .end_session(&self.jid, self.conn_id, rx, unacked, &self.directed),
+        )
+        .await;
     }
 
     async fn serve(&mut self) -> Exit {
@@ -320,7 +322,9 @@ impl Session {
                     return Some(self.fail(StreamError::new(Cond::BadFormat)));
                 }
                 Ok(Some(StreamEvent::Stanza(el))) => {
-                    if let Err(err) = self.on_element(el).await {
+                    // Boxed: the handlers' state exists only while a stanza is handled,
+                    // not in every idle session.
+                    if let Err(err) = Box::pin(self.on_element(el)).await {
                         return Some(self.fail(err));
                     }
                 }

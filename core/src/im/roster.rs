@@ -160,6 +160,7 @@ impl Server {
                 Ok(SetRequest::Update { jid, name, groups }) => {
                     let max = self.settings.max_roster_items;
                     let c = jid.to_string();
+                    let _guard = self.roster_lock(session).await;
                     let outcome = self
                         .db(move |s| {
                             let existing = s.roster_item(&user, &c)?;
@@ -207,6 +208,7 @@ impl Server {
     async fn roster_remove(self: &Arc<Self>, iq: &Element, session: &Jid, contact: Jid) -> Element {
         let user = session.local().unwrap_or_default().to_string();
         let c = contact.to_string();
+        let guard = self.roster_lock(session).await;
         let removed = self
             .db(move |s| {
                 let item = s.roster_item(&user, &c)?;
@@ -215,6 +217,7 @@ impl Server {
                 Ok((item, pending, ver))
             })
             .await;
+        drop(guard);
         let (item, pending, ver) = match removed {
             Ok(r) => r,
             Err(e) => {

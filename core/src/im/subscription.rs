@@ -2,6 +2,9 @@
 //!
 //! The transitions are pure functions over [`SubState`]; the `Server` methods below load
 //! the state, apply a transition, store it, push the roster and route what must go on.
+//! Load-transition-store runs under the user's roster lock (a user's outbound stanza and
+//! a contact's inbound one for the same item are handled by different tasks); routing
+//! happens after the lock is released, so two users' locks are never held together.
 
 use std::sync::Arc;
 
@@ -266,10 +269,14 @@ impl Server {
     ) {
         let contact = to.bare();
         let user = from.bare();
-        let (old, item) = self.sub_state(&user, &contact).await;
-        let step = outbound(old, kind);
-        self.save_sub_state(&user, &contact, old, step.state, item, None)
-            .await;
+        let step = {
+            let _guard = self.roster_lock(&user).await;
+            let (old, item) = self.sub_state(&user, &contact).await;
+            let step = outbound(old, kind);
+            self.save_sub_state(&user, &contact, old, step.state, item, None)
+                .await;
+            step
+        };
         if !step.route {
             return;
         }
@@ -296,15 +303,19 @@ impl Server {
         };
         let user = to.bare();
         let contact = from.bare();
-        let (old, item) = self.sub_state(&user, &contact).await;
-        let step = inbound(old, kind);
         let mut clean = stanza.clone();
         clean.set_attr("from", contact.to_string());
         clean.set_attr("to", user.to_string());
-        let pending = (kind == SubKind::Subscribe && step.deliver)
-            .then(|| clean.to_xml(herald_translate::ns::CLIENT));
-        self.save_sub_state(&user, &contact, old, step.state, item, pending)
-            .await;
+        let step = {
+            let _guard = self.roster_lock(&user).await;
+            let (old, item) = self.sub_state(&user, &contact).await;
+            let step = inbound(old, kind);
+            let pending = (kind == SubKind::Subscribe && step.deliver)
+                .then(|| clean.to_xml(herald_translate::ns::CLIENT));
+            self.save_sub_state(&user, &contact, old, step.state, item, pending)
+                .await;
+            step
+        };
         if step.auto_subscribed {
             self.route(subscription_stanza("subscribed", &user, &contact))
                 .await;
