@@ -29,6 +29,8 @@ FD_LIMIT=${FD_LIMIT:-20000}
 CHUNK=${CHUNK:-5000}
 # Contacts per user made by the roster setup.
 ROSTER_K=${ROSTER_K:-10}
+# Which servers to provision and measure (a subset speeds up large single-server runs).
+export SERVERS=${SERVERS:-herald prosody ejabberd}
 
 log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
 die() {

@@ -22,10 +22,9 @@ PRESENCE_RATE=${PRESENCE_RATE:-20}
 DURATION=${DURATION:-20}
 DRAIN=${DRAIN:-5}
 SETTLE=${SETTLE:-3}
-SERVERS=${SERVERS:-herald prosody ejabberd}
 
 build_binaries
-if [[ $(cat "$BENCH_DIR/provisioned" 2>/dev/null) != "N=$N K=$ROSTER_K CHUNK=$CHUNK" ]]; then
+if [[ $(cat "$BENCH_DIR/provisioned" 2>/dev/null) != "N=$N K=$ROSTER_K CHUNK=$CHUNK SERVERS=$SERVERS" ]]; then
     SKIP_BUILD=1 "$BENCH_SRC/setup.sh" "$N"
 fi
 

@@ -230,17 +230,28 @@ with open(sys.argv[2], 'w') as f:
         f.write(f'user{i},pass{i}\n')
 " "$N" "$csv"
 
-    t0=$(date +%s.%N)
-    rm -f "$BENCH_DIR/herald/data/herald.db"*
-    "$HERALD_BIN" user --config "$BENCH_DIR/herald/herald.toml" import "$csv" 2>/dev/null | tail -1
-    log "herald: $N accounts in $(since "$t0") s (herald user import)"
+    if wanted herald; then
+        t0=$(date +%s.%N)
+        rm -f "$BENCH_DIR/herald/data/herald.db"*
+        "$HERALD_BIN" user --config "$BENCH_DIR/herald/herald.toml" import "$csv" 2>/dev/null | tail -1
+        log "herald: $N accounts in $(since "$t0") s (herald user import)"
+    fi
+    wanted prosody && provision_prosody
+    wanted ejabberd && provision_ejabberd
+    return 0
+}
 
+provision_prosody() {
+    local t0
     t0=$(date +%s.%N)
     rm -rf "$BENCH_DIR/prosody/data"
     mkdir -p "$BENCH_DIR/prosody/data"
     python3 "$BENCH_SRC/provision_prosody.py" "$BENCH_DIR/prosody/data" "$DOMAIN" 0 "$N"
     log "prosody: $N accounts in $(since "$t0") s (files written directly)"
+}
 
+provision_ejabberd() {
+    local t0
     rm -rf "$BENCH_DIR/ejabberd/spool"
     mkdir -p "$BENCH_DIR/ejabberd/spool"
     chown ejabberd:ejabberd "$BENCH_DIR/ejabberd/spool"
@@ -257,7 +268,7 @@ with open(sys.argv[2], 'w') as f:
 # Roster ring: each user gets ROSTER_K mutual contacts, made over XMPP by the generator.
 setup_rosters() {
     local server procs p users offset port pids
-    for server in herald prosody ejabberd; do
+    for server in $SERVERS; do
         rm -f "$BENCH_DIR"/setup-"$server"-*
         start_server "$server"
         port=$(server_port "$server")
@@ -297,6 +308,11 @@ PY
     done
 }
 
+# Whether a server is among $SERVERS (default: all three).
+wanted() {
+    [[ " $SERVERS " == *" $1 "* ]]
+}
+
 main() {
     install_packages
     build_binaries
@@ -306,7 +322,7 @@ main() {
     make_pki
     write_prosody_config
     write_ejabberd_config
-    local want="N=$N K=$ROSTER_K CHUNK=$CHUNK"
+    local want="N=$N K=$ROSTER_K CHUNK=$CHUNK SERVERS=$SERVERS"
     if [[ $(cat "$BENCH_DIR/provisioned" 2>/dev/null) == "$want" && ${FORCE:-0} != 1 ]]; then
         log "accounts and rosters already provisioned ($want)"
         return 0
