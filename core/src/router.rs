@@ -15,7 +15,7 @@ pub enum Outbound {
     /// Boxed so a queue slot stays small: most sessions hold an almost empty queue.
     Stanza(Box<Element>),
     /// Close the stream with this error (`conflict` on replacement, `system-shutdown`).
-    Close(StreamError),
+    Close(Box<StreamError>),
     /// XEP-0198 §5: a new connection resumes this session. Close this stream with
     /// `conflict`, detach the session, then signal.
     Takeover(oneshot::Sender<()>),
