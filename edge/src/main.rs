@@ -94,8 +94,11 @@ fn init_logging(config: &Config) {
 fn serve(config_path: Option<&Path>) -> Result<ExitCode, EdgeError> {
     let config = load_config(config_path)?;
     init_logging(&config);
+    // Storage calls run on the blocking pool but serialize on one database connection:
+    // a small pool is as fast and keeps thread stacks and allocator arenas few.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(8)
         .build()
         .map_err(|source| EdgeError::DataDir {
             path: PathBuf::from("tokio runtime"),

@@ -1,8 +1,11 @@
 //! [`Store`] on one SQLite database file.
 //!
 //! One connection behind a mutex. The file is in WAL mode, so the running server
-//! and the CLI can open it at the same time; `synchronous=FULL` makes every
-//! committed write durable before the method returns. Writes use
+//! and the CLI can open it at the same time; `synchronous=FULL` makes accounts and
+//! offline messages durable before the method returns. Roster, pending-subscription,
+//! block-list changes and offline deletions commit with `synchronous=NORMAL`: they
+//! survive a process crash, and the next full sync covers them against power loss
+//! (roster changes are frequent and fsync-bound otherwise). Writes use
 //! `BEGIN IMMEDIATE` so that a concurrent writer in another process waits on
 //! the busy timeout instead of failing on a lock upgrade.
 //!
@@ -165,6 +168,28 @@ impl SqliteStore {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Like [`Self::write`], but committed with `synchronous = NORMAL`: the transaction
+    /// survives a crash or kill -9 of the process (it is in the WAL), and only an OS crash
+    /// or power loss before the next full sync could undo it. Used for roster, pending
+    /// subscription and block list changes, which are many and cheap to redo; never for
+    /// a write that acknowledges a message (offline storage stays `FULL`, and its sync
+    /// also makes every earlier relaxed commit durable).
+    fn write_relaxed<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        conn.execute_batch("PRAGMA synchronous = FULL")?;
+        result
     }
 
     /// Runs `f` in a read transaction (one consistent snapshot).
@@ -553,7 +578,7 @@ impl Store for SqliteStore {
     }
 
     fn roster_put(&self, user: &str, item: &RosterItem) -> Result<u64, StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             let version = bump_roster_version(tx, user)?;
             tx.prepare_cached(
                 "INSERT INTO roster_items
@@ -590,7 +615,7 @@ impl Store for SqliteStore {
     }
 
     fn roster_remove(&self, user: &str, contact: &str) -> Result<Option<u64>, StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             require_user(tx, user)?;
             // The groups go with ON DELETE CASCADE.
             let removed = tx
@@ -616,7 +641,7 @@ impl Store for SqliteStore {
     }
 
     fn pending_in_put(&self, user: &str, from: &str, stanza: &str) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             require_user(tx, user)?;
             tx.prepare_cached(
                 "INSERT INTO pending_in (username, from_jid, stanza) VALUES (?1, ?2, ?3)
@@ -628,7 +653,7 @@ impl Store for SqliteStore {
     }
 
     fn pending_in_remove(&self, user: &str, from: &str) -> Result<bool, StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             require_user(tx, user)?;
             let removed = tx
                 .prepare_cached("DELETE FROM pending_in WHERE username = ?1 AND from_jid = ?2")?
@@ -698,7 +723,7 @@ impl Store for SqliteStore {
     }
 
     fn offline_delete(&self, user: &str, ids: &[i64]) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             require_user(tx, user)?;
             let mut stmt =
                 tx.prepare_cached("DELETE FROM offline_messages WHERE username = ?1 AND id = ?2")?;
@@ -743,7 +768,7 @@ impl Store for SqliteStore {
     }
 
     fn block(&self, user: &str, jids: &[String]) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             require_user(tx, user)?;
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO blocklist (username, jid) VALUES (?1, ?2)
@@ -757,7 +782,7 @@ impl Store for SqliteStore {
     }
 
     fn unblock(&self, user: &str, jids: &[String]) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             require_user(tx, user)?;
             if jids.is_empty() {
                 tx.prepare_cached("DELETE FROM blocklist WHERE username = ?1")?
