@@ -1,0 +1,90 @@
+//! A Herald started in this process for one test, on ephemeral loopback ports with its
+//! own data directory.
+
+use super::*;
+
+/// A Herald started in this process for one test.
+pub struct TestServer {
+    running: Option<herald_edge::Running>,
+    pub server: Arc<herald_core::Server>,
+    /// The STARTTLS client port.
+    pub starttls: SocketAddr,
+    /// The XEP-0368 direct TLS client port.
+    pub direct_tls: SocketAddr,
+    /// The generated development CA clients must trust.
+    pub ca: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+impl TestServer {
+    /// A server with the test defaults (see [`start_with`](Self::start_with)).
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server on ephemeral loopback ports with a fresh data directory and a 10 ms
+    /// authentication failure delay; `tune` changes anything else before it starts.
+    pub async fn start_with(tune: impl FnOnce(&mut herald_edge::Config)) -> Self {
+        let mut config = herald_edge::Config::default();
+        config.server.data_dir = unique_temp_dir("server");
+        config.c2s.listen = vec![loopback_any_port()];
+        config.c2s.listen_tls = vec![loopback_any_port()];
+        config.admin.listen = Some(loopback_any_port());
+        config.c2s.auth_failure_delay_ms = 10;
+        tune(&mut config);
+        let running = herald_edge::start(&config)
+            .await
+            .expect("the test server starts");
+        Self {
+            server: Arc::clone(&running.server),
+            starttls: running.c2s.starttls[0],
+            direct_tls: running.c2s.direct_tls[0],
+            ca: running
+                .dev_ca
+                .clone()
+                .expect("a development CA was generated"),
+            data_dir: config.server.data_dir.clone(),
+            running: Some(running),
+        }
+    }
+
+    /// Create an account with password [`PASSWORD`].
+    pub fn add_user(&self, name: &str) {
+        herald_core::accounts::add_user(&*self.server.store, name, PASSWORD)
+            .expect("the account is created");
+    }
+
+    /// Log `user` in over STARTTLS with SCRAM-SHA-256 and bind `resource`.
+    pub async fn login(&self, user: &str, resource: &str) -> XmppClient {
+        XmppClient::connect_starttls(self.starttls, &self.ca, user, PASSWORD, Some(resource)).await
+    }
+
+    /// A plain TCP connection to the STARTTLS port, nothing sent yet.
+    pub async fn connect(&self) -> XmppClient {
+        XmppClient::connect_plain(self.starttls, &self.ca).await
+    }
+
+    /// A connection that went through STARTTLS and stopped before authenticating; the
+    /// returned features are the ones offered after TLS.
+    pub async fn connect_tls(&self) -> (XmppClient, Element) {
+        let mut c = self.connect().await;
+        c.open_stream().await;
+        c.starttls().await;
+        let features = c.open_stream().await;
+        (c, features)
+    }
+
+    /// The graceful shutdown of `herald serve`: every session gets `system-shutdown`.
+    pub async fn shutdown(&mut self, grace: Duration) {
+        if let Some(running) = self.running.take() {
+            running.shutdown(grace).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.server.shutdown();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
