@@ -370,10 +370,12 @@ fn bind(
     )?;
     if let Some(old) = replaced {
         tracing::info!(%jid, "resource conflict: replacing the older session");
-        let _ = old.tx.try_send(Outbound::Close(Box::new(StreamError::with_text(
-            StreamErrorCondition::Conflict,
-            "replaced by a new session",
-        ))));
+        let _ = old
+            .tx
+            .try_send(Outbound::Close(Box::new(StreamError::with_text(
+                StreamErrorCondition::Conflict,
+                "replaced by a new session",
+            ))));
         old.kick.notify_one();
     }
     Ok(jid)
