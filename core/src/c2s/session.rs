@@ -176,17 +176,12 @@ impl Session {
                             Err(_) => break,
                         }
                     }
-                    if let Some(exit) = self.request_ack() {
-                        return exit;
-                    }
+                    self.request_ack();
                 }
                 () = self.kick.notified() => {
-                    // Either a replacement queued a conflict, or the queue overflowed.
-                    if let Ok(out) = self.rx.try_recv() {
-                        if let Some(exit) = self.write_outbound(out) {
-                            return exit;
-                        }
-                    }
+                    // A full queue means the client fell behind: close it (what is queued
+                    // is rescued when the session ends). Otherwise the kick announced a
+                    // replacement, whose `conflict` is queued for the branch above.
                     if self.rx.capacity() == 0 {
                         return self.fail(StreamError::with_text(
                             Cond::PolicyViolation,
@@ -277,14 +272,14 @@ impl Session {
         }
     }
 
-    fn request_ack(&mut self) -> Option<Exit> {
+    /// XEP-0198: ask the client to acknowledge what was just written.
+    fn request_ack(&mut self) {
         if let Some(sm) = &mut self.sm {
             if !sm.unacked.is_empty() && !sm.ack_requested {
                 sm.ack_requested = true;
                 Element::new("r", ns::SM).write_to(&mut self.conn.out, ns::CLIENT);
             }
         }
-        None
     }
 
     /// Finish a resumption: apply the client's `h`, confirm, and resend the rest.
