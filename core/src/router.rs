@@ -181,12 +181,6 @@ impl Router {
             .find(|s| s.sm_id.as_deref() == Some(sm_id))
     }
 
-    /// Every session on the server (shutdown).
-    pub fn all(&self) -> Vec<SessionInfo> {
-        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
-        users.values().flatten().cloned().collect()
-    }
-
     pub fn session_count(&self) -> usize {
         let users = self.users.read().unwrap_or_else(|e| e.into_inner());
         users.values().map(Vec::len).sum()

@@ -375,39 +375,28 @@ impl Coord {
         let deadline =
             tokio::time::Instant::now() + Duration::from_secs_f64(self.args.setup_timeout);
         let have = |c: &Self, i: u32, j: &u32| c.slots[i as usize].contacts.contains(j);
-        if self.args.setup_simultaneous {
-            if self
+        // One pass over both sides at once (simultaneous mode), or the side after each
+        // user, then the side before it.
+        let passes: &[Option<bool>] = if self.args.setup_simultaneous {
+            &[None]
+        } else {
+            &[Some(true), Some(false)]
+        };
+        for &side in passes {
+            let sent = self
                 .send_subscriptions(
                     |c, i| {
-                        c.args
-                            .ring_neighbours(i)
-                            .into_iter()
-                            .filter(|j| !have(c, i, j))
-                            .collect()
+                        let ring = match side {
+                            None => c.args.ring_neighbours(i),
+                            Some(after) => c.args.ring_side(i, after),
+                        };
+                        ring.into_iter().filter(|j| !have(c, i, j)).collect()
                     },
                     deadline,
                 )
-                .await
-            {
+                .await;
+            if sent {
                 self.wait_quiet(deadline).await;
-            }
-        } else {
-            for after in [true, false] {
-                if self
-                    .send_subscriptions(
-                        |c, i| {
-                            c.args
-                                .ring_side(i, after)
-                                .into_iter()
-                                .filter(|j| !have(c, i, j))
-                                .collect()
-                        },
-                        deadline,
-                    )
-                    .await
-                {
-                    self.wait_quiet(deadline).await;
-                }
             }
         }
         let mut complete = self.collect_rosters().await;

@@ -167,10 +167,6 @@ impl Negotiation {
         self.domain.as_deref()
     }
 
-    pub fn is_tls(&self) -> bool {
-        self.tls
-    }
-
     /// The stream error condition sent when the negotiation failed.
     pub fn error(&self) -> Option<Cond> {
         self.error
