@@ -27,9 +27,9 @@ pub struct ServerParts {
     pub settings: C2sSettings,
     pub store: Arc<dyn Store>,
     /// TLS for STARTTLS on the c2s port.
-    pub tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    pub tls: Arc<rustls::ServerConfig>,
     /// TLS for XEP-0368 direct TLS (ALPN `xmpp-client`).
-    pub tls_direct: Arc<tokio_rustls::rustls::ServerConfig>,
+    pub tls_direct: Arc<rustls::ServerConfig>,
 }
 
 /// The running core.
@@ -41,8 +41,8 @@ pub struct Server {
     pub metrics: Metrics,
     federation: RwLock<Arc<dyn Federation>>,
     pub(crate) negotiation: Arc<NegotiationConfig>,
-    pub(crate) tls: Arc<tokio_rustls::rustls::ServerConfig>,
-    pub(crate) tls_direct: Arc<tokio_rustls::rustls::ServerConfig>,
+    pub(crate) tls: Arc<rustls::ServerConfig>,
+    pub(crate) tls_direct: Arc<rustls::ServerConfig>,
     shutdown: watch::Sender<bool>,
     /// XEP-0198 sessions waiting to be resumed, by stream id.
     pub(crate) detached: Mutex<HashMap<String, Detached>>,

@@ -9,23 +9,20 @@ use std::time::Instant;
 use herald_translate::negotiation::{Action, Negotiation};
 use herald_translate::{Jid, StreamError, StreamErrorCondition, StreamReader};
 use std::cell::RefCell;
-use std::pin::Pin;
-use std::task::Poll;
 
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
-use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 use super::session::Session;
 use super::sm::Detached;
+use super::tls::TlsStream;
 use super::transport::Transport;
 use crate::router::Outbound;
 use crate::server::Server;
 
 /// Size of the per-thread read buffer.
-const READ_CHUNK: usize = 16 * 1024;
+const READ_CHUNK: usize = 32 * 1024;
 
 thread_local! {
     /// One read buffer per worker thread instead of one per connection: an idle
@@ -40,7 +37,11 @@ const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 pub(crate) struct Conn {
     pub(crate) io: Transport,
     pub(crate) reader: StreamReader,
+    /// XML queued for the client.
     pub(crate) out: String,
+    /// Bytes for the socket (ciphertext under TLS), written from `wire_pos` on.
+    wire: Vec<u8>,
+    wire_pos: usize,
 }
 
 impl Conn {
@@ -49,22 +50,36 @@ impl Conn {
             io,
             reader,
             out: String::new(),
+            wire: Vec::new(),
+            wire_pos: 0,
         }
     }
 
-    /// Write what is queued. Errors mean the peer is gone.
+    /// Write what is queued. Errors mean the peer is gone. Cancel-safe: whatever the
+    /// socket has not taken stays queued for the next flush.
     pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
-        if self.out.is_empty() {
-            return Ok(());
+        if !self.out.is_empty() {
+            let sealed = self.io.seal(self.out.as_bytes(), &mut self.wire);
+            self.out.clear();
+            if self.out.capacity() > 1024 {
+                // Idle connections should not keep the buffer of their largest burst.
+                self.out = String::new();
+            }
+            sealed?;
         }
-        let res = self.io.write_all(self.out.as_bytes()).await;
-        self.out.clear();
-        if self.out.capacity() > 1024 {
-            // Idle connections should not keep the buffer of their largest burst.
-            self.out = String::new();
+        while self.wire_pos < self.wire.len() {
+            let n = self.io.write(&self.wire[self.wire_pos..]).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            self.wire_pos += n;
         }
-        res?;
-        self.io.flush().await
+        self.wire_pos = 0;
+        self.wire.clear();
+        if self.wire.capacity() > 1024 {
+            self.wire = Vec::new();
+        }
+        Ok(())
     }
 
     /// Read once into the XML reader. Ok(false) on end of stream. Cancel-safe: bytes
@@ -73,15 +88,11 @@ impl Conn {
         std::future::poll_fn(|cx| {
             SCRATCH.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
-                let mut buf = ReadBuf::new(&mut scratch[..]);
-                match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
-                    Poll::Ready(Ok(())) => {
-                        self.reader.feed(buf.filled());
-                        Poll::Ready(Ok(!buf.filled().is_empty()))
-                    }
-                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                    Poll::Pending => Poll::Pending,
-                }
+                let reader = &mut self.reader;
+                self.io
+                    .poll_read_with(cx, &mut scratch[..], &mut self.wire, &mut |bytes| {
+                        reader.feed(bytes);
+                    })
             })
         })
         .await
@@ -91,6 +102,9 @@ impl Conn {
     pub(crate) async fn close(&mut self) {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
             let _ = self.flush().await;
+            if self.io.close_notify(&mut self.wire).is_ok() {
+                let _ = self.flush().await;
+            }
             let _ = self.io.shutdown().await;
         })
         .await;
@@ -154,10 +168,8 @@ async fn negotiate(
 ) -> Option<(Conn, Negotiated, mpsc::Receiver<Outbound>, Arc<Notify>)> {
     let _ = tcp.set_nodelay(true);
     let io = if direct_tls {
-        let acceptor = TlsAcceptor::from(Arc::clone(&server.tls_direct));
-        match tokio::time::timeout(server.negotiation.negotiation_timeout, acceptor.accept(tcp))
-            .await
-        {
+        let handshake = TlsStream::accept(tcp, Arc::clone(&server.tls_direct));
+        match tokio::time::timeout(server.negotiation.negotiation_timeout, handshake).await {
             Ok(Ok(s)) => Transport::Tls(Box::new(s)),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "TLS handshake failed");
@@ -266,12 +278,9 @@ impl Negotiator<'_> {
                     else {
                         return Some(Negotiated::Closed);
                     };
-                    let acceptor = TlsAcceptor::from(Arc::clone(&server.tls));
-                    match tokio::time::timeout(
-                        server.negotiation.negotiation_timeout,
-                        acceptor.accept(tcp),
-                    )
-                    .await
+                    let handshake = TlsStream::accept(tcp, Arc::clone(&server.tls));
+                    match tokio::time::timeout(server.negotiation.negotiation_timeout, handshake)
+                        .await
                     {
                         Ok(Ok(tls)) => conn.io = Transport::Tls(Box::new(tls)),
                         Ok(Err(e)) => {

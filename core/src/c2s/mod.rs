@@ -5,6 +5,7 @@ mod conn;
 mod listener;
 mod session;
 pub mod sm;
+mod tls;
 mod transport;
 
 pub use listener::{serve, Listeners};
