@@ -109,7 +109,7 @@ pub fn parse_import_csv(text: &str) -> (Vec<ImportRow>, Vec<ImportError>) {
     (rows, errors)
 }
 
-fn split_csv(line: &str) -> Result<Vec<String>, String> {
+pub(crate) fn split_csv(line: &str) -> Result<Vec<String>, String> {
     let mut fields = Vec::new();
     let mut cur = String::new();
     let mut chars = line.chars().peekable();

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod c2s;
+pub mod contacts;
 pub mod error;
 pub mod federation;
 pub mod im;

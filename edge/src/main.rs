@@ -1,4 +1,5 @@
-//! The `herald` command: run the server, check a configuration, manage accounts.
+//! The `herald` command: run the server, check a configuration, manage accounts and
+//! contact lists.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -6,8 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use herald_core::accounts;
 use herald_core::store::Store;
+use herald_core::{accounts, contacts};
 use herald_edge::app::{database_path, load_config, open_store};
 use herald_edge::config::{Config, LogFormat};
 use herald_edge::EdgeError;
@@ -39,6 +40,21 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Manage contact lists (rosters).
+    Roster {
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: RosterAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum RosterAction {
+    /// Add contacts from a CSV file of `owner,contact[,name[,groups[,subscription]]]`
+    /// lines (groups separated by `;`; subscription none|to|from|both, default both).
+    /// Online users see the new contacts at their next login.
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -69,6 +85,10 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(config.as_deref()),
         Command::CheckConfig { file } => check_config(&file),
         Command::User { config, action } => user(config.as_deref(), action),
+        Command::Roster {
+            config,
+            action: RosterAction::Import { file },
+        } => roster_import(config.as_deref(), &file),
     };
     match result {
         Ok(code) => code,
@@ -265,10 +285,7 @@ fn import(store: &dyn Store, file: &Path) -> Result<ExitCode, EdgeError> {
     if total > 0 {
         eprintln!();
     }
-    errors.sort_by_key(|e| e.line);
-    for e in &errors {
-        eprintln!("{}:{}: {}", file.display(), e.line, e.message);
-    }
+    report_errors(file, &mut errors);
     println!(
         "imported {created} account(s); {} line(s) with errors",
         errors.len()
@@ -278,6 +295,53 @@ fn import(store: &dyn Store, file: &Path) -> Result<ExitCode, EdgeError> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Bulk contact-list import with a progress bar and a per-line error report.
+fn roster_import(config_path: Option<&Path>, file: &Path) -> Result<ExitCode, EdgeError> {
+    let config = load_config(config_path)?;
+    let store = open_store(&config)?;
+    let domain = config
+        .server
+        .domains
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "localhost".into());
+    let text = std::fs::read_to_string(file).map_err(|source| EdgeError::DataDir {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let (rows, mut errors) = contacts::parse_contacts_csv(&text, &domain);
+    let total = rows.len();
+    let mut stored = 0;
+    let mut done = 0;
+    for chunk in rows.chunks(1000) {
+        let (n, failed) = contacts::store_contacts(&store, chunk, config.c2s.max_roster_items)?;
+        stored += n;
+        errors.extend(failed);
+        done += chunk.len();
+        progress(done, total);
+    }
+    if total > 0 {
+        eprintln!();
+    }
+    report_errors(file, &mut errors);
+    println!(
+        "stored {stored} contact(s); {} line(s) with errors",
+        errors.len()
+    );
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn report_errors(file: &Path, errors: &mut [accounts::ImportError]) {
+    errors.sort_by_key(|e| e.line);
+    for e in errors.iter() {
+        eprintln!("{}:{}: {}", file.display(), e.line, e.message);
+    }
 }
 
 fn progress(done: usize, total: usize) {

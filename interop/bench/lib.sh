@@ -28,7 +28,7 @@ FD_LIMIT=${FD_LIMIT:-20000}
 # wraps within each chunk, so setup and runs must use the same value.
 CHUNK=${CHUNK:-5000}
 # Contacts per user made by the roster setup.
-ROSTER_K=${ROSTER_K:-10}
+ROSTER_K=${ROSTER_K:-30}
 # Which servers to provision and measure (a subset speeds up large single-server runs).
 export SERVERS=${SERVERS:-herald prosody ejabberd}
 

@@ -235,6 +235,10 @@ with open(sys.argv[2], 'w') as f:
         rm -f "$BENCH_DIR/herald/data/herald.db"*
         "$HERALD_BIN" user --config "$BENCH_DIR/herald/herald.toml" import "$csv" 2>/dev/null | tail -1
         log "herald: $N accounts in $(since "$t0") s (herald user import)"
+        t0=$(date +%s.%N)
+        python3 "$BENCH_SRC/provision_rosters.py" herald-csv "$N" "$ROSTER_K" "$CHUNK" "$BENCH_DIR/contacts.csv"
+        "$HERALD_BIN" roster --config "$BENCH_DIR/herald/herald.toml" import "$BENCH_DIR/contacts.csv" 2>/dev/null | tail -1
+        log "herald: roster ring in $(since "$t0") s (herald roster import)"
     fi
     wanted prosody && provision_prosody
     wanted ejabberd && provision_ejabberd
@@ -247,25 +251,32 @@ provision_prosody() {
     rm -rf "$BENCH_DIR/prosody/data"
     mkdir -p "$BENCH_DIR/prosody/data"
     python3 "$BENCH_SRC/provision_prosody.py" "$BENCH_DIR/prosody/data" "$DOMAIN" 0 "$N"
-    log "prosody: $N accounts in $(since "$t0") s (files written directly)"
+    python3 "$BENCH_SRC/provision_rosters.py" prosody "$N" "$ROSTER_K" "$CHUNK" "$BENCH_DIR/prosody/data" "$DOMAIN"
+    log "prosody: $N accounts and the roster ring in $(since "$t0") s (files written directly)"
 }
 
 provision_ejabberd() {
-    local t0
-    rm -rf "$BENCH_DIR/ejabberd/spool"
+    local t0 part pie="$BENCH_DIR/ejabberd/piefxis"
+    rm -rf "$BENCH_DIR/ejabberd/spool" "$pie"
     mkdir -p "$BENCH_DIR/ejabberd/spool"
     chown ejabberd:ejabberd "$BENCH_DIR/ejabberd/spool"
+    # Accounts and rosters as XEP-0227 files, read by the ejabberd node itself.
+    python3 "$BENCH_SRC/provision_rosters.py" piefxis "$N" "$ROSTER_K" "$CHUNK" "$pie" "$DOMAIN"
+    chmod -R a+rX "$pie"
     start_server ejabberd
     t0=$(date +%s.%N)
-    python3 "$BENCH_SRC/provision_ejabberd.py" "$EJABBERD_HTTP_PORT" "$DOMAIN" 0 "$N" || {
-        stop_server ejabberd
-        die "ejabberd provisioning failed"
-    }
-    log "ejabberd: $N accounts in $(since "$t0") s (mod_http_api register)"
+    for part in "$pie"/part-*.xml; do
+        "$BENCH_SRC/ejctl.sh" import_piefxis "$part" >/dev/null || {
+            stop_server ejabberd
+            die "ejabberd: import_piefxis $part failed (see $BENCH_DIR/ejabberd/log)"
+        }
+    done
+    log "ejabberd: $N accounts and the roster ring in $(since "$t0") s (ejabberdctl import_piefxis)"
     stop_server ejabberd
 }
 
-# Roster ring: each user gets ROSTER_K mutual contacts, made over XMPP by the generator.
+# Roster ring: written directly above; here every user logs in and the generator
+# checks its roster over XMPP, subscribing only where a contact is missing.
 setup_rosters() {
     local server procs p users offset port pids
     for server in $SERVERS; do
