@@ -1,8 +1,16 @@
 //! The admin HTTP listener: `GET /health` and `GET /metrics` (Prometheus text format).
 //! A deliberately tiny HTTP/1.1 responder: one bounded request per connection, a read
 //! timeout, no keep-alive.
+//!
+//! `/metrics` needs `Authorization: Bearer <token>`, the token being the content of the
+//! admin token file (generated on first start, mode 0600; Prometheus reads it with
+//! `authorization.credentials_file`). `/health` answers without it and says only whether
+//! the server is up, for load balancers and service managers.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,12 +23,50 @@ use crate::error::EdgeError;
 
 /// Largest request head accepted.
 const MAX_REQUEST: usize = 8192;
+/// A token file shorter than this is refused (a generated token has 64 characters).
+const MIN_TOKEN_LEN: usize = 16;
+
+/// The admin token from `path`, created with a random value when the file is missing.
+pub fn load_or_create_token(path: &Path) -> Result<String, EdgeError> {
+    let err = |source| EdgeError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let token = text.trim().to_string();
+            if token.len() < MIN_TOKEN_LEN || token.chars().any(|c| c.is_whitespace()) {
+                return Err(err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "the admin token must be at least {MIN_TOKEN_LEN} characters without spaces"
+                    ),
+                )));
+            }
+            Ok(token)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let token = hex::encode(rand::random::<[u8; 32]>());
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(err)?;
+            writeln!(file, "{token}").map_err(err)?;
+            Ok(token)
+        }
+        Err(e) => Err(err(e)),
+    }
+}
 
 /// Bind the admin listener; the task ends at shutdown.
 pub async fn serve(
     server: Arc<Server>,
     addr: SocketAddr,
+    token: String,
 ) -> Result<(SocketAddr, JoinHandle<()>), EdgeError> {
+    let token: Arc<str> = token.into();
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| EdgeError::Admin { addr, source })?;
@@ -36,9 +82,13 @@ pub async fn serve(
             };
             if let Ok((stream, _)) = accepted {
                 let server = Arc::clone(&server);
+                let token = Arc::clone(&token);
                 tokio::spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(10), respond(&server, stream))
-                        .await;
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(10),
+                        respond(&server, &token, stream),
+                    )
+                    .await;
                 });
             }
         }
@@ -46,7 +96,31 @@ pub async fn serve(
     Ok((local, task))
 }
 
-async fn respond(server: &Server, mut stream: TcpStream) -> std::io::Result<()> {
+/// Whether the request head carries `Authorization: Bearer <token>`.
+fn authorized(head: &str, token: &str) -> bool {
+    head.lines().skip(1).any(|line| {
+        let Some((name, value)) = line.split_once(':') else {
+            return false;
+        };
+        if !name.trim().eq_ignore_ascii_case("authorization") {
+            return false;
+        }
+        let mut parts = value.split_whitespace();
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(scheme), Some(given), None) if scheme.eq_ignore_ascii_case("bearer") => {
+                constant_time_eq(given.as_bytes(), token.as_bytes())
+            }
+            _ => false,
+        }
+    })
+}
+
+/// Compares without an early exit, so timing does not reveal a matching prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn respond(server: &Server, token: &str, mut stream: TcpStream) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -73,16 +147,22 @@ async fn respond(server: &Server, mut stream: TcpStream) -> std::io::Result<()> 
     );
     match (method, path) {
         ("GET", "/health") => {
-            let body = format!(
-                "{{\"status\":\"{}\",\"sessions\":{}}}\n",
-                if server.is_shutting_down() {
-                    "stopping"
-                } else {
-                    "ok"
-                },
-                server.router.session_count()
-            );
-            write(&mut stream, "200 OK", "application/json", &body).await
+            let body = if server.is_shutting_down() {
+                "{\"status\":\"stopping\"}\n"
+            } else {
+                "{\"status\":\"ok\"}\n"
+            };
+            write(&mut stream, "200 OK", "application/json", body).await
+        }
+        ("GET", "/metrics") if !authorized(&head, token) => {
+            write_with(
+                &mut stream,
+                "401 Unauthorized",
+                "WWW-Authenticate: Bearer realm=\"herald admin\"\r\n",
+                "text/plain",
+                "a bearer token is required (see the admin token file)\n",
+            )
+            .await
         }
         ("GET", "/metrics") => {
             write(
@@ -112,10 +192,77 @@ async fn write(
     ctype: &str,
     body: &str,
 ) -> std::io::Result<()> {
+    write_with(stream, status, "", ctype, body).await
+}
+
+/// `extra` is zero or more complete header lines.
+async fn write_with(
+    stream: &mut TcpStream,
+    status: &str,
+    extra: &str,
+    ctype: &str,
+    body: &str,
+) -> std::io::Result<()> {
     let resp = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\n{extra}Content-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(resp.as_bytes()).await?;
     stream.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_header_is_found_and_compared_exactly() {
+        let t = "0123456789abcdef0123";
+        assert!(authorized(
+            &format!("GET /metrics HTTP/1.1\r\nAuthorization: Bearer {t}\r\n"),
+            t
+        ));
+        assert!(authorized(
+            &format!("GET /metrics HTTP/1.1\r\nhost: x\r\nauthorization:  bearer {t} \r\n"),
+            t
+        ));
+        assert!(!authorized("GET /metrics HTTP/1.1\r\nHost: x\r\n", t));
+        assert!(!authorized(
+            &format!("GET /metrics HTTP/1.1\r\nAuthorization: Basic {t}\r\n"),
+            t
+        ));
+        assert!(!authorized(
+            &format!("GET /metrics HTTP/1.1\r\nAuthorization: Bearer {t}0\r\n"),
+            t
+        ));
+        assert!(!authorized(
+            "GET /metrics HTTP/1.1\r\nAuthorization: Bearer 0123456789abcdef0124\r\n",
+            t
+        ));
+        // The request line itself is not a header.
+        assert!(!authorized(&format!("Authorization: Bearer {t}\r\n"), t));
+    }
+
+    #[test]
+    fn token_file_is_created_private_and_reused() {
+        let dir = std::env::temp_dir().join(format!("herald-admin-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("admin.token");
+        let first = load_or_create_token(&path).expect("create");
+        assert_eq!(first.len(), 64);
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).expect("meta").permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(load_or_create_token(&path).expect("reuse"), first);
+        std::fs::write(&path, "short\n").expect("write");
+        let err = load_or_create_token(&path)
+            .expect_err("too short")
+            .to_string();
+        assert!(
+            err.contains("admin.token") && err.contains("at least 16"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

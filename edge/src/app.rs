@@ -97,7 +97,8 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
     let mut tasks = vec![task];
     let admin = match config.admin.listen {
         Some(addr) => {
-            let (local, t) = crate::admin::serve(Arc::clone(&server), addr).await?;
+            let token = crate::admin::load_or_create_token(&admin_token_path(config))?;
+            let (local, t) = crate::admin::serve(Arc::clone(&server), addr, token).await?;
             tasks.push(t);
             Some(local)
         }
@@ -110,6 +111,15 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
         dev_ca,
         tasks,
     })
+}
+
+/// Where the admin bearer token is kept.
+pub fn admin_token_path(config: &Config) -> PathBuf {
+    config
+        .admin
+        .token_file
+        .clone()
+        .unwrap_or_else(|| config.server.data_dir.join("admin.token"))
 }
 
 /// The configuration file given, or the embedded default.

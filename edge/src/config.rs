@@ -60,12 +60,16 @@ pub struct CertificateConfig {
 pub struct AdminConfig {
     /// `/health` and `/metrics`; keep it on loopback or a management network.
     pub listen: Option<SocketAddr>,
+    /// The bearer token `/metrics` requires; created with a random value when missing.
+    /// Default: `admin.token` in the data directory.
+    pub token_file: Option<PathBuf>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+            token_file: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use herald_core::store::Store;
 use herald_core::{accounts, contacts};
-use herald_edge::app::{database_path, load_config, open_store};
+use herald_edge::app::{admin_token_path, database_path, load_config, open_store};
 use herald_edge::config::{Config, LogFormat};
 use herald_edge::EdgeError;
 
@@ -151,7 +151,10 @@ fn print_banner(config: &Config, running: &herald_edge::Running, config_path: Op
         out.push_str(&format!("  XMPP clients (direct TLS): {a}\n"));
     }
     if let Some(a) = running.admin {
-        out.push_str(&format!("  admin: http://{a}/health  http://{a}/metrics\n"));
+        out.push_str(&format!(
+            "  admin: http://{a}/health  http://{a}/metrics (bearer token in {})\n",
+            admin_token_path(config).display()
+        ));
     }
     out.push_str(&format!(
         "  database: {}\n",

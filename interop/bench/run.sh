@@ -139,7 +139,8 @@ with open(sys.argv[2], 'w') as f:
     # Sample Herald's session gauge while tsung runs.
     for ((i = 0; i < (secs + HOLD + 130) * 2; i++)); do
         kill -0 "$tpid" 2>/dev/null || break
-        v=$(curl -s --max-time 2 "http://127.0.0.1:$HERALD_ADMIN_PORT/metrics" |
+        v=$(curl -s --max-time 2 -H "Authorization: Bearer $(cat "$BENCH_DIR/herald/data/admin.token")" \
+            "http://127.0.0.1:$HERALD_ADMIN_PORT/metrics" |
             awk '/^herald_c2s_sessions / {print $2; exit}' || true)
         [[ -n $v ]] && awk -v a="$v" -v b="$peak" 'BEGIN { exit !(a > b) }' && peak=${v%.*}
         sleep 0.5

@@ -1,5 +1,6 @@
-//! The `herald` binary as a child process: accounts created with `herald user`, a server
-//! killed with SIGKILL and restarted keeps what it acknowledged.
+//! The `herald` binary as a child process: accounts created with `herald user`, contact
+//! lists imported with `herald roster import`, a server killed with SIGKILL and
+//! restarted keeps what it acknowledged.
 //!
 //! Where the binary comes from: `env!("CARGO_BIN_EXE_herald")` only exists in tests of
 //! the package that owns the binary (herald-edge), so these tests look for it next to
@@ -147,6 +148,24 @@ impl Installation {
         );
     }
 
+    /// `herald roster import FILE`: (success, stdout, stderr).
+    fn import_contacts(&self, csv: &str) -> (bool, String, String) {
+        let file = self.dir.join("contacts.csv");
+        std::fs::write(&file, csv).expect("write contacts.csv");
+        let out = Command::new(herald_binary())
+            .args(["roster", "import"])
+            .arg(&file)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .expect("run herald roster import");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     fn list_users(&self) -> String {
         let out = Command::new(herald_binary())
             .args(["user", "list", "--config"])
@@ -274,4 +293,59 @@ async fn user_added_while_the_server_runs_can_log_in() {
     let mut dave = install.login("dave", "d").await;
     dave.send_message("carol@localhost/c", "hi carol").await;
     carol.recv_message_with_body("hi carol").await;
+}
+
+#[tokio::test]
+async fn imported_contact_lists_are_mutual_subscriptions() {
+    let install = Installation::new();
+    install.add_user("erin");
+    install.add_user("frank");
+    let (ok, stdout, stderr) = install.import_contacts(
+        "owner,contact,name,groups\nerin,frank,Frank F,Team;Lunch\nfrank,erin@localhost\nzoe,erin\n",
+    );
+    assert!(!ok, "a line with errors makes the command fail");
+    assert!(
+        stdout.contains("stored 2 contact(s); 1 line(s) with errors"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("contacts.csv:4: no such user: zoe"),
+        "{stderr}"
+    );
+
+    let _server = install.serve().await;
+    let mut erin = install.login("erin", "e").await;
+    let roster = erin
+        .iq("get", None, "<query xmlns='jabber:iq:roster'/>")
+        .await;
+    let query = roster.child("query", ns::ROSTER).expect("roster query");
+    let items: Vec<_> = query
+        .elements()
+        .filter(|e| e.is("item", ns::ROSTER))
+        .collect();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].attr("jid"), Some("frank@localhost"));
+    assert_eq!(items[0].attr("subscription"), Some("both"));
+    assert_eq!(items[0].attr("name"), Some("Frank F"));
+    let groups: Vec<String> = items[0]
+        .elements()
+        .filter(|g| g.is("group", ns::ROSTER))
+        .map(|g| g.text())
+        .collect();
+    assert_eq!(groups, vec!["Team", "Lunch"]);
+
+    // The subscription works both ways: each sees the other's presence.
+    erin.send("<presence/>").await;
+    let mut frank = install.login("frank", "f").await;
+    frank.send("<presence/>").await;
+    let from_erin = frank
+        .recv_where("erin's presence", |e| {
+            e.is("presence", ns::CLIENT) && e.attr("from") == Some("erin@localhost/e")
+        })
+        .await;
+    assert_eq!(from_erin.attr("type"), None);
+    erin.recv_where("frank's presence", |e| {
+        e.is("presence", ns::CLIENT) && e.attr("from") == Some("frank@localhost/f")
+    })
+    .await;
 }

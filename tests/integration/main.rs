@@ -4,6 +4,7 @@
 //!
 //! One test binary with a module per area keeps link time down.
 
+mod admin;
 mod durability;
 mod im;
 mod limits;
