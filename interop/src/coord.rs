@@ -346,7 +346,11 @@ impl Coord {
             self.slots[i as usize].roster_reported = false;
             self.send(i, Cmd::RosterGet);
         }
-        let report_deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        // A loaded server answers thousands of roster gets slowly (Prosody with 19,000
+        // users took minutes): allow time in proportion to the users.
+        let report_deadline = tokio::time::Instant::now()
+            + Duration::from_secs(30)
+            + Duration::from_secs_f64(f64::from(n) / 25.0);
         self.pump_until(report_deadline, |c| {
             (0..n).all(|i| !c.is_up(i) || c.slots[i as usize].roster_reported)
         })
