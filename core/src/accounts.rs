@@ -67,26 +67,14 @@ pub struct ImportRow {
 pub fn parse_import_csv(text: &str) -> (Vec<ImportRow>, Vec<ImportError>) {
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    for (idx, raw) in text.lines().enumerate() {
-        let line = idx + 1;
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let fields = match split_csv(trimmed) {
+    for (line, fields) in csv_records(text, "username") {
+        let fields = match fields {
             Ok(f) => f,
-            Err(m) => {
-                errors.push(ImportError { line, message: m });
+            Err(message) => {
+                errors.push(ImportError { line, message });
                 continue;
             }
         };
-        if line == 1
-            && fields
-                .first()
-                .is_some_and(|f| f.eq_ignore_ascii_case("username"))
-        {
-            continue;
-        }
         match fields.as_slice() {
             [user, pass] if !user.trim().is_empty() && !pass.is_empty() => rows.push(ImportRow {
                 line,
@@ -109,7 +97,30 @@ pub fn parse_import_csv(text: &str) -> (Vec<ImportRow>, Vec<ImportError>) {
     (rows, errors)
 }
 
-pub(crate) fn split_csv(line: &str) -> Result<Vec<String>, String> {
+/// The records of an import CSV as `(line number, fields)`: blank lines, `#` comments
+/// and a header (a first line whose first field is `header`) are skipped; a line that
+/// does not split into fields gives its error message.
+pub(crate) fn csv_records<'a>(
+    text: &'a str,
+    header: &'a str,
+) -> impl Iterator<Item = (usize, Result<Vec<String>, String>)> + 'a {
+    text.lines().enumerate().filter_map(move |(idx, raw)| {
+        let line = idx + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            return None;
+        }
+        let fields = split_csv(trimmed);
+        let is_header = line == 1
+            && fields.as_ref().is_ok_and(|f| {
+                f.first()
+                    .is_some_and(|first| first.trim().eq_ignore_ascii_case(header))
+            });
+        (!is_header).then_some((line, fields))
+    })
+}
+
+fn split_csv(line: &str) -> Result<Vec<String>, String> {
     let mut fields = Vec::new();
     let mut cur = String::new();
     let mut chars = line.chars().peekable();

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use herald_translate::Jid;
 
-use crate::accounts::{normalize_username, split_csv, ImportError};
+use crate::accounts::{csv_records, normalize_username, ImportError};
 use crate::store::{RosterItem, Store, StoreError, Subscription};
 
 /// One parsed row: the owner's normalized username and the item to store.
@@ -32,25 +32,9 @@ pub struct ContactRow {
 pub fn parse_contacts_csv(text: &str, domain: &str) -> (Vec<ContactRow>, Vec<ImportError>) {
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    for (idx, raw) in text.lines().enumerate() {
-        let line = idx + 1;
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let parsed = split_csv(trimmed).and_then(|fields| {
-            if line == 1
-                && fields
-                    .first()
-                    .is_some_and(|f| f.trim().eq_ignore_ascii_case("owner"))
-            {
-                return Ok(None);
-            }
-            parse_row(&fields, domain).map(Some)
-        });
-        match parsed {
-            Ok(Some((owner, item))) => rows.push(ContactRow { line, owner, item }),
-            Ok(None) => {}
+    for (line, fields) in csv_records(text, "owner") {
+        match fields.and_then(|f| parse_row(&f, domain)) {
+            Ok((owner, item)) => rows.push(ContactRow { line, owner, item }),
             Err(message) => errors.push(ImportError { line, message }),
         }
     }

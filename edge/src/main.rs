@@ -230,12 +230,7 @@ fn read_password(given: Option<String>) -> std::io::Result<String> {
 fn user(config_path: Option<&Path>, action: UserAction) -> Result<ExitCode, EdgeError> {
     let config = load_config(config_path)?;
     let store = open_store(&config)?;
-    let domain = config
-        .server
-        .domains
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "localhost".into());
+    let domain = default_domain(&config);
     let io_err = |source| EdgeError::DataDir {
         path: PathBuf::from("<stdin>"),
         source,
@@ -266,33 +261,70 @@ fn user(config_path: Option<&Path>, action: UserAction) -> Result<ExitCode, Edge
     Ok(ExitCode::SUCCESS)
 }
 
-/// Bulk provisioning with a progress bar and a per-line error report.
+/// Bulk provisioning of accounts.
 fn import(store: &dyn Store, file: &Path) -> Result<ExitCode, EdgeError> {
+    run_import(
+        file,
+        accounts::parse_import_csv,
+        200,
+        |chunk| {
+            let (prepared, mut errors) =
+                accounts::prepare_rows(chunk, accounts::DEFAULT_ITERATIONS);
+            let (created, failed) = accounts::store_rows(store, prepared)?;
+            errors.extend(failed);
+            Ok((created, errors))
+        },
+        |n| format!("imported {n} account(s)"),
+    )
+}
+
+/// Bulk contact-list import.
+fn roster_import(config_path: Option<&Path>, file: &Path) -> Result<ExitCode, EdgeError> {
+    let config = load_config(config_path)?;
+    let store = open_store(&config)?;
+    let domain = default_domain(&config);
+    let max = config.c2s.max_roster_items;
+    run_import(
+        file,
+        |text| contacts::parse_contacts_csv(text, &domain),
+        1000,
+        |chunk| Ok(contacts::store_contacts(&store, chunk, max)?),
+        |n| format!("stored {n} contact(s)"),
+    )
+}
+
+/// Read and parse an import file, store its rows in chunks with a progress bar, and
+/// report every failed line as `file:line: message`. `summary` says what the stored
+/// rows were. Fails when any line failed.
+fn run_import<R>(
+    file: &Path,
+    parse: impl FnOnce(&str) -> (Vec<R>, Vec<accounts::ImportError>),
+    chunk_size: usize,
+    mut store: impl FnMut(&[R]) -> Result<(usize, Vec<accounts::ImportError>), EdgeError>,
+    summary: impl FnOnce(usize) -> String,
+) -> Result<ExitCode, EdgeError> {
     let text = std::fs::read_to_string(file).map_err(|source| EdgeError::DataDir {
         path: file.to_path_buf(),
         source,
     })?;
-    let (rows, mut errors) = accounts::parse_import_csv(&text);
-    let total = rows.len();
-    let mut created = 0;
+    let (rows, mut errors) = parse(&text);
+    let mut stored = 0;
     let mut done = 0;
-    for chunk in rows.chunks(200) {
-        let (prepared, bad) = accounts::prepare_rows(chunk, accounts::DEFAULT_ITERATIONS);
-        errors.extend(bad);
-        let (n, failed) = accounts::store_rows(store, prepared)?;
-        created += n;
+    for chunk in rows.chunks(chunk_size) {
+        let (n, failed) = store(chunk)?;
+        stored += n;
         errors.extend(failed);
         done += chunk.len();
-        progress(done, total);
+        progress(done, rows.len());
     }
-    if total > 0 {
+    if !rows.is_empty() {
         eprintln!();
     }
-    report_errors(file, &mut errors);
-    println!(
-        "imported {created} account(s); {} line(s) with errors",
-        errors.len()
-    );
+    errors.sort_by_key(|e| e.line);
+    for e in &errors {
+        eprintln!("{}:{}: {}", file.display(), e.line, e.message);
+    }
+    println!("{}; {} line(s) with errors", summary(stored), errors.len());
     Ok(if errors.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -300,51 +332,14 @@ fn import(store: &dyn Store, file: &Path) -> Result<ExitCode, EdgeError> {
     })
 }
 
-/// Bulk contact-list import with a progress bar and a per-line error report.
-fn roster_import(config_path: Option<&Path>, file: &Path) -> Result<ExitCode, EdgeError> {
-    let config = load_config(config_path)?;
-    let store = open_store(&config)?;
-    let domain = config
+/// The first hosted domain, which completes bare usernames.
+fn default_domain(config: &Config) -> String {
+    config
         .server
         .domains
         .first()
         .cloned()
-        .unwrap_or_else(|| "localhost".into());
-    let text = std::fs::read_to_string(file).map_err(|source| EdgeError::DataDir {
-        path: file.to_path_buf(),
-        source,
-    })?;
-    let (rows, mut errors) = contacts::parse_contacts_csv(&text, &domain);
-    let total = rows.len();
-    let mut stored = 0;
-    let mut done = 0;
-    for chunk in rows.chunks(1000) {
-        let (n, failed) = contacts::store_contacts(&store, chunk, config.c2s.max_roster_items)?;
-        stored += n;
-        errors.extend(failed);
-        done += chunk.len();
-        progress(done, total);
-    }
-    if total > 0 {
-        eprintln!();
-    }
-    report_errors(file, &mut errors);
-    println!(
-        "stored {stored} contact(s); {} line(s) with errors",
-        errors.len()
-    );
-    Ok(if errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-fn report_errors(file: &Path, errors: &mut [accounts::ImportError]) {
-    errors.sort_by_key(|e| e.line);
-    for e in errors.iter() {
-        eprintln!("{}:{}: {}", file.display(), e.line, e.message);
-    }
+        .unwrap_or_else(|| "localhost".into())
 }
 
 fn progress(done: usize, total: usize) {

@@ -124,18 +124,9 @@ fn bare(jid: &str) -> &str {
 
 /// Escapes text for an attribute value or character data.
 fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '\'' => o.push_str("&apos;"),
-            '"' => o.push_str("&quot;"),
-            c => o.push(c),
-        }
-    }
-    o
+    let mut out = String::with_capacity(s.len());
+    herald_translate::xml::escape(&mut out, s, true);
+    out
 }
 
 struct Live {

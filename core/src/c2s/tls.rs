@@ -196,57 +196,26 @@ impl TlsStream {
 
     /// Encrypt `data` as application data records appended to `wire`.
     pub(crate) fn seal(&mut self, data: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {
-        let mut data = Some(data);
         self.drive(wire, |w, wire| {
-            let Some(data) = data.take() else {
-                return Ok(());
-            };
-            let len = wire.len();
             // Each record of up to 16 KiB adds a header, a content type and a tag.
-            let mut room = data.len() + (data.len() / 16384 + 1) * 32;
-            loop {
-                wire.resize(len + room, 0);
-                match w.encrypt(data, &mut wire[len..]) {
-                    Ok(n) => {
-                        wire.truncate(len + n);
-                        return Ok(());
-                    }
-                    Err(EncryptError::InsufficientSize(e)) if e.required_size > room => {
-                        room = e.required_size;
-                    }
-                    Err(e) => {
-                        wire.truncate(len);
-                        return Err(tls_error(e.to_string()));
-                    }
-                }
-            }
+            let room = data.len() + (data.len() / 16384 + 1) * 32;
+            append_with(wire, room, |buf| w.encrypt(data, buf), encrypt_required)
         })
     }
 
     /// Append a close_notify alert to `wire`.
     pub(crate) fn close_notify(&mut self, wire: &mut Vec<u8>) -> io::Result<()> {
         self.drive(wire, |w, wire| {
-            let len = wire.len();
-            wire.resize(len + 64, 0);
-            match w.queue_close_notify(&mut wire[len..]) {
-                Ok(n) => {
-                    wire.truncate(len + n);
-                    Ok(())
-                }
-                Err(e) => {
-                    wire.truncate(len);
-                    Err(tls_error(e.to_string()))
-                }
-            }
+            append_with(wire, 64, |buf| w.queue_close_notify(buf), encrypt_required)
         })
     }
 
     /// Bring the connection to its write state, emitting any records it has queued,
-    /// then run `write` there once.
+    /// then run `write` there.
     fn drive(
         &mut self,
         wire: &mut Vec<u8>,
-        mut write: impl FnMut(
+        write: impl FnOnce(
             &mut rustls::unbuffered::WriteTraffic<'_, rustls::server::ServerConnectionData>,
             &mut Vec<u8>,
         ) -> io::Result<()>,
@@ -254,35 +223,28 @@ impl TlsStream {
         loop {
             let UnbufferedStatus { discard, state } =
                 self.conn.process_tls_records(&mut self.pending);
-            let finished = match state.map_err(tls_error)? {
+            match state.map_err(tls_error)? {
                 ConnectionState::WriteTraffic(mut w) => {
-                    write(&mut w, wire)?;
-                    true
+                    let written = write(&mut w, wire);
+                    self.pending.drain(..discard);
+                    return written;
                 }
                 ConnectionState::EncodeTlsData(mut enc) => {
                     encode_into(wire, |buf| enc.encode(buf))?;
-                    false
                 }
-                ConnectionState::TransmitTlsData(tx) => {
-                    tx.done();
-                    false
-                }
+                ConnectionState::TransmitTlsData(tx) => tx.done(),
                 ConnectionState::ReadTraffic(mut rd) => {
                     // Not expected (reads take all application data), but never drop it.
                     while let Some(rec) = rd.next_record() {
                         self.early
                             .extend_from_slice(rec.map_err(tls_error)?.payload);
                     }
-                    false
                 }
-                ConnectionState::PeerClosed => false,
+                ConnectionState::PeerClosed => {}
                 ConnectionState::Closed => return Err(io::ErrorKind::BrokenPipe.into()),
                 other => return Err(tls_error(format!("unexpected TLS state {other:?}"))),
-            };
-            self.pending.drain(..discard);
-            if finished {
-                return Ok(());
             }
+            self.pending.drain(..discard);
         }
     }
 
@@ -344,27 +306,47 @@ fn process(
     }
 }
 
-/// Append one encoded handshake or alert record to `wire`, growing it as asked.
+/// Append one encoded handshake or alert record to `wire`.
 fn encode_into(
     wire: &mut Vec<u8>,
-    mut encode: impl FnMut(&mut [u8]) -> Result<usize, EncodeError>,
+    encode: impl FnMut(&mut [u8]) -> Result<usize, EncodeError>,
+) -> io::Result<()> {
+    append_with(wire, 1024, encode, |e| match e {
+        EncodeError::InsufficientSize(e) => Some(e.required_size),
+        EncodeError::AlreadyEncoded => None,
+    })
+}
+
+fn encrypt_required(e: &EncryptError) -> Option<usize> {
+    match e {
+        EncryptError::InsufficientSize(e) => Some(e.required_size),
+        EncryptError::EncryptExhausted => None,
+    }
+}
+
+/// Append what `write` produces to `wire`: it gets `room` bytes first, and as many as
+/// it asks for (`required` of its error) if that is not enough.
+fn append_with<E: std::fmt::Display>(
+    wire: &mut Vec<u8>,
+    mut room: usize,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
+    required: impl Fn(&E) -> Option<usize>,
 ) -> io::Result<()> {
     let len = wire.len();
-    let mut room = 1024;
     loop {
         wire.resize(len + room, 0);
-        match encode(&mut wire[len..]) {
+        match write(&mut wire[len..]) {
             Ok(n) => {
                 wire.truncate(len + n);
                 return Ok(());
             }
-            Err(EncodeError::InsufficientSize(e)) if e.required_size > room => {
-                room = e.required_size;
-            }
-            Err(e) => {
-                wire.truncate(len);
-                return Err(tls_error(e.to_string()));
-            }
+            Err(e) => match required(&e) {
+                Some(need) if need > room => room = need,
+                _ => {
+                    wire.truncate(len);
+                    return Err(tls_error(e.to_string()));
+                }
+            },
         }
     }
 }
