@@ -6,14 +6,18 @@
 //! Storage goes through the [`store::Store`] trait.
 
 pub mod accounts;
+mod bare_map;
 pub mod c2s;
+pub mod clock;
 pub mod contacts;
+pub mod ctx;
 pub mod error;
 pub mod federation;
-pub mod im;
 pub mod metrics;
 pub mod router;
 pub mod server;
+pub mod services;
+mod sessions;
 pub mod settings;
 pub mod store;
 pub mod time;

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub stream_errors: Family<Labels, Counter>,
     pub offline_queue: Gauge,
     pub connections_refused: Family<Labels, Counter>,
+    pub auth_throttled: Family<Labels, Counter>,
+    pub auth_blocks: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -39,6 +41,8 @@ impl Metrics {
         let stream_errors = Family::<Labels, Counter>::default();
         let offline_queue = Gauge::default();
         let connections_refused = Family::<Labels, Counter>::default();
+        let auth_throttled = Family::<Labels, Counter>::default();
+        let auth_blocks = Family::<Labels, Counter>::default();
         registry.register(
             "c2s_connections",
             "Open client connections",
@@ -75,8 +79,20 @@ impl Metrics {
             "Connections refused before negotiation, by reason",
             connections_refused.clone(),
         );
+        registry.register(
+            "auth_throttled",
+            "Authentication attempts refused during a block, by what was blocked",
+            auth_throttled.clone(),
+        );
+        registry.register(
+            "auth_blocks",
+            "Temporary authentication blocks started after repeated failures, by scope",
+            auth_blocks.clone(),
+        );
         Self {
             registry,
+            auth_throttled,
+            auth_blocks,
             connections,
             sessions,
             stanzas_in,
@@ -107,6 +123,18 @@ impl Metrics {
     pub fn stream_error(&self, condition: &'static str) {
         self.stream_errors
             .get_or_create(&vec![("condition", condition)])
+            .inc();
+    }
+
+    pub fn auth_throttled(&self, scope: &'static str) {
+        self.auth_throttled
+            .get_or_create(&vec![("scope", scope)])
+            .inc();
+    }
+
+    pub fn auth_block(&self, scope: &'static str) {
+        self.auth_blocks
+            .get_or_create(&vec![("scope", scope)])
             .inc();
     }
 

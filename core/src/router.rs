@@ -1,58 +1,202 @@
-//! The live session table: who is online, on which resources, with which presence,
-//! and the queue that reaches each session's connection task.
+//! The live session table: who is online, on which resources, with which presence, and
+//! the queue that reaches each session's connection task.
+//!
+//! Reads dominate (every message looks up its recipient's sessions), so each user's
+//! sessions are an immutable snapshot, `Arc<[SessionView]>`: a lookup is one reference
+//! count under a read lock, and the few writes (bind, presence, unbind) replace the
+//! snapshot. Presence elements inside are shared, never copied.
+//!
+//! Each session's queue is bounded twice: by count (`send_queue`) and by bytes
+//! (`send_queue_bytes`). A sender that finds it full marks the session overflowed and
+//! wakes it; the session closes its stream (what it held is rescued when it ends).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use herald_translate::negotiation::random_id;
-use herald_translate::{Element, Jid, StanzaError, StanzaErrorCondition, StreamError};
+use herald_translate::{Element, Jid, Node, StanzaError, StanzaErrorCondition, StreamError};
 use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::bare_map::BareMap;
 
 /// What the core hands to a session's connection task.
 #[derive(Debug)]
 pub enum Outbound {
-    /// Boxed so a queue slot stays small: most sessions hold an almost empty queue.
-    Stanza(Box<Element>),
-    /// Close the stream with this error (`conflict` on replacement, `system-shutdown`).
+    /// A stanza, shared with the other sessions it went to, and the bytes it was
+    /// counted for in the queue's byte budget.
+    Stanza { el: Arc<Element>, size: u32 },
+    /// Close the stream with this error (`conflict` on replacement, `not-authorized`).
     Close(Box<StreamError>),
     /// XEP-0198 §5: a new connection resumes this session. Close this stream with
     /// `conflict`, detach the session, then signal.
     Takeover(oneshot::Sender<()>),
 }
 
-/// One bound resource.
-#[derive(Debug, Clone)]
-pub struct SessionInfo {
+/// How big one session's queue may grow.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    pub stanzas: usize,
+    pub bytes: usize,
+}
+
+/// Shared between a session's task and everyone who queues for it.
+#[derive(Debug, Default)]
+struct Signal {
+    kick: Notify,
+    overflowed: AtomicBool,
+    queued_bytes: AtomicUsize,
+}
+
+/// One bound resource: its address and the sending side of its queue. Never changes
+/// while the session lives.
+#[derive(Debug)]
+pub struct SessionHandle {
     pub jid: Jid,
     pub conn_id: u64,
-    pub tx: mpsc::Sender<Outbound>,
+    tx: mpsc::Sender<Outbound>,
+    signal: Arc<Signal>,
+    max_bytes: usize,
+}
+
+impl SessionHandle {
+    /// Queue a stanza of (approximately) `size` bytes; false when the session is gone
+    /// or its queue is full (it is then told to close).
+    pub fn send(&self, el: Arc<Element>, size: usize) -> bool {
+        let queued = self.signal.queued_bytes.load(Ordering::Acquire);
+        if queued > 0 && queued.saturating_add(size) > self.max_bytes {
+            self.overflow();
+            return false;
+        }
+        let size32 = u32::try_from(size).unwrap_or(u32::MAX);
+        self.signal
+            .queued_bytes
+            .fetch_add(size32 as usize, Ordering::AcqRel);
+        match self.tx.try_send(Outbound::Stanza { el, size: size32 }) {
+            Ok(()) => true,
+            Err(e) => {
+                self.signal
+                    .queued_bytes
+                    .fetch_sub(size32 as usize, Ordering::AcqRel);
+                if matches!(e, mpsc::error::TrySendError::Full(_)) {
+                    self.overflow();
+                }
+                false
+            }
+        }
+    }
+
+    /// Ask the session to close its stream with `err`.
+    pub fn close(&self, err: StreamError) {
+        let _ = self.tx.try_send(Outbound::Close(Box::new(err)));
+        self.signal.kick.notify_one();
+    }
+
+    /// XEP-0198 §5: ask the live session to detach; resolves once it has.
+    pub async fn take_over(&self) -> Option<()> {
+        let (done_tx, done_rx) = oneshot::channel();
+        self.tx.send(Outbound::Takeover(done_tx)).await.ok()?;
+        done_rx.await.ok()
+    }
+
+    fn overflow(&self) {
+        self.signal.overflowed.store(true, Ordering::Release);
+        self.signal.kick.notify_one();
+    }
+}
+
+/// A session as routing sees it: its handle and its presence state.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub handle: Arc<SessionHandle>,
     /// Sent available presence (RFC 6121 "available resource").
     pub available: bool,
     pub priority: i8,
     /// The last available presence broadcast, answered to probes.
-    pub presence: Option<Element>,
+    pub presence: Option<Arc<Element>>,
     /// XEP-0280 carbons enabled.
     pub carbons: bool,
     /// Requested the roster (RFC 6121 "interested resource": gets pushes).
     pub interested: bool,
-    /// Wakes the session's task when its queue overflowed: it closes the stream.
-    pub kick: Arc<Notify>,
     /// XEP-0198 stream id while the session is resumable.
-    pub sm_id: Option<String>,
+    pub sm_id: Option<Arc<str>>,
 }
 
-impl SessionInfo {
-    /// Queue a stanza; false when the session is gone or its queue is full.
-    pub fn send(&self, el: Element) -> bool {
-        match self.tx.try_send(Outbound::Stanza(Box::new(el))) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.kick.notify_one();
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+impl std::ops::Deref for SessionView {
+    type Target = SessionHandle;
+
+    fn deref(&self) -> &SessionHandle {
+        &self.handle
+    }
+}
+
+/// A user's sessions at one moment.
+pub type Sessions = Arc<[SessionView]>;
+
+/// The receiving side of a session's queue, owned by its connection task.
+#[derive(Debug)]
+pub struct SessionQueue {
+    rx: mpsc::Receiver<Outbound>,
+    signal: Arc<Signal>,
+}
+
+impl SessionQueue {
+    pub async fn recv(&mut self) -> Option<Outbound> {
+        let out = self.rx.recv().await;
+        self.took(out.as_ref());
+        out
+    }
+
+    pub fn try_recv(&mut self) -> Option<Outbound> {
+        let out = self.rx.try_recv().ok();
+        self.took(out.as_ref());
+        out
+    }
+
+    fn took(&self, out: Option<&Outbound>) {
+        if let Some(Outbound::Stanza { size, .. }) = out {
+            self.signal
+                .queued_bytes
+                .fetch_sub(*size as usize, Ordering::AcqRel);
         }
+    }
+
+    /// The session's wake-up signal, to wait on while the queue itself is borrowed.
+    pub fn kick(&self) -> Kick {
+        Kick(Arc::clone(&self.signal))
+    }
+
+    /// A sender found the queue full: the client is not keeping up.
+    pub fn overflowed(&self) -> bool {
+        self.signal.overflowed.load(Ordering::Acquire)
+    }
+
+    /// Stop accepting and return the stanzas still queued.
+    pub fn close_and_drain(mut self) -> Vec<Arc<Element>> {
+        self.rx.close();
+        let mut left = Vec::new();
+        while let Some(out) = self.try_recv() {
+            if let Outbound::Stanza { el, .. } = out {
+                left.push(el);
+            }
+        }
+        left
+    }
+}
+
+/// The wake-up signal of a session's queue.
+#[derive(Debug, Clone)]
+pub struct Kick(Arc<Signal>);
+
+impl Kick {
+    /// Resolves when someone kicked the session: its queue overflowed, or a close or
+    /// takeover was queued.
+    pub async fn kicked(&self) {
+        self.0.kick.notified().await;
+    }
+
+    /// A sender found the queue full: the client is not keeping up.
+    pub fn overflowed(&self) -> bool {
+        self.0.overflowed.load(Ordering::Acquire)
     }
 }
 
@@ -69,19 +213,48 @@ impl From<BindRefused> for StanzaError {
     }
 }
 
-#[derive(Debug, Default)]
+/// A new binding: the session's handle and queue, and the session it replaced.
+#[derive(Debug)]
+pub struct Bound {
+    pub handle: Arc<SessionHandle>,
+    pub queue: SessionQueue,
+    pub replaced: Option<Arc<SessionHandle>>,
+}
+
+#[derive(Debug)]
 pub struct Router {
-    users: RwLock<HashMap<String, Vec<SessionInfo>>>,
+    users: RwLock<BareMap<Sessions>>,
     next_conn: AtomicU64,
+    sessions: AtomicUsize,
+    empty: Sessions,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Router {
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            users: RwLock::new(BareMap::default()),
+            next_conn: AtomicU64::new(0),
+            sessions: AtomicUsize::new(0),
+            empty: Arc::from(Vec::new()),
+        }
     }
 
     pub fn next_conn_id(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BareMap<Sessions>> {
+        self.users.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BareMap<Sessions>> {
+        self.users.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Bind a resource for `bare`. A missing resource gets a random one; a resource in
@@ -92,155 +265,259 @@ impl Router {
         bare: &Jid,
         resource: Option<String>,
         conn_id: u64,
-        tx: mpsc::Sender<Outbound>,
-        kick: Arc<Notify>,
+        limits: QueueLimits,
         max_sessions: usize,
-    ) -> Result<(Jid, Option<SessionInfo>), BindRefused> {
-        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-        let list = users.entry(bare.to_string()).or_default();
+    ) -> Result<Bound, BindRefused> {
         let resource = resource.unwrap_or_else(|| format!("herald-{}", &random_id()[..12]));
         let jid = bare
             .with_resource(&resource)
             .map_err(|_| BindRefused::TooManySessions)?;
+        let mut users = self.write();
+        let current = users
+            .get(bare)
+            .cloned()
+            .unwrap_or_else(|| self.empty.clone());
+        let mut list: Vec<SessionView> = current.iter().cloned().collect();
         let replaced = list
             .iter()
             .position(|s| s.jid == jid)
-            .map(|i| list.remove(i));
+            .map(|i| list.remove(i).handle);
         if replaced.is_none() && list.len() >= max_sessions {
-            if list.is_empty() {
-                users.remove(&bare.to_string());
-            }
             return Err(BindRefused::TooManySessions);
         }
-        list.push(SessionInfo {
-            jid: jid.clone(),
+        let (tx, rx) = mpsc::channel(limits.stanzas.max(1));
+        let signal = Arc::new(Signal::default());
+        let handle = Arc::new(SessionHandle {
+            jid,
             conn_id,
             tx,
+            signal: Arc::clone(&signal),
+            max_bytes: limits.bytes,
+        });
+        list.push(SessionView {
+            handle: Arc::clone(&handle),
             available: false,
             priority: 0,
             presence: None,
             carbons: false,
             interested: false,
-            kick,
             sm_id: None,
         });
-        Ok((jid, replaced))
+        users.insert(bare, Arc::from(list));
+        if replaced.is_none() {
+            self.sessions.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(Bound {
+            handle,
+            queue: SessionQueue { rx, signal },
+            replaced,
+        })
     }
 
     /// Remove the session if it is still the one registered by `conn_id`.
-    pub fn unbind(&self, jid: &Jid, conn_id: u64) -> Option<SessionInfo> {
-        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-        let key = jid.bare().to_string();
-        let list = users.get_mut(&key)?;
-        let idx = list
+    pub fn unbind(&self, jid: &Jid, conn_id: u64) -> Option<SessionView> {
+        let mut users = self.write();
+        let current = users.get(jid)?;
+        let idx = current
             .iter()
             .position(|s| s.jid == *jid && s.conn_id == conn_id)?;
-        let info = list.remove(idx);
+        let mut list: Vec<SessionView> = current.iter().cloned().collect();
+        let gone = list.remove(idx);
         if list.is_empty() {
-            users.remove(&key);
+            users.remove(jid);
+        } else {
+            users.insert(jid, Arc::from(list));
         }
-        Some(info)
+        self.sessions.fetch_sub(1, Ordering::Relaxed);
+        Some(gone)
     }
 
-    /// Every session of a user.
-    pub fn sessions(&self, bare: &Jid) -> Vec<SessionInfo> {
-        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
-        users
-            .get(&bare.bare().to_string())
+    /// Every session of a user: a snapshot, cheap to take.
+    pub fn sessions(&self, user: &Jid) -> Sessions {
+        self.read()
+            .get(user)
             .cloned()
-            .unwrap_or_default()
+            .unwrap_or_else(|| self.empty.clone())
+    }
+
+    /// Whether the user has any session.
+    pub fn is_online(&self, user: &Jid) -> bool {
+        self.read().get(user).is_some()
     }
 
     /// The session bound to a full JID.
-    pub fn session(&self, full: &Jid) -> Option<SessionInfo> {
-        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
-        users
-            .get(&full.bare().to_string())?
+    pub fn session(&self, full: &Jid) -> Option<SessionView> {
+        self.read()
+            .get(full)?
             .iter()
             .find(|s| s.jid == *full)
             .cloned()
     }
 
     /// Change a session's record; false if it is no longer registered.
-    pub fn update(&self, full: &Jid, conn_id: u64, f: impl FnOnce(&mut SessionInfo)) -> bool {
-        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-        let Some(s) = users.get_mut(&full.bare().to_string()).and_then(|l| {
-            l.iter_mut()
-                .find(|s| s.jid == *full && s.conn_id == conn_id)
-        }) else {
+    pub fn update(&self, full: &Jid, conn_id: u64, f: impl FnOnce(&mut SessionView)) -> bool {
+        let mut users = self.write();
+        let Some(current) = users.get(full) else {
             return false;
         };
-        f(s);
+        let Some(idx) = current
+            .iter()
+            .position(|s| s.jid == *full && s.conn_id == conn_id)
+        else {
+            return false;
+        };
+        let mut list: Vec<SessionView> = current.iter().cloned().collect();
+        f(&mut list[idx]);
+        users.insert(full, Arc::from(list));
         true
     }
 
     /// The live session of `bare` whose resumable stream has id `sm_id`.
-    pub fn by_sm_id(&self, bare: &Jid, sm_id: &str) -> Option<SessionInfo> {
+    pub fn by_sm_id(&self, bare: &Jid, sm_id: &str) -> Option<SessionView> {
         self.sessions(bare)
-            .into_iter()
+            .iter()
             .find(|s| s.sm_id.as_deref() == Some(sm_id))
+            .cloned()
     }
 
     pub fn session_count(&self) -> usize {
-        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
-        users.values().map(Vec::len).sum()
+        self.sessions.load(Ordering::Relaxed)
     }
+
+    /// Every session of every user (admin and shutdown paths only).
+    pub fn all_sessions(&self) -> Vec<SessionView> {
+        self.read()
+            .values()
+            .flat_map(|l| l.iter().cloned())
+            .collect()
+    }
+}
+
+/// Approximately how many bytes `el` takes when written: what a queue's byte budget
+/// counts. Cheaper than serializing, and within a few percent for stanzas.
+pub fn approx_size(el: &Element) -> usize {
+    let mut n = 2 * el.name.len() + 5;
+    for (k, v) in &el.attrs {
+        n += k.len() + v.len() + 4;
+    }
+    for child in &el.children {
+        n += match child {
+            Node::Element(e) => approx_size(e),
+            Node::Text(t) => t.len(),
+        };
+    }
+    n
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use herald_translate::ns;
 
     fn bare() -> Jid {
         Jid::parse("alice@localhost").expect("jid")
     }
 
+    const LIMITS: QueueLimits = QueueLimits {
+        stanzas: 4,
+        bytes: 1000,
+    };
+
     #[test]
     fn same_resource_replaces_the_old_session() {
         let r = Router::new();
-        let (tx1, _rx1) = mpsc::channel(4);
-        let (tx2, _rx2) = mpsc::channel(4);
-        let (j1, old) = r
-            .bind(&bare(), Some("phone".into()), 1, tx1, Arc::default(), 5)
+        let a = r
+            .bind(&bare(), Some("phone".into()), 1, LIMITS, 5)
             .expect("bind");
-        assert!(old.is_none());
-        let (j2, old) = r
-            .bind(&bare(), Some("phone".into()), 2, tx2, Arc::default(), 5)
+        assert!(a.replaced.is_none());
+        let b = r
+            .bind(&bare(), Some("phone".into()), 2, LIMITS, 5)
             .expect("bind");
-        assert_eq!(j1, j2);
-        assert_eq!(old.map(|s| s.conn_id), Some(1));
+        assert_eq!(a.handle.jid, b.handle.jid);
+        assert_eq!(b.replaced.map(|s| s.conn_id), Some(1));
         // The replaced connection's cleanup must not remove the new session.
-        assert!(r.unbind(&j1, 1).is_none());
+        assert!(r.unbind(&a.handle.jid, 1).is_none());
         assert_eq!(r.session_count(), 1);
-        assert!(r.unbind(&j2, 2).is_some());
+        assert!(r.unbind(&b.handle.jid, 2).is_some());
         assert_eq!(r.session_count(), 0);
+        assert!(!r.is_online(&bare()));
     }
 
     #[test]
     fn session_cap_refuses_new_resources() {
         let r = Router::new();
         for i in 0..2 {
-            let (tx, _rx) = mpsc::channel(4);
-            r.bind(&bare(), None, i, tx, Arc::default(), 2)
-                .expect("bind");
+            r.bind(&bare(), None, i, LIMITS, 2).expect("bind");
         }
-        let (tx, _rx) = mpsc::channel(4);
         assert!(matches!(
-            r.bind(&bare(), None, 9, tx, Arc::default(), 2),
+            r.bind(&bare(), None, 9, LIMITS, 2),
             Err(BindRefused::TooManySessions)
         ));
+        assert_eq!(r.session_count(), 2);
     }
 
     #[test]
-    fn generated_resources_are_distinct() {
+    fn snapshots_do_not_change_under_the_reader() {
         let r = Router::new();
-        let (tx, _rx) = mpsc::channel(4);
-        let (a, _) = r
-            .bind(&bare(), None, 1, tx.clone(), Arc::default(), 5)
-            .expect("bind");
-        let (b, _) = r
-            .bind(&bare(), None, 2, tx, Arc::default(), 5)
-            .expect("bind");
-        assert_ne!(a, b);
+        let a = r.bind(&bare(), None, 1, LIMITS, 5).expect("bind");
+        let before = r.sessions(&bare());
+        let p = Arc::new(Element::new("presence", ns::CLIENT));
+        assert!(r.update(&a.handle.jid, 1, |s| {
+            s.available = true;
+            s.presence = Some(Arc::clone(&p));
+        }));
+        assert!(!before[0].available);
+        let after = r.sessions(&a.handle.jid);
+        assert!(after[0].available);
+        assert!(Arc::ptr_eq(
+            after[0].presence.as_ref().expect("presence"),
+            &p
+        ));
+        assert!(!r.update(&a.handle.jid, 99, |s| s.available = false));
+    }
+
+    #[test]
+    fn queues_are_bounded_by_count_and_by_bytes() {
+        let r = Router::new();
+        let mut b = r.bind(&bare(), None, 1, LIMITS, 5).expect("bind");
+        let el = Arc::new(Element::new("message", ns::CLIENT));
+        // One stanza always fits, however big: a queue of one is never stuck.
+        assert!(b.handle.send(Arc::clone(&el), 5000));
+        assert!(!b.queue.overflowed());
+        assert!(!b.handle.send(Arc::clone(&el), 10), "over the byte budget");
+        assert!(b.queue.overflowed());
+        let b2 = r.bind(&bare(), None, 2, LIMITS, 5).expect("bind");
+        for _ in 0..4 {
+            assert!(b2.handle.send(Arc::clone(&el), 10));
+        }
+        assert!(!b2.handle.send(Arc::clone(&el), 10), "over the count");
+        assert!(b2.queue.overflowed());
+        // Taking a stanza gives its bytes back.
+        assert!(matches!(
+            b.queue.try_recv(),
+            Some(Outbound::Stanza { size: 5000, .. })
+        ));
+        let r2 = Router::new();
+        let mut c = r2.bind(&bare(), None, 3, LIMITS, 5).expect("bind");
+        assert!(c.handle.send(Arc::clone(&el), 600));
+        assert!(!c.handle.send(Arc::clone(&el), 600));
+        c.queue.try_recv();
+        assert!(c.handle.send(Arc::clone(&el), 600));
+        assert_eq!(c.queue.close_and_drain().len(), 1);
+        assert!(!c.handle.send(el, 1), "closed");
+    }
+
+    #[test]
+    fn approx_size_tracks_the_serialized_size() {
+        let el = Element::new("message", ns::CLIENT)
+            .with_attr("to", "bob@localhost")
+            .with_attr("type", "chat")
+            .with_child(Element::new("body", ns::CLIENT).with_text("x".repeat(500)));
+        let real = el.to_xml(ns::CLIENT).len();
+        let approx = approx_size(&el);
+        assert!(
+            approx * 10 >= real * 9 && approx * 10 <= real * 11,
+            "{approx} vs {real}"
+        );
     }
 }

@@ -1,24 +1,32 @@
-//! The core service: shared state every session and the federation front reach.
+//! The running core: the services composed over the shared context, and the routing
+//! loop every stanza goes through, whichever way it entered (a client session today,
+//! federation and SIP next).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use herald_rules::{route_iq, route_presence, IqAction, PresenceAction};
 use herald_translate::negotiation::NegotiationConfig;
-use herald_translate::{Element, Jid};
+use herald_translate::{Envelope, StanzaError, StanzaErrorCondition, StanzaKind};
 use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 
-use crate::c2s::sm::Detached;
-use crate::error::CoreError;
+use crate::c2s::throttle::AuthThrottle;
+use crate::ctx::Ctx;
 use crate::federation::{Federation, NoFederation};
-use crate::metrics::Metrics;
-use crate::router::Router;
+use crate::services::messages::Messages;
+use crate::services::presence::Presence;
+use crate::services::roster::Rosters;
+use crate::services::stream_mgmt::DetachedSessions;
+use crate::services::subscription::Subscriptions;
+use crate::services::{iq, Outbox};
 use crate::settings::C2sSettings;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
-/// Number of stripes of the per-user roster lock.
-const ROSTER_LOCK_STRIPES: usize = 64;
+/// Stanzas one routed stanza may cause in a chain (bounces, auto-replies) before the
+/// chain is cut: a safety net against loops between local rules.
+const MAX_CASCADE: usize = 10_000;
 
 /// What a [`Server`] is built from.
 pub struct ServerParts {
@@ -30,35 +38,50 @@ pub struct ServerParts {
     pub tls: Arc<rustls::ServerConfig>,
     /// TLS for XEP-0368 direct TLS (ALPN `xmpp-client`).
     pub tls_direct: Arc<rustls::ServerConfig>,
+    /// Secret from which made-up SCRAM salts of unknown users are derived, so they stay
+    /// the same across restarts (kept in the data directory).
+    pub decoy_secret: [u8; 32],
+}
+
+/// What the client listeners need besides the services.
+pub(crate) struct C2sParts {
+    pub(crate) negotiation: Arc<NegotiationConfig>,
+    pub(crate) tls: Arc<rustls::ServerConfig>,
+    pub(crate) tls_direct: Arc<rustls::ServerConfig>,
+    pub(crate) throttle: AuthThrottle,
 }
 
 /// The running core.
 pub struct Server {
-    pub domains: Vec<String>,
-    pub settings: C2sSettings,
-    pub store: Arc<dyn Store>,
-    pub router: Router,
-    pub metrics: Metrics,
+    ctx: Arc<Ctx>,
+    pub(crate) rosters: Arc<Rosters>,
+    pub(crate) presence: Arc<Presence>,
+    pub(crate) subscriptions: Subscriptions,
+    pub(crate) messages: Messages,
+    /// XEP-0198 sessions waiting to be resumed.
+    pub(crate) detached: DetachedSessions,
     federation: RwLock<Arc<dyn Federation>>,
-    pub(crate) negotiation: Arc<NegotiationConfig>,
-    pub(crate) tls: Arc<rustls::ServerConfig>,
-    pub(crate) tls_direct: Arc<rustls::ServerConfig>,
+    pub(crate) c2s: C2sParts,
     shutdown: watch::Sender<bool>,
-    /// XEP-0198 sessions waiting to be resumed, by stream id.
-    pub(crate) detached: Mutex<HashMap<String, Detached>>,
-    /// Block lists of users seen recently (XEP-0191), invalidated on change.
-    blocklists: RwLock<HashMap<String, Arc<Vec<String>>>>,
-    /// Background tasks that may still write (expiring detached sessions).
-    background: AtomicUsize,
-    /// Striped per-user locks serializing roster read-modify-write sequences.
-    roster_locks: Box<[tokio::sync::Mutex<()>]>,
+    /// Connections and background work that may still write; shutdown waits for it.
+    tracker: TaskTracker,
 }
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("domains", &self.domains)
+            .field("domains", &self.ctx.domains)
             .finish_non_exhaustive()
+    }
+}
+
+/// The shared context is the server's public face (domains, settings, storage, the
+/// session table, metrics).
+impl std::ops::Deref for Server {
+    type Target = Ctx;
+
+    fn deref(&self) -> &Ctx {
+        &self.ctx
     }
 }
 
@@ -73,26 +96,38 @@ impl Server {
             auth_failure_delay: Duration::from_millis(s.auth_failure_delay_ms),
             max_auth_attempts: s.max_auth_attempts,
         });
+        let throttle = AuthThrottle::new(&parts.settings);
+        let ctx = Arc::new(Ctx::new(parts.domains, parts.settings, parts.store));
+        let rosters = Arc::new(Rosters::new(Arc::clone(&ctx)));
+        let presence = Arc::new(Presence::new(Arc::clone(&ctx), Arc::clone(&rosters)));
         let (shutdown, _) = watch::channel(false);
         let server = Arc::new(Self {
-            domains: parts.domains,
-            settings: parts.settings,
-            store: parts.store,
-            router: Router::new(),
-            metrics: Metrics::new(),
+            subscriptions: Subscriptions::new(
+                Arc::clone(&ctx),
+                Arc::clone(&rosters),
+                Arc::clone(&presence),
+            ),
+            messages: Messages::new(Arc::clone(&ctx)),
+            rosters,
+            presence,
+            detached: DetachedSessions::default(),
             federation: RwLock::new(Arc::new(NoFederation)),
-            negotiation,
-            tls: parts.tls,
-            tls_direct: parts.tls_direct,
+            c2s: C2sParts {
+                negotiation,
+                tls: parts.tls,
+                tls_direct: parts.tls_direct,
+                throttle,
+            },
             shutdown,
-            detached: Mutex::new(HashMap::new()),
-            blocklists: RwLock::new(HashMap::new()),
-            background: AtomicUsize::new(0),
-            roster_locks: (0..ROSTER_LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
+            tracker: TaskTracker::new(),
+            ctx,
         });
-        if let Ok(n) = server.store.offline_total() {
+        let _ = parts.decoy_secret;
+        // Claims of a process that died are void: their messages are deliverable again.
+        if let Err(e) = server.db.store().offline_release_all() {
+            tracing::error!(error = %e, "cannot release offline message claims");
+        }
+        if let Ok(n) = server.db.store().offline_total() {
             server
                 .metrics
                 .offline_queue
@@ -106,22 +141,11 @@ impl Server {
         *self.federation.write().unwrap_or_else(|e| e.into_inner()) = federation;
     }
 
-    pub(crate) fn federation(&self) -> Arc<dyn Federation> {
+    fn federation(&self) -> Arc<dyn Federation> {
         self.federation
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-    }
-
-    pub fn default_domain(&self) -> &str {
-        self.domains
-            .first()
-            .map(String::as_str)
-            .unwrap_or("localhost")
-    }
-
-    pub fn is_local_domain(&self, domain: &str) -> bool {
-        self.domains.iter().any(|d| d == domain)
     }
 
     /// Ask every session to close with `system-shutdown` and stop accepting.
@@ -137,122 +161,137 @@ impl Server {
         *self.shutdown.borrow()
     }
 
-    /// Connections plus background tasks that may still write to storage; a clean
-    /// shutdown waits for this to reach zero.
-    pub fn busy(&self) -> usize {
-        usize::try_from(self.metrics.connections.get()).unwrap_or(0)
-            + self.background.load(Ordering::SeqCst)
+    /// Wait until every connection and background task has finished (after
+    /// [`shutdown`](Self::shutdown)), or `grace` has passed. True when all finished.
+    pub async fn drained(&self, grace: Duration) -> bool {
+        self.tracker.close();
+        tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok()
     }
 
-    /// Run `fut` as tracked background work (see [`Server::busy`]).
-    pub(crate) fn spawn_tracked<F>(self: &Arc<Self>, fut: F)
+    /// Run `fut` as tracked work: shutdown waits for it.
+    pub(crate) fn spawn_tracked<F>(&self, fut: F)
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        self.background.fetch_add(1, Ordering::SeqCst);
-        let server = Arc::clone(self);
-        tokio::spawn(async move {
-            fut.await;
-            server.background.fetch_sub(1, Ordering::SeqCst);
-        });
+        self.tracker.spawn(fut);
     }
 
-    /// Run a storage call on the blocking pool.
-    pub async fn db<T, F>(&self, f: F) -> Result<T, CoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
-    {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || f(&*store))
-            .await
-            .map_err(|e| CoreError::Task(e.to_string()))?
-            .map_err(CoreError::from)
-    }
-
-    /// Serialize changes to `user`'s roster. Hold it only around storage work: never
-    /// while routing (routing may need another user's stripe).
-    pub(crate) async fn roster_lock(&self, user: &Jid) -> tokio::sync::MutexGuard<'_, ()> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        user.bare().hash(&mut h);
-        let stripe = usize::try_from(h.finish()).unwrap_or(0) % self.roster_locks.len();
-        self.roster_locks[stripe].lock().await
-    }
-
-    /// A user's block list (cached).
-    pub async fn blocklist(&self, user: &Jid) -> Arc<Vec<String>> {
-        let key = user.bare().to_string();
-        if let Some(l) = self
-            .blocklists
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return Arc::clone(l);
+    /// Route a stanza whose `from` is authoritative to its `to`: a local user, this
+    /// server, or a remote domain through the federation interface. What that causes
+    /// (bounces, subscription answers, probes) is routed in turn, in order.
+    pub async fn route(&self, env: Envelope) {
+        let mut queue = VecDeque::from([env]);
+        let mut steps = 0;
+        while let Some(env) = queue.pop_front() {
+            steps += 1;
+            if steps > MAX_CASCADE {
+                tracing::error!(dropped = queue.len() + 1, "routing cascade cut");
+                return;
+            }
+            let mut out = Outbox::new();
+            self.dispatch(env, &mut out).await;
+            queue.extend(out);
         }
-        let username = user.local().unwrap_or_default().to_string();
-        let list = Arc::new(
-            self.db(move |s| s.blocklist(&username))
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "block list unavailable");
-                    Vec::new()
-                }),
-        );
-        let mut cache = self.blocklists.write().unwrap_or_else(|e| e.into_inner());
-        if cache.len() > 100_000 {
-            cache.clear();
+    }
+
+    /// Route everything in an outbox.
+    pub(crate) async fn route_all(&self, out: Outbox) {
+        for env in out {
+            self.route(env).await;
         }
-        cache.insert(key, Arc::clone(&list));
-        list
     }
 
-    pub(crate) fn forget_blocklist(&self, user: &Jid) {
-        self.blocklists
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&user.bare().to_string());
+    async fn dispatch(&self, env: Envelope, out: &mut Outbox) {
+        let to = env.to();
+        if !self.is_local_domain(to.domain()) {
+            if let Err(refused) = self.federation().send(env) {
+                out.extend(refused.envelope.error_reply(&refused.error));
+            }
+            return;
+        }
+        if to.local().is_none() {
+            self.to_server(env, out);
+            return;
+        }
+        match env.kind() {
+            StanzaKind::Message => self.messages.deliver(env, out).await,
+            StanzaKind::Presence => self.deliver_presence(env, out).await,
+            StanzaKind::Iq => self.deliver_iq(env, out).await,
+        }
     }
 
-    /// Whether `user` (local) has blocked `addr`.
-    pub async fn has_blocked(&self, user: &Jid, addr: &Jid) -> bool {
-        let list = self.blocklist(user).await;
-        !list.is_empty() && herald_rules::blocks(&list, addr).is_some()
+    /// A stanza addressed to one of our domains (not to a user).
+    fn to_server(&self, env: Envelope, out: &mut Outbox) {
+        match env.kind() {
+            StanzaKind::Iq => {
+                if let Some(reply) = iq::server_iq(env.stanza()) {
+                    out.extend(reply_envelope(&env, reply));
+                }
+            }
+            StanzaKind::Message if !env.is_error() && env.stanza_type() != Some("headline") => {
+                out.extend(
+                    env.error_reply(&StanzaError::new(StanzaErrorCondition::ServiceUnavailable)),
+                );
+            }
+            _ => {}
+        }
     }
 
-    /// Whether the local account exists (online sessions answer without the database).
-    pub async fn user_exists(&self, user: &Jid) -> bool {
-        let Some(local) = user.local() else {
-            return false;
+    /// IQs to a local user: full JID to that session, bare JID answered by the server
+    /// on the user's behalf (RFC 6121 §8.5.1, §8.5.2.1.3).
+    async fn deliver_iq(&self, env: Envelope, out: &mut Outbox) {
+        let (addressee, sessions) = self.addressee(&env).await;
+        let is_request = matches!(env.stanza_type(), Some("get" | "set"));
+        let route = route_iq(is_request, &addressee);
+        let unavailable = |env: &Envelope, out: &mut Outbox| {
+            out.extend(
+                env.error_reply(&StanzaError::new(StanzaErrorCondition::ServiceUnavailable)),
+            );
         };
-        if !self.is_local_domain(user.domain()) {
-            return false;
+        match route.action {
+            IqAction::ToResource => {
+                let delivered = sessions
+                    .iter()
+                    .find(|s| s.jid == *env.to())
+                    .is_some_and(|s| self.deliver(s, env.stanza().clone()));
+                if !delivered && is_request {
+                    unavailable(&env, out);
+                }
+            }
+            IqAction::AnswerForUser => match iq::account_iq(env.stanza()) {
+                Some(reply) => out.extend(reply_envelope(&env, reply)),
+                None => unavailable(&env, out),
+            },
+            IqAction::Bounce(condition) => {
+                out.extend(env.error_reply(&StanzaError::new(condition)));
+            }
+            IqAction::Drop => tracing::trace!(reason = route.reason, "IQ dropped"),
         }
-        if !self.router.sessions(user).is_empty() {
-            return true;
-        }
-        let local = local.to_string();
-        self.db(move |s| s.user_exists(&local))
-            .await
-            .unwrap_or(false)
     }
 
-    /// The server's own JID for a domain, as a string.
-    pub fn domain_of(&self, jid: &Jid) -> String {
-        if self.is_local_domain(jid.domain()) {
-            jid.domain().to_string()
-        } else {
-            self.default_domain().to_string()
+    /// Presence to a local user: subscription handling, probes, or delivery.
+    async fn deliver_presence(&self, env: Envelope, out: &mut Outbox) {
+        let (addressee, sessions) = self.addressee(&env).await;
+        let route = route_presence(env.stanza_type(), &addressee);
+        match route.action {
+            PresenceAction::Subscription(kind) => self.subscriptions.inbound(env, kind, out).await,
+            PresenceAction::AnswerProbe => {
+                let (prober, user) = (env.from().clone(), env.to().clone());
+                self.presence.answer_probe(&prober, &user, out).await;
+            }
+            PresenceAction::ToResource | PresenceAction::ToAvailable => {
+                self.presence.deliver(&env, &sessions);
+            }
+            PresenceAction::Drop => tracing::trace!(reason = route.reason, "presence dropped"),
         }
     }
+}
 
-    /// Record an outbound stanza for metrics.
-    pub(crate) fn count_out(&self, el: &Element) {
-        if let Some(k) = herald_translate::StanzaKind::of(el) {
-            self.metrics.stanza_out(k.name());
-        }
-    }
+/// A reply built by a service (from the request's `to`, to its `from`).
+fn reply_envelope(request: &Envelope, reply: herald_translate::Element) -> Option<Envelope> {
+    Envelope::new(request.to().clone(), request.from().clone(), reply).ok()
 }
 
 /// Resolves once shutdown has been requested, at once if it already was.

@@ -35,8 +35,14 @@ pub struct C2sSettings {
     pub max_auth_attempts: u32,
     /// Concurrent sessions per account; the oldest is replaced beyond it.
     pub max_sessions_per_account: usize,
-    /// Concurrent client connections for the whole server.
+    /// Concurrent client connections for the whole server (kept below the process's
+    /// open-files limit, which is raised to its hard limit at start).
     pub max_connections: usize,
+    /// Concurrent connections that have not authenticated yet, for the whole server: the
+    /// rest of `max_connections` stays for authenticated users.
+    pub max_unauthenticated: usize,
+    /// Concurrent unauthenticated connections from one IP address.
+    pub max_unauthenticated_per_ip: usize,
     /// New connections accepted per second from one IP address (sustained rate).
     pub connections_per_ip_per_sec: u32,
     /// Burst of new connections allowed from one IP address.
@@ -44,8 +50,24 @@ pub struct C2sSettings {
     /// Seconds without input before the server pings the client; after as long again
     /// without an answer the stream is closed with `connection-timeout`.
     pub idle_timeout_secs: u64,
+    /// Seconds a write to a client may stall (the client does not read) before the
+    /// connection is closed.
+    pub write_timeout_secs: u64,
+    /// Failed authentications allowed per minute from one IP address, on average...
+    pub auth_failures_per_ip_per_min: u32,
+    /// ...and at once; beyond it the address is blocked for `auth_block_ip_secs`.
+    pub auth_failures_per_ip_burst: u32,
+    pub auth_block_ip_secs: u64,
+    /// Failed authentications allowed per minute for one account, on average...
+    pub auth_failures_per_account_per_min: u32,
+    /// ...and at once; beyond it new logins to the account are refused for
+    /// `auth_block_account_secs` (open sessions are not touched).
+    pub auth_failures_per_account_burst: u32,
+    pub auth_block_account_secs: u64,
     /// Offline messages kept per user (XEP-0160); beyond it the sender gets an error.
     pub offline_quota: usize,
+    /// Bytes of offline messages kept per user.
+    pub offline_quota_bytes: usize,
     /// Roster items per user.
     pub max_roster_items: usize,
     /// Items in one block list.
@@ -54,8 +76,12 @@ pub struct C2sSettings {
     pub sm_resume_timeout_secs: u64,
     /// Unacknowledged stanzas kept for a stream-management session.
     pub sm_max_unacked: usize,
+    /// Bytes of unacknowledged stanzas kept for a stream-management session.
+    pub sm_max_unacked_bytes: usize,
     /// Stanzas queued for one session before it is treated as stuck and closed.
     pub send_queue: usize,
+    /// Bytes queued for one session before it is treated as stuck and closed.
+    pub send_queue_bytes: usize,
 }
 
 impl Default for C2sSettings {
@@ -74,15 +100,27 @@ impl Default for C2sSettings {
             max_auth_attempts: 3,
             max_sessions_per_account: 10,
             max_connections: 50_000,
+            max_unauthenticated: 2_000,
+            max_unauthenticated_per_ip: 32,
             connections_per_ip_per_sec: 100,
             connections_per_ip_burst: 200,
             idle_timeout_secs: 600,
+            write_timeout_secs: 30,
+            auth_failures_per_ip_per_min: 10,
+            auth_failures_per_ip_burst: 20,
+            auth_block_ip_secs: 300,
+            auth_failures_per_account_per_min: 5,
+            auth_failures_per_account_burst: 10,
+            auth_block_account_secs: 60,
             offline_quota: 1000,
+            offline_quota_bytes: 16 * 1024 * 1024,
             max_roster_items: 1000,
             max_blocklist_items: 1000,
             sm_resume_timeout_secs: 300,
             sm_max_unacked: 500,
+            sm_max_unacked_bytes: 4 * 1024 * 1024,
             send_queue: 512,
+            send_queue_bytes: 2 * 1024 * 1024,
         }
     }
 }
@@ -106,6 +144,10 @@ impl C2sSettings {
 
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs.max(1))
+    }
+
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_secs.max(1))
     }
 
     /// Problems a running server would trip over, as (key, message).
@@ -139,6 +181,33 @@ impl C2sSettings {
         }
         if self.send_queue < 16 {
             errs.push(("send_queue", "must be at least 16".to_string()));
+        }
+        if self.send_queue_bytes < 64 * 1024 {
+            errs.push(("send_queue_bytes", "must be at least 65536".to_string()));
+        }
+        if self.sm_max_unacked_bytes < self.max_stanza_bytes {
+            errs.push((
+                "sm_max_unacked_bytes",
+                "must be at least max_stanza_bytes".to_string(),
+            ));
+        }
+        if self.max_connections == 0 {
+            errs.push(("max_connections", "must be positive".to_string()));
+        }
+        if self.max_unauthenticated == 0 || self.max_unauthenticated_per_ip == 0 {
+            errs.push((
+                "max_unauthenticated",
+                "max_unauthenticated and max_unauthenticated_per_ip must be positive".to_string(),
+            ));
+        }
+        if self.write_timeout_secs == 0 {
+            errs.push(("write_timeout_secs", "must be positive".to_string()));
+        }
+        if self.auth_failures_per_ip_burst == 0 || self.auth_failures_per_account_burst == 0 {
+            errs.push((
+                "auth_failures_per_ip_burst",
+                "failure bursts must be positive".to_string(),
+            ));
         }
         errs
     }

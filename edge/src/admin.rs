@@ -7,9 +7,7 @@
 //! `authorization.credentials_file`). `/health` answers without it and says only whether
 //! the server is up, for load balancers and service managers.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,36 +26,19 @@ const MIN_TOKEN_LEN: usize = 16;
 
 /// The admin token from `path`, created with a random value when the file is missing.
 pub fn load_or_create_token(path: &Path) -> Result<String, EdgeError> {
-    let err = |source| EdgeError::DataDir {
-        path: path.to_path_buf(),
-        source,
-    };
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let token = text.trim().to_string();
-            if token.len() < MIN_TOKEN_LEN || token.chars().any(|c| c.is_whitespace()) {
-                return Err(err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "the admin token must be at least {MIN_TOKEN_LEN} characters without spaces"
-                    ),
-                )));
-            }
-            Ok(token)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let token = hex::encode(rand::random::<[u8; 32]>());
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(err)?;
-            writeln!(file, "{token}").map_err(err)?;
-            Ok(token)
-        }
-        Err(e) => Err(err(e)),
+    let token = crate::secrets::load_or_create(path)?;
+    if token.len() < MIN_TOKEN_LEN || token.chars().any(char::is_whitespace) {
+        return Err(EdgeError::DataDir {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "the admin token must be at least {MIN_TOKEN_LEN} characters without spaces"
+                ),
+            ),
+        });
     }
+    Ok(token)
 }
 
 /// Bind the admin listener; the task ends at shutdown.

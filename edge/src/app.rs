@@ -37,9 +37,8 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
-        let deadline = tokio::time::Instant::now() + grace;
-        while self.server.busy() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        if !self.server.drained(grace).await {
+            tracing::warn!(?grace, "shutdown grace period over with work still running");
         }
     }
 }
@@ -86,12 +85,15 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
     let store = open_store(config)?;
     let (sni, dev_ca) = certificates(config)?;
     let sni = Arc::new(sni);
+    let decoy_secret =
+        crate::secrets::load_or_create_key(&config.server.data_dir.join("scram-decoy.key"))?;
     let server = Server::new(ServerParts {
         domains: config.server.domains.clone(),
         settings: config.c2s.clone(),
         store: Arc::new(store),
         tls: server_config(Arc::clone(&sni), &[])?,
         tls_direct: server_config(sni, &[ALPN_XMPP_CLIENT])?,
+        decoy_secret,
     });
     let (c2s, task) = herald_core::c2s::serve(Arc::clone(&server)).await?;
     let mut tasks = vec![task];

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod secrets;
 
 pub use app::{start, Running};
 pub use config::Config;

@@ -441,7 +441,7 @@ async fn client_that_stops_reading_is_closed_when_its_queue_overflows() {
     // Fill carol's socket and then her queue: once the queue is full, messages to her
     // full JID fall back to offline storage, which is how we see it happened.
     let chunk = "z".repeat(60_000);
-    let store = std::sync::Arc::clone(&ts.server.store);
+    let store = std::sync::Arc::clone(ts.server.db.store());
     let mut overflowed = false;
     for i in 0..400 {
         alice

@@ -204,7 +204,7 @@ async fn unacked_messages_of_a_session_not_resumed_in_time_go_offline() {
 
     // After the resume timeout the message goes where a message to alice goes while she
     // is offline: to storage.
-    let store = std::sync::Arc::clone(&ts.server.store);
+    let store = std::sync::Arc::clone(ts.server.db.store());
     wait_until("the unacked message is stored offline", || {
         store.offline_count("alice").ok() == Some(1)
     })
@@ -232,7 +232,7 @@ async fn unacked_messages_of_a_dropped_session_without_resumption_go_offline() {
     alice.recv_message_with_body("unacked").await;
     alice.abort();
 
-    let store = std::sync::Arc::clone(&ts.server.store);
+    let store = std::sync::Arc::clone(ts.server.db.store());
     wait_until("the unacked message is stored offline", || {
         store.offline_count("alice").ok() == Some(1)
     })

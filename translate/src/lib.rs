@@ -6,6 +6,7 @@
 //! Nothing in this crate performs I/O, reads a clock or spawns a task: every input is
 //! bytes or an event, every output is bytes, an event or a deadline the caller keeps.
 
+pub mod envelope;
 pub mod jid;
 pub mod negotiation;
 pub mod ns;
@@ -14,6 +15,7 @@ pub mod stanza;
 pub mod stream_error;
 pub mod xml;
 
+pub use envelope::{Envelope, EnvelopeError};
 pub use jid::{Jid, JidError};
 pub use stanza::{StanzaError, StanzaErrorCondition, StanzaKind};
 pub use stream_error::{StreamError, StreamErrorCondition};

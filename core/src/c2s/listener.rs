@@ -1,25 +1,29 @@
-//! Accept loops for the STARTTLS and direct-TLS client ports, with the server-wide
-//! connection cap and the per-IP connection rate limit applied before any parsing.
+//! Accept loops for the STARTTLS and direct-TLS client ports. Admission (rate, caps) is
+//! decided before any byte is parsed.
 
-use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
+use super::admission::{Admission, AdmissionLimits};
 use crate::error::CoreError;
 use crate::server::Server;
 
-/// The addresses actually bound (port 0 in the settings picks a free port).
+/// The addresses actually bound (port 0 in the settings picks a free port), and the
+/// connection caps in effect.
 #[derive(Debug, Clone, Default)]
 pub struct Listeners {
     pub starttls: Vec<SocketAddr>,
     pub direct_tls: Vec<SocketAddr>,
+    /// `max_connections` after clamping below the open-files limit.
+    pub max_connections: usize,
 }
+
+/// How often keyed rate-limit state is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Bind every configured c2s listener and start serving. The returned task ends when
 /// the server shuts down.
@@ -46,28 +50,46 @@ pub async fn serve(server: Arc<Server>) -> Result<(Listeners, JoinHandle<()>), C
         }
     }
     let s = &server.settings;
-    let quota =
-        Quota::per_second(NonZeroU32::new(s.connections_per_ip_per_sec).unwrap_or(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::new(s.connections_per_ip_burst).unwrap_or(NonZeroU32::MIN));
-    let limiter: Arc<DefaultKeyedRateLimiter<IpAddr>> = Arc::new(RateLimiter::keyed(quota));
-    let slots = Arc::new(Semaphore::new(s.max_connections));
+    let fd_limit = super::fd_limit::raise();
+    let max_connections = super::fd_limit::clamp_connections(s.max_connections, fd_limit);
+    if max_connections < s.max_connections {
+        tracing::warn!(
+            configured = s.max_connections,
+            effective = max_connections,
+            fd_limit = ?fd_limit,
+            "max_connections lowered below the open-files limit"
+        );
+    }
+    bound.max_connections = max_connections;
+    let admission = Admission::new(
+        AdmissionLimits {
+            max_connections,
+            max_unauthenticated: s.max_unauthenticated.min(max_connections),
+            max_unauthenticated_per_ip: s.max_unauthenticated_per_ip,
+            per_ip_per_sec: s.connections_per_ip_per_sec,
+            per_ip_burst: s.connections_per_ip_burst,
+        },
+        server.metrics.connections.clone(),
+    );
     let mut tasks = Vec::new();
     for (listener, direct) in sockets {
         tasks.push(tokio::spawn(accept_loop(
             Arc::clone(&server),
             listener,
             direct,
-            Arc::clone(&limiter),
-            Arc::clone(&slots),
+            Arc::clone(&admission),
         )));
     }
     let housekeeping = {
-        let limiter = Arc::clone(&limiter);
+        let server = Arc::clone(&server);
         let mut shutdown = server.shutdown_signal();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(60)) => limiter.retain_recent(),
+                    () = tokio::time::sleep(PRUNE_EVERY) => {
+                        admission.prune();
+                        server.c2s.throttle.prune();
+                    }
                     () = crate::server::stopping(&mut shutdown) => return,
                 }
             }
@@ -86,8 +108,7 @@ async fn accept_loop(
     server: Arc<Server>,
     listener: TcpListener,
     direct_tls: bool,
-    limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    slots: Arc<Semaphore>,
+    admission: Arc<Admission>,
 ) {
     let mut shutdown = server.shutdown_signal();
     loop {
@@ -104,21 +125,21 @@ async fn accept_loop(
                 continue;
             }
         };
-        if limiter.check_key(&peer.ip()).is_err() {
-            server.metrics.refused("rate_limited");
-            tracing::debug!(%peer, "connection rate limit hit");
-            drop(tcp);
-            continue;
-        }
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            server.metrics.refused("max_connections");
-            drop(tcp);
-            continue;
+        let guard = match admission.admit(peer.ip()) {
+            Ok(g) => g,
+            Err(refusal) => {
+                server.metrics.refused(refusal.label());
+                tracing::debug!(%peer, reason = refusal.label(), "connection refused");
+                drop(tcp);
+                continue;
+            }
         };
-        let server = Arc::clone(&server);
-        tokio::spawn(async move {
-            super::conn::handle(server, tcp, peer, direct_tls).await;
-            drop(permit);
-        });
+        server.spawn_tracked(super::connection::handle(
+            Arc::clone(&server),
+            tcp,
+            peer,
+            direct_tls,
+            guard,
+        ));
     }
 }

@@ -1,23 +1,29 @@
-//! A bound client session: reads stanzas from the client, stamps and checks their
-//! addresses, hands them to the IM layer, and writes what the core queues for it.
+//! A bound client session: reads stanzas from the client, checks their `from`, parses
+//! their `to` once into an [`Envelope`], hands them to the core, and writes what the core
+//! queues for it. Offline messages are written page by page, each page only once the
+//! client has taken the previous one.
 
 use std::sync::Arc;
 
+use herald_translate::negotiation::random_id;
 use herald_translate::{
-    ns, Element, Jid, StanzaError, StanzaErrorCondition, StanzaKind, StreamError,
+    ns, Element, Envelope, Jid, StanzaError, StanzaErrorCondition, StanzaKind, StreamError,
     StreamErrorCondition as Cond, StreamEvent,
 };
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-use super::conn::Conn;
-use super::sm::{Detached, SmState};
-use crate::im::subscription::SubKind;
-use crate::router::Outbound;
+use super::io::Conn;
+use crate::router::{Bound, Kick, Outbound, SessionHandle, SessionQueue};
 use crate::server::Server;
+use crate::services::offline;
+use crate::services::stream_mgmt::{Detached, SmState};
+use crate::services::subscription::SubKind;
 
-/// Stanzas written per wake-up before the socket is flushed.
+/// Stanzas written per wake-up before the socket is flushed...
 const WRITE_BATCH: usize = 64;
+/// ...or fewer, once this many bytes are waiting.
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
 /// Why the session loop ended.
 #[derive(Debug)]
@@ -34,13 +40,43 @@ enum Exit {
     TakenOver(oneshot::Sender<()>),
 }
 
+/// Keeps the session registered in the router for as long as it lives. On the normal
+/// way out the session ends through `end_session`; if the task unwinds instead, the
+/// drop unregisters it and gives back any offline messages it had claimed.
+struct Registration {
+    server: Arc<Server>,
+    handle: Arc<SessionHandle>,
+    armed: bool,
+    claimed_offline: bool,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        tracing::error!(jid = %self.handle.jid, "session task ended abnormally");
+        self.server.unregister(&self.handle);
+        if self.claimed_offline {
+            let server = Arc::clone(&self.server);
+            let handle = Arc::clone(&self.handle);
+            self.server.spawn_tracked(async move {
+                offline::release(&server, &handle.jid, claim_id(&handle)).await;
+            });
+        }
+    }
+}
+
+fn claim_id(handle: &SessionHandle) -> i64 {
+    i64::try_from(handle.conn_id).unwrap_or(i64::MAX)
+}
+
 pub(crate) struct Session {
     server: Arc<Server>,
     conn: Conn,
     jid: Jid,
-    conn_id: u64,
-    rx: mpsc::Receiver<Outbound>,
-    kick: Arc<Notify>,
+    reg: Registration,
+    queue: Option<SessionQueue>,
     sm: Option<SmState>,
     /// Entities that received directed presence from this session.
     directed: Vec<Jid>,
@@ -48,45 +84,52 @@ pub(crate) struct Session {
     resume_h: Option<u32>,
     last_input: Instant,
     ping_sent: bool,
+    /// Initial presence was sent: stored messages are to be written.
+    offline_wanted: bool,
 }
 
 impl Session {
-    pub(crate) fn new(
-        server: Arc<Server>,
-        conn: Conn,
-        jid: Jid,
-        conn_id: u64,
-        rx: mpsc::Receiver<Outbound>,
-        kick: Arc<Notify>,
-    ) -> Self {
-        Self {
-            server,
-            conn,
-            jid,
-            conn_id,
-            rx,
-            kick,
-            sm: None,
-            directed: Vec::new(),
-            resume_h: None,
-            last_input: Instant::now(),
-            ping_sent: false,
-        }
+    pub(crate) fn new(server: Arc<Server>, conn: Conn, bound: Bound) -> Self {
+        let Bound { handle, queue, .. } = bound;
+        Self::build(server, conn, handle, queue, None, Vec::new(), None)
     }
 
     pub(crate) fn resume(server: Arc<Server>, conn: Conn, d: Detached, h: u32) -> Self {
+        let Detached {
+            handle,
+            queue,
+            sm,
+            directed,
+        } = d;
+        Self::build(server, conn, handle, queue, Some(sm), directed, Some(h))
+    }
+
+    fn build(
+        server: Arc<Server>,
+        conn: Conn,
+        handle: Arc<SessionHandle>,
+        queue: SessionQueue,
+        sm: Option<SmState>,
+        directed: Vec<Jid>,
+        resume_h: Option<u32>,
+    ) -> Self {
         Self {
+            jid: handle.jid.clone(),
+            reg: Registration {
+                server: Arc::clone(&server),
+                handle,
+                armed: true,
+                claimed_offline: false,
+            },
             server,
             conn,
-            jid: d.jid,
-            conn_id: d.conn_id,
-            rx: d.rx,
-            kick: d.kick,
-            sm: Some(d.sm),
-            directed: d.directed,
-            resume_h: Some(h),
+            queue: Some(queue),
+            sm,
+            directed,
+            resume_h,
             last_input: Instant::now(),
             ping_sent: false,
+            offline_wanted: false,
         }
     }
 
@@ -94,46 +137,49 @@ impl Session {
         let exit = self.serve().await;
         tracing::debug!(?exit, jid = %self.jid, "session loop ended");
         self.conn.close().await;
+        let server = Arc::clone(&self.server);
+        let handle = Arc::clone(&self.reg.handle);
+        if self.reg.claimed_offline {
+            offline::release(&server, &self.jid, claim_id(&handle)).await;
+        }
         let resumable = self.sm.as_ref().is_some_and(|s| s.resumable);
-        let replaced = matches!(exit, Exit::Replaced);
         let (keep, taken_over) = match exit {
             Exit::TakenOver(done) => (resumable, Some(done)),
-            Exit::Lost => (resumable && !self.server.is_shutting_down(), None),
+            Exit::Lost => (resumable && !server.is_shutting_down(), None),
+            Exit::Replaced => {
+                // The new session owns the resource and its queue.
+                self.reg.armed = false;
+                let unacked = self
+                    .sm
+                    .take()
+                    .map(SmState::into_unacked)
+                    .unwrap_or_default();
+                server
+                    .end_session(&handle, None, unacked, &self.directed)
+                    .await;
+                return;
+            }
             _ => (false, None),
         };
-        if keep {
-            let Self {
-                server,
-                jid,
-                conn_id,
-                rx,
-                kick,
-                sm,
-                directed,
-                ..
-            } = self;
-            if let Some(sm) = sm {
+        self.reg.armed = false;
+        let queue = self.queue.take();
+        match (keep, self.sm.take(), queue) {
+            (true, Some(sm), Some(queue)) => {
                 server.detach(Detached {
-                    jid,
-                    conn_id,
-                    rx,
-                    kick,
+                    handle,
+                    queue,
                     sm,
-                    directed,
+                    directed: std::mem::take(&mut self.directed),
                 });
+                if let Some(done) = taken_over {
+                    let _ = done.send(());
+                }
             }
-            if let Some(done) = taken_over {
-                let _ = done.send(());
+            (_, sm, queue) => {
+                let unacked = sm.map(SmState::into_unacked).unwrap_or_default();
+                Box::pin(server.end_session(&handle, queue, unacked, &self.directed)).await;
             }
-            return;
         }
-        let unacked = self.sm.take().map(|s| s.unacked).unwrap_or_default();
-        let rx = (!replaced).then_some(self.rx);
-        Box::pin(
-            self.server
-                .end_session(&self.jid, self.conn_id, rx, unacked, &self.directed),
-        )
-        .await;
     }
 
     async fn serve(&mut self) -> Exit {
@@ -144,89 +190,151 @@ impl Session {
         }
         let mut shutdown = self.server.shutdown_signal();
         let idle = self.server.settings.idle_timeout();
-        loop {
+        let Some(mut queue) = self.queue.take() else {
+            return Exit::Error;
+        };
+        let kick = queue.kick();
+        let exit = loop {
             // Stanzas the client pipelined behind the bind request are already buffered.
             if let Some(exit) = self.drain_reader().await {
-                return exit;
+                break exit;
             }
-            if let Err(exit) = self.flush(&mut shutdown).await {
-                return exit;
+            if let Err(exit) = self.flush(&kick, &mut shutdown).await {
+                break exit;
             }
             let deadline = self.last_input + idle;
+            let offline_ready = self.offline_wanted && !self.sm_backlogged();
             tokio::select! {
+                biased;
                 r = self.conn.read() => match r {
                     Ok(true) => {
                         self.last_input = Instant::now();
                         self.ping_sent = false;
                     }
-                    Ok(false) | Err(_) => return Exit::Lost,
+                    Ok(false) | Err(_) => break Exit::Lost,
                 },
-                out = self.rx.recv() => {
-                    let Some(out) = out else { return Exit::Lost };
+                out = queue.recv() => {
+                    let Some(out) = out else { break Exit::Lost };
                     if let Some(exit) = self.write_outbound(out) {
-                        return exit;
+                        break exit;
                     }
-                    for _ in 1..WRITE_BATCH {
-                        match self.rx.try_recv() {
-                            Ok(out) => {
-                                if let Some(exit) = self.write_outbound(out) {
-                                    return exit;
-                                }
-                            }
-                            Err(_) => break,
+                    let mut n = 1;
+                    while n < WRITE_BATCH && self.conn.out.len() < WRITE_BATCH_BYTES {
+                        let Some(out) = queue.try_recv() else { break };
+                        if let Some(exit) = self.write_outbound(out) {
+                            self.queue = Some(queue);
+                            return exit;
                         }
+                        n += 1;
                     }
                     self.request_ack();
                 }
-                () = self.kick.notified() => {
+                () = kick.kicked() => {
                     // A full queue means the client fell behind: close it (what is queued
-                    // is rescued when the session ends). Otherwise the kick announced a
-                    // replacement, whose `conflict` is queued for the branch above.
-                    if self.rx.capacity() == 0 {
-                        return self.fail(StreamError::with_text(
+                    // is rescued when the session ends). Otherwise a close or takeover is
+                    // queued for the branch above.
+                    if kick.overflowed() {
+                        break self.fail(StreamError::with_text(
                             Cond::PolicyViolation,
                             "too many stanzas queued for this session",
                         ));
                     }
                 }
+                () = std::future::ready(()), if offline_ready => {
+                    if let Err(exit) = self.offline_page(&kick, &mut shutdown).await {
+                        break exit;
+                    }
+                }
                 () = tokio::time::sleep_until(deadline) => {
                     if self.ping_sent {
-                        return self.fail(StreamError::new(Cond::ConnectionTimeout));
+                        break self.fail(StreamError::new(Cond::ConnectionTimeout));
                     }
                     self.ping_sent = true;
                     self.last_input = Instant::now();
                     let ping = Element::new("iq", ns::CLIENT)
                         .with_attr("type", "get")
-                        .with_attr("id", format!("ping-{}", herald_translate::negotiation::random_id()))
+                        .with_attr("id", format!("ping-{}", random_id()))
                         .with_attr("from", self.jid.domain())
                         .with_attr("to", self.jid.to_string())
                         .with_child(Element::new("ping", ns::PING));
-                    self.write(&ping);
+                    self.write(Arc::new(ping));
                 }
                 () = crate::server::stopping(&mut shutdown) => {
-                    return self.fail(StreamError::new(Cond::SystemShutdown));
+                    break self.fail(StreamError::new(Cond::SystemShutdown));
                 }
             }
-        }
+        };
+        self.queue = Some(queue);
+        exit
     }
 
     /// Write what is queued. A client that stops reading must not park this task: the
-    /// write races the overflow signal, shutdown and the idle timeout, and losing the
+    /// write races the overflow signal, shutdown and the write timeout, and losing the
     /// race closes the connection (the unwritten stanzas are rescued at session end).
     async fn flush(
         &mut self,
-        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+        kick: &Kick,
+        shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), Exit> {
-        let idle = self.server.settings.idle_timeout();
-        let stuck = tokio::select! {
-            r = self.conn.flush() => return r.map_err(|_| Exit::Lost),
-            () = self.kick.notified() => "its queue overflowed",
-            () = crate::server::stopping(shutdown) => "shutdown",
-            () = tokio::time::sleep(idle) => "write timeout",
+        if self.conn.is_drained() {
+            return Ok(());
+        }
+        let stall = tokio::time::sleep(self.server.settings.write_timeout());
+        tokio::pin!(stall);
+        let stuck = loop {
+            tokio::select! {
+                r = self.conn.flush() => return r.map_err(|_| Exit::Lost),
+                () = kick.kicked() => {
+                    if kick.overflowed() {
+                        break "its queue overflowed";
+                    }
+                }
+                () = crate::server::stopping(shutdown) => break "shutdown",
+                () = &mut stall => break "write timeout",
+            }
         };
         tracing::info!(jid = %self.jid, reason = stuck, "client is not reading; closing");
         self.server.metrics.stream_error("write-stalled");
         Err(Exit::Error)
+    }
+
+    /// Too many stanzas await acknowledgement: hold back optional output (offline pages)
+    /// until the client acknowledges.
+    fn sm_backlogged(&self) -> bool {
+        let s = &self.server.settings;
+        self.sm.as_ref().is_some_and(|sm| {
+            sm.unacked_len() * 2 > s.sm_max_unacked
+                || sm.unacked_bytes() * 2 > s.sm_max_unacked_bytes
+        })
+    }
+
+    /// Write one page of offline messages, wait until the client took it, delete it.
+    async fn offline_page(
+        &mut self,
+        kick: &Kick,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), Exit> {
+        let page = match offline::claim(&self.server, &self.jid, claim_id(&self.reg.handle)).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read offline messages");
+                self.offline_wanted = false;
+                return Ok(());
+            }
+        };
+        if page.ids.is_empty() {
+            self.offline_wanted = false;
+            return Ok(());
+        }
+        self.reg.claimed_offline = true;
+        for el in page.messages {
+            self.server.metrics.stanza_out("message");
+            self.write(Arc::new(el));
+        }
+        self.request_ack();
+        self.flush(kick, shutdown).await?;
+        offline::delivered(&self.server, &self.jid, page.ids).await;
+        Ok(())
     }
 
     /// Close the stream with an error.
@@ -237,19 +345,22 @@ impl Session {
     }
 
     /// Write a stanza to the client, counting it for stream management.
-    fn write(&mut self, el: &Element) {
+    fn write(&mut self, el: Arc<Element>) {
+        el.write_to(&mut self.conn.out, ns::CLIENT);
         if let Some(sm) = &mut self.sm {
             sm.sent(el);
         }
-        el.write_to(&mut self.conn.out, ns::CLIENT);
     }
 
     fn write_outbound(&mut self, out: Outbound) -> Option<Exit> {
         match out {
-            Outbound::Stanza(el) => {
-                self.write(&el);
-                let max = self.server.settings.sm_max_unacked;
-                if self.sm.as_ref().is_some_and(|s| s.unacked.len() > max) {
+            Outbound::Stanza { el, .. } => {
+                self.write(el);
+                let s = &self.server.settings;
+                if self.sm.as_ref().is_some_and(|sm| {
+                    sm.unacked_len() > s.sm_max_unacked
+                        || sm.unacked_bytes() > s.sm_max_unacked_bytes
+                }) {
                     return Some(self.fail(StreamError::with_text(
                         Cond::PolicyViolation,
                         "too many unacknowledged stanzas",
@@ -275,7 +386,7 @@ impl Session {
     /// XEP-0198: ask the client to acknowledge what was just written.
     fn request_ack(&mut self) {
         if let Some(sm) = &mut self.sm {
-            if !sm.unacked.is_empty() && !sm.ack_requested {
+            if sm.unacked_len() > 0 && !sm.ack_requested {
                 sm.ack_requested = true;
                 Element::new("r", ns::SM).write_to(&mut self.conn.out, ns::CLIENT);
             }
@@ -295,10 +406,10 @@ impl Session {
             .with_attr("previd", sm.id.clone())
             .with_attr("h", sm.inbound.to_string());
         confirm.write_to(&mut self.conn.out, ns::CLIENT);
-        for el in &sm.unacked {
+        for el in sm.unacked() {
             el.write_to(&mut self.conn.out, ns::CLIENT);
         }
-        if !sm.unacked.is_empty() {
+        if sm.unacked_len() > 0 {
             sm.ack_requested = true;
             Element::new("r", ns::SM).write_to(&mut self.conn.out, ns::CLIENT);
         }
@@ -342,21 +453,32 @@ impl Session {
         if let Some(sm) = &mut self.sm {
             sm.received();
         }
-        let el = self.stamp(el)?;
+        self.check_from(&el)?;
+        let to = match el.attr("to").map(Jid::parse) {
+            None => None,
+            Some(Ok(j)) => Some(j),
+            Some(Err(_)) => {
+                if el.attr("type") != Some("error") && kind != StanzaKind::Presence {
+                    let err = StanzaError::new(StanzaErrorCondition::JidMalformed);
+                    self.reply(herald_translate::stanza::error_reply(&el, &err, None));
+                }
+                return Ok(());
+            }
+        };
         match kind {
-            StanzaKind::Iq => self.on_iq(el).await,
-            StanzaKind::Message => self.on_message(el).await,
-            StanzaKind::Presence => self.on_presence(el).await,
+            StanzaKind::Iq => self.on_iq(el, to).await,
+            StanzaKind::Message => self.on_message(el, to).await,
+            StanzaKind::Presence => self.on_presence(el, to).await,
         }
         Ok(())
     }
 
     /// RFC 6120 §8.1.2.1: the server stamps `from` with the full JID; a client claiming
     /// another address gets `invalid-from`.
-    fn stamp(&self, mut el: Element) -> Result<Element, StreamError> {
+    fn check_from(&self, el: &Element) -> Result<(), StreamError> {
         if let Some(from) = el.attr("from") {
             let ok = Jid::parse(from)
-                .map(|f| f == self.jid || f == self.jid.bare())
+                .map(|f| f == self.jid || (f.resource().is_none() && f == self.jid.bare()))
                 .unwrap_or(false);
             if !ok {
                 return Err(StreamError::with_text(
@@ -365,8 +487,11 @@ impl Session {
                 ));
             }
         }
-        el.set_attr("from", self.jid.to_string());
-        Ok(el)
+        Ok(())
+    }
+
+    fn envelope(&self, to: Jid, el: Element) -> Option<Envelope> {
+        Envelope::new(self.jid.clone(), to, el).ok()
     }
 
     fn on_sm(&mut self, el: &Element) -> Result<(), StreamError> {
@@ -380,14 +505,14 @@ impl Session {
                 }
                 let timeout = self.server.settings.sm_resume_timeout_secs;
                 let wants = matches!(el.attr("resume"), Some("true" | "1"));
-                let sm = SmState::new(wants && timeout > 0);
+                let sm = SmState::new(random_id(), wants && timeout > 0);
                 sm.enabled_element(timeout)
                     .write_to(&mut self.conn.out, ns::CLIENT);
                 if sm.resumable {
-                    let id = sm.id.clone();
+                    let id: Arc<str> = Arc::from(sm.id.as_str());
                     self.server
                         .router
-                        .update(&self.jid, self.conn_id, |s| s.sm_id = Some(id));
+                        .update(&self.jid, self.reg.handle.conn_id, |s| s.sm_id = Some(id));
                 }
                 self.sm = Some(sm);
                 Ok(())
@@ -415,44 +540,32 @@ impl Session {
     }
 
     fn reply(&mut self, el: Element) {
-        self.server.count_out(&el);
-        self.write(&el);
-    }
-
-    fn parse_to(&mut self, el: &Element) -> Result<Option<Jid>, ()> {
-        match el.attr("to").map(Jid::parse) {
-            None => Ok(None),
-            Some(Ok(j)) => Ok(Some(j)),
-            Some(Err(_)) => {
-                if el.attr("type") != Some("error") && el.name != "presence" {
-                    let err = StanzaError::new(StanzaErrorCondition::JidMalformed);
-                    let reply = herald_translate::stanza::error_reply(el, &err, None);
-                    self.reply(reply);
-                }
-                Err(())
-            }
+        if let Some(k) = StanzaKind::of(&el) {
+            self.server.metrics.stanza_out(k.name());
         }
+        self.write(Arc::new(el));
     }
 
-    async fn on_iq(&mut self, iq: Element) {
-        let Ok(to) = self.parse_to(&iq) else { return };
+    async fn on_iq(&mut self, mut iq: Element, to: Option<Jid>) {
         let own = to.as_ref().is_none_or(|t| *t == self.jid.bare());
         if own {
+            iq.set_attr("from", self.jid.to_string());
             let server = Arc::clone(&self.server);
-            if let Some(mut reply) = server.own_iq(&iq, &self.jid, self.conn_id).await {
+            if let Some(mut reply) = server.own_iq(&iq, &self.jid, self.reg.handle.conn_id).await {
                 reply.remove_attr("from");
                 self.reply(reply);
             }
             return;
         }
+        let Some(to) = to else { return };
         let is_request = matches!(iq.attr("type"), Some("get" | "set"));
-        if let Some(to) = to {
-            if is_request && self.server.has_blocked(&self.jid, &to).await {
-                self.refuse_blocked(&iq);
-                return;
-            }
+        if is_request && self.server.blocks.has_blocked(&self.jid, &to).await {
+            self.refuse_blocked(&iq);
+            return;
         }
-        self.server.route(iq).await;
+        if let Some(env) = self.envelope(to, iq) {
+            self.server.route(env).await;
+        }
     }
 
     /// XEP-0191 §3.3: stanzas to an entity the user blocked are refused, not routed.
@@ -463,50 +576,62 @@ impl Session {
         self.reply(reply);
     }
 
-    async fn on_message(&mut self, mut msg: Element) {
-        let Ok(to) = self.parse_to(&msg) else { return };
+    async fn on_message(&mut self, msg: Element, to: Option<Jid>) {
         let to = to.unwrap_or_else(|| self.jid.bare());
-        msg.set_attr("to", to.to_string());
-        if msg.attr("type") != Some("error") && self.server.has_blocked(&self.jid, &to).await {
+        if msg.attr("type") != Some("error") && self.server.blocks.has_blocked(&self.jid, &to).await
+        {
             self.refuse_blocked(&msg);
             return;
         }
-        self.server.carbon_sent(&msg, &self.jid);
-        self.server.route(msg).await;
+        let Some(env) = self.envelope(to, msg) else {
+            return;
+        };
+        self.server.messages.carbon_sent(&env);
+        self.server.route(env).await;
     }
 
-    async fn on_presence(&mut self, p: Element) {
-        let Ok(to) = self.parse_to(&p) else { return };
+    async fn on_presence(&mut self, p: Element, to: Option<Jid>) {
         let ptype = p.attr("type").map(str::to_string);
         match (to, ptype.as_deref()) {
             (None, None | Some("unavailable")) => {
                 let server = Arc::clone(&self.server);
-                server
-                    .presence_broadcast(&self.jid, self.conn_id, p, &self.directed)
+                let done = server
+                    .presence_broadcast(&self.jid, self.reg.handle.conn_id, p, &self.directed)
                     .await;
                 if ptype.is_some() {
                     self.directed.clear();
                 }
+                if done.wants_offline {
+                    self.offline_wanted = true;
+                }
             }
             (Some(to), Some(t)) if SubKind::parse(t).is_some() => {
                 let kind = SubKind::parse(t).unwrap_or(SubKind::Subscribe);
-                let server = Arc::clone(&self.server);
-                server.outbound_subscription(p, kind, &self.jid, &to).await;
+                if let Some(env) = self.envelope(to, p) {
+                    let server = Arc::clone(&self.server);
+                    server.outbound_subscription(env, kind).await;
+                }
             }
             (Some(to), None | Some("unavailable")) => {
-                if self.server.has_blocked(&self.jid, &to).await {
+                if self.server.blocks.has_blocked(&self.jid, &to).await {
                     return;
                 }
                 if ptype.is_none() {
                     if !self.directed.contains(&to) && self.directed.len() < 1000 {
-                        self.directed.push(to);
+                        self.directed.push(to.clone());
                     }
                 } else {
                     self.directed.retain(|d| *d != to);
                 }
-                self.server.route(p).await;
+                if let Some(env) = self.envelope(to, p) {
+                    self.server.route(env).await;
+                }
             }
-            (Some(_), Some("error")) => self.server.route(p).await,
+            (Some(to), Some("error")) => {
+                if let Some(env) = self.envelope(to, p) {
+                    self.server.route(env).await;
+                }
+            }
             _ => {}
         }
     }

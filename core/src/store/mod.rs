@@ -31,16 +31,14 @@ pub use sqlite::SqliteStore;
 
 /// Errors returned by a [`Store`].
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     #[error("user {0} already exists")]
     UserExists(String),
     #[error("no such user {0}")]
     NoSuchUser(String),
     #[error("database {path}: {source}")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Open { path: PathBuf, source: DbError },
     /// The database directory or file could not be created.
     #[error("database {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
@@ -48,44 +46,36 @@ pub enum StoreError {
     #[error("database schema version {found} is newer than the supported version {supported}")]
     SchemaTooNew { found: i64, supported: i64 },
     #[error("database: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(DbError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
 }
 
-/// Roster subscription state (RFC 6121 §2.1.2.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Subscription {
-    #[default]
-    None,
-    To,
-    From,
-    Both,
-}
+/// A failure inside the database engine. Opaque on purpose: callers do not depend on
+/// the backend's own error type, only on its message.
+#[derive(Debug)]
+pub struct DbError(Box<dyn std::error::Error + Send + Sync>);
 
-impl Subscription {
-    /// The value of the roster `subscription` attribute.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::To => "to",
-            Self::From => "from",
-            Self::Both => "both",
-        }
-    }
-
-    /// Parses a roster `subscription` attribute value (`"remove"` is not a
-    /// state and yields `None`).
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "none" => Some(Self::None),
-            "to" => Some(Self::To),
-            "from" => Some(Self::From),
-            "both" => Some(Self::Both),
-            _ => None,
-        }
+impl DbError {
+    pub(crate) fn new(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(e))
     }
 }
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// Roster subscription state (RFC 6121 §2.1.2.5), as the policy layer defines it.
+pub use herald_rules::Subscription;
 
 /// One roster entry of a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,11 +119,38 @@ pub struct OfflineMessage {
     pub stored_at_unix_ms: i64,
 }
 
+/// How much offline storage one user may hold: both bounds apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfflineQuota {
+    pub messages: usize,
+    /// Sum of the stored stanzas' sizes in bytes.
+    pub bytes: usize,
+}
+
+impl OfflineQuota {
+    /// A quota on the number of messages only.
+    pub fn messages(messages: usize) -> Self {
+        Self {
+            messages,
+            bytes: usize::MAX,
+        }
+    }
+}
+
 /// Outcome of [`Store::offline_push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OfflinePush {
     Stored,
     QuotaExceeded,
+}
+
+/// A page of offline messages to claim (see [`Store::offline_claim`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimLimit {
+    pub messages: usize,
+    /// The page stops once this many stanza bytes are in it; the first message is
+    /// always taken, whatever its size.
+    pub bytes: usize,
 }
 
 /// The storage backend.
@@ -196,19 +213,34 @@ pub trait Store: Send + Sync + 'static {
 
     // ----- offline messages (XEP-0160) -----
 
-    /// Stores a message unless the user already has `quota` or more stored
-    /// (checked in the same transaction). Durable when it returns `Stored`.
+    /// Stores a message unless it would take the user over `quota` (checked in the
+    /// same transaction). Durable when it returns `Stored`.
     fn offline_push(
         &self,
         user: &str,
         stanza: &str,
-        quota: usize,
+        quota: OfflineQuota,
     ) -> Result<OfflinePush, StoreError>;
-    /// The stored messages of a user, oldest first.
+    /// The stored messages of a user, oldest first, claimed or not.
     fn offline_list(&self, user: &str) -> Result<Vec<OfflineMessage>, StoreError>;
+    /// Claims the oldest unclaimed messages of a user for one delivery, up to
+    /// `limit`, marking them with `claim` in one transaction: two concurrent claims
+    /// never return the same message. Claimed messages stay stored until
+    /// [`Store::offline_delete`], or go back to the pool with [`Store::offline_release`].
+    fn offline_claim(
+        &self,
+        user: &str,
+        claim: i64,
+        limit: ClaimLimit,
+    ) -> Result<Vec<OfflineMessage>, StoreError>;
+    /// Returns the messages still held by `claim` to the pool; how many.
+    fn offline_release(&self, user: &str, claim: i64) -> Result<usize, StoreError>;
+    /// Returns every claimed message to the pool (a server starting up: claims of a
+    /// process that died are void). Returns how many.
+    fn offline_release_all(&self) -> Result<usize, StoreError>;
     /// Deletes delivered messages; ids that are unknown or belong to another
-    /// user are ignored.
-    fn offline_delete(&self, user: &str, ids: &[i64]) -> Result<(), StoreError>;
+    /// user are ignored. Returns how many were deleted.
+    fn offline_delete(&self, user: &str, ids: &[i64]) -> Result<usize, StoreError>;
     fn offline_count(&self, user: &str) -> Result<usize, StoreError>;
     /// Messages stored for all users (metrics gauge).
     fn offline_total(&self) -> Result<u64, StoreError>;

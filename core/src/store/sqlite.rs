@@ -23,7 +23,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use herald_translate::sasl::{ScramHash, ScramRecord};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
-use super::{OfflineMessage, OfflinePush, RosterItem, Store, StoreError, Subscription};
+use super::{
+    ClaimLimit, DbError, OfflineMessage, OfflinePush, OfflineQuota, RosterItem, Store, StoreError,
+    Subscription,
+};
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Db(DbError::new(e))
+    }
+}
 
 /// How long a statement waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,9 +42,10 @@ const BULK_CHUNK: usize = 500;
 
 /// Schema migrations; migration `i` brings the schema from version `i` to
 /// `i + 1` (stored in `PRAGMA user_version`). Append only, never edit.
-const MIGRATIONS: &[&str] = &[
-    // 1: initial schema
-    "CREATE TABLE users (
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+
+/// 1: the initial schema.
+pub(super) const MIGRATION_1: &str = "CREATE TABLE users (
         username TEXT NOT NULL PRIMARY KEY,
         roster_version INTEGER NOT NULL DEFAULT 0,
         created_at_unix_ms INTEGER NOT NULL
@@ -83,8 +93,13 @@ const MIGRATIONS: &[&str] = &[
         username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
         jid TEXT NOT NULL,
         PRIMARY KEY (username, jid)
-    );",
-];
+    );";
+
+/// 2: offline messages carry their size (byte quota) and a delivery claim.
+const MIGRATION_2: &str =
+    "ALTER TABLE offline_messages ADD COLUMN size_bytes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE offline_messages ADD COLUMN claim INTEGER;
+    UPDATE offline_messages SET size_bytes = length(CAST(stanza AS BLOB));";
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
@@ -114,12 +129,15 @@ impl SqliteStore {
         create_private_file(path)?;
         let wrap = |source| StoreError::Open {
             path: path.to_path_buf(),
-            source,
+            source: DbError::new(source),
         };
         let mut conn = Connection::open(path).map_err(wrap)?;
         configure(&conn, true).map_err(wrap)?;
         migrate(&mut conn).map_err(|e| match e {
-            StoreError::Db(source) => wrap(source),
+            StoreError::Db(source) => StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
             other => other,
         })?;
         Ok(Self {
@@ -132,12 +150,15 @@ impl SqliteStore {
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let wrap = |source| StoreError::Open {
             path: PathBuf::from(":memory:"),
-            source,
+            source: DbError::new(source),
         };
         let mut conn = Connection::open_in_memory().map_err(wrap)?;
         configure(&conn, false).map_err(wrap)?;
         migrate(&mut conn).map_err(|e| match e {
-            StoreError::Db(source) => wrap(source),
+            StoreError::Db(source) => StoreError::Open {
+                path: PathBuf::from(":memory:"),
+                source,
+            },
             other => other,
         })?;
         Ok(Self {
@@ -181,15 +202,14 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.lock();
-        conn.execute_batch("PRAGMA synchronous = NORMAL")?;
-        let result = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })();
-        conn.execute_batch("PRAGMA synchronous = FULL")?;
-        result
+        let relaxed = Relaxed::new(&mut conn)?;
+        let tx = relaxed
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        drop(relaxed);
+        Ok(out)
     }
 
     /// Runs `f` in a read transaction (one consistent snapshot).
@@ -202,6 +222,28 @@ impl SqliteStore {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+}
+
+/// `synchronous = NORMAL` for as long as it lives. Dropping it restores `FULL` on every
+/// way out, a panic in the caller's closure included, so the next write that
+/// acknowledges a message is never committed without a full sync.
+struct Relaxed<'a> {
+    conn: &'a mut Connection,
+}
+
+impl<'a> Relaxed<'a> {
+    fn new(conn: &'a mut Connection) -> Result<Self, StoreError> {
+        conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        Ok(Self { conn })
+    }
+}
+
+impl Drop for Relaxed<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.conn.execute_batch("PRAGMA synchronous = FULL") {
+            tracing::error!(error = %e, "cannot restore synchronous=FULL");
+        }
     }
 }
 
@@ -435,6 +477,14 @@ fn load_roster_item(
         .query_map([user, contact], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     Ok(Some(item))
+}
+
+fn offline_from_row(r: &Row<'_>) -> rusqlite::Result<OfflineMessage> {
+    Ok(OfflineMessage {
+        id: r.get(0)?,
+        stanza: r.get(1)?,
+        stored_at_unix_ms: r.get(2)?,
+    })
 }
 
 fn count(conn: &Connection, sql: &str, user: &str) -> Result<i64, StoreError> {
@@ -679,25 +729,28 @@ impl Store for SqliteStore {
         &self,
         user: &str,
         stanza: &str,
-        quota: usize,
+        quota: OfflineQuota,
     ) -> Result<OfflinePush, StoreError> {
-        let quota = i64::try_from(quota).unwrap_or(i64::MAX);
+        let max_count = i64::try_from(quota.messages).unwrap_or(i64::MAX);
+        let max_bytes = i64::try_from(quota.bytes).unwrap_or(i64::MAX);
+        let size = i64::try_from(stanza.len()).unwrap_or(i64::MAX);
         let now = now_unix_ms();
         self.write(|tx| {
             require_user(tx, user)?;
-            let stored = count(
-                tx,
-                "SELECT COUNT(*) FROM offline_messages WHERE username = ?1",
-                user,
-            )?;
-            if stored >= quota {
+            let (count, bytes): (i64, i64) = tx
+                .prepare_cached(
+                    "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM offline_messages
+                     WHERE username = ?1",
+                )?
+                .query_row([user], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if count >= max_count || bytes.saturating_add(size) > max_bytes {
                 return Ok(OfflinePush::QuotaExceeded);
             }
             tx.prepare_cached(
-                "INSERT INTO offline_messages (username, stanza, stored_at_unix_ms)
-                 VALUES (?1, ?2, ?3)",
+                "INSERT INTO offline_messages (username, stanza, stored_at_unix_ms, size_bytes)
+                 VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![user, stanza, now])?;
+            .execute(params![user, stanza, now, size])?;
             Ok(OfflinePush::Stored)
         })
     }
@@ -710,27 +763,76 @@ impl Store for SqliteStore {
                  WHERE username = ?1 ORDER BY id",
             )?;
             let list = stmt
-                .query_map([user], |r| {
-                    Ok(OfflineMessage {
-                        id: r.get(0)?,
-                        stanza: r.get(1)?,
-                        stored_at_unix_ms: r.get(2)?,
-                    })
-                })?
+                .query_map([user], offline_from_row)?
                 .collect::<Result<_, _>>()?;
             Ok(list)
         })
     }
 
-    fn offline_delete(&self, user: &str, ids: &[i64]) -> Result<(), StoreError> {
+    fn offline_claim(
+        &self,
+        user: &str,
+        claim: i64,
+        limit: ClaimLimit,
+    ) -> Result<Vec<OfflineMessage>, StoreError> {
+        let max = i64::try_from(limit.messages).unwrap_or(i64::MAX);
+        self.write_relaxed(|tx| {
+            require_user(tx, user)?;
+            let mut page = Vec::new();
+            let mut bytes = 0usize;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT id, stanza, stored_at_unix_ms FROM offline_messages
+                     WHERE username = ?1 AND claim IS NULL ORDER BY id LIMIT ?2",
+                )?;
+                let mut rows = stmt.query(params![user, max])?;
+                while let Some(row) = rows.next()? {
+                    let m = offline_from_row(row)?;
+                    if !page.is_empty() && bytes + m.stanza.len() > limit.bytes {
+                        break;
+                    }
+                    bytes += m.stanza.len();
+                    page.push(m);
+                }
+            }
+            let mut mark =
+                tx.prepare_cached("UPDATE offline_messages SET claim = ?1 WHERE id = ?2")?;
+            for m in &page {
+                mark.execute(params![claim, m.id])?;
+            }
+            Ok(page)
+        })
+    }
+
+    fn offline_release(&self, user: &str, claim: i64) -> Result<usize, StoreError> {
+        self.write_relaxed(|tx| {
+            require_user(tx, user)?;
+            Ok(tx
+                .prepare_cached(
+                    "UPDATE offline_messages SET claim = NULL WHERE username = ?1 AND claim = ?2",
+                )?
+                .execute(params![user, claim])?)
+        })
+    }
+
+    fn offline_release_all(&self) -> Result<usize, StoreError> {
+        self.write_relaxed(|tx| {
+            Ok(tx
+                .prepare_cached("UPDATE offline_messages SET claim = NULL WHERE claim IS NOT NULL")?
+                .execute([])?)
+        })
+    }
+
+    fn offline_delete(&self, user: &str, ids: &[i64]) -> Result<usize, StoreError> {
         self.write_relaxed(|tx| {
             require_user(tx, user)?;
             let mut stmt =
                 tx.prepare_cached("DELETE FROM offline_messages WHERE username = ?1 AND id = ?2")?;
+            let mut deleted = 0;
             for id in ids {
-                stmt.execute(params![user, id])?;
+                deleted += stmt.execute(params![user, id])?;
             }
-            Ok(())
+            Ok(deleted)
         })
     }
 
@@ -796,5 +898,36 @@ impl Store for SqliteStore {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous(store: &SqliteStore) -> i64 {
+        store
+            .lock()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("pragma")
+    }
+
+    /// A panic inside a relaxed write must not leave the connection at NORMAL: the next
+    /// offline message would then be acknowledged without a full sync.
+    #[test]
+    fn relaxed_writes_restore_full_sync_even_on_panic() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        assert_eq!(synchronous(&store), 2);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = store.write_relaxed(|_| -> Result<(), StoreError> {
+                panic!("boom");
+            });
+        }));
+        assert!(outcome.is_err());
+        assert_eq!(synchronous(&store), 2, "FULL (2) restored after the panic");
+        store
+            .write_relaxed(|_| Err::<(), _>(StoreError::Corrupt("x".into())))
+            .expect_err("the closure's error is returned");
+        assert_eq!(synchronous(&store), 2, "FULL (2) restored after an error");
     }
 }

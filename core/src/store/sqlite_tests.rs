@@ -11,7 +11,7 @@ use std::time::Duration;
 use herald_translate::sasl::ScramHash;
 
 use super::tests::{creds, item, record, TempDir};
-use super::{OfflinePush, SqliteStore, Store, StoreError, Subscription};
+use super::{OfflinePush, OfflineQuota, SqliteStore, Store, StoreError, Subscription};
 
 /// A second handle on the same file (the CLI while the server runs) sees the
 /// first one's writes and the other way round, and a reopen keeps everything.
@@ -34,7 +34,9 @@ fn sqlite_two_handles_share_the_file() {
             &item("bob@example.org", Subscription::Both, &["G"]),
         )
         .unwrap();
-    server.offline_push("alice", "<message/>", 10).unwrap();
+    server
+        .offline_push("alice", "<message/>", OfflineQuota::messages(10))
+        .unwrap();
     assert_eq!(cli.roster_version("alice").unwrap(), 1);
     assert_eq!(cli.offline_count("alice").unwrap(), 1);
     cli.set_credentials("alice", &creds(2)).unwrap();
@@ -52,7 +54,9 @@ fn sqlite_two_handles_share_the_file() {
         for store in [&server, &cli] {
             scope.spawn(move || {
                 for _ in 0..20 {
-                    store.offline_push("bob", "<message/>", 30).unwrap();
+                    store
+                        .offline_push("bob", "<message/>", OfflineQuota::messages(30))
+                        .unwrap();
                 }
             });
         }
@@ -97,6 +101,40 @@ fn sqlite_pragmas_and_schema_version() {
     );
 }
 
+/// A database written by schema 1 keeps its offline messages through the upgrade, and
+/// their sizes count against the byte quota.
+#[test]
+fn sqlite_migrates_offline_messages_from_schema_1() {
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.db().parent().unwrap()).unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.db()).unwrap();
+        conn.execute_batch(super::sqlite::MIGRATION_1).unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO users VALUES ('alice', 0, 0);
+             INSERT INTO offline_messages (username, stanza, stored_at_unix_ms)
+                 VALUES ('alice', '<message>\u{e9}</message>', 1);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&dir.db()).unwrap();
+    assert_eq!(store.offline_count("alice").unwrap(), 1);
+    let quota = OfflineQuota {
+        messages: 10,
+        bytes: 25,
+    };
+    // 21 bytes stored (é takes two), so 4 more fit and 5 do not.
+    assert_eq!(
+        store.offline_push("alice", "12345", quota).unwrap(),
+        OfflinePush::QuotaExceeded
+    );
+    assert_eq!(
+        store.offline_push("alice", "1234", quota).unwrap(),
+        OfflinePush::Stored
+    );
+}
+
 #[test]
 fn sqlite_open_errors_name_the_path() {
     let dir = TempDir::new();
@@ -127,7 +165,11 @@ fn sqlite_kill9_child_writer() {
     let store = SqliteStore::open(Path::new(&path)).unwrap();
     let mut stdout = std::io::stdout();
     for i in 0.. {
-        let push = store.offline_push("alice", &format!("<message id='{i}'/>"), usize::MAX);
+        let push = store.offline_push(
+            "alice",
+            &format!("<message id='{i}'/>"),
+            OfflineQuota::messages(usize::MAX),
+        );
         assert_eq!(push.unwrap(), OfflinePush::Stored);
         writeln!(stdout, "{STORED_MARKER} {i}").unwrap();
         stdout.flush().unwrap();
@@ -202,7 +244,7 @@ fn sqlite_survives_kill_9() {
     // Still writable after recovery.
     assert_eq!(
         store
-            .offline_push("alice", "<message/>", usize::MAX)
+            .offline_push("alice", "<message/>", OfflineQuota::messages(usize::MAX))
             .unwrap(),
         OfflinePush::Stored
     );

@@ -12,7 +12,9 @@ use std::thread;
 use herald_translate::sasl::{ScramHash, ScramRecord};
 use proptest::prelude::*;
 
-use super::{OfflinePush, RosterItem, SqliteStore, Store, StoreError, Subscription};
+use super::{
+    ClaimLimit, OfflinePush, OfflineQuota, RosterItem, SqliteStore, Store, StoreError, Subscription,
+};
 
 // ----- helpers -----
 
@@ -163,7 +165,8 @@ fn remove_user_cascades(s: &dyn Store) {
         s.pending_in_put(user, "dave@example.org", "<presence type='subscribe'/>")
             .unwrap();
         assert_eq!(
-            s.offline_push(user, "<message/>", 10).unwrap(),
+            s.offline_push(user, "<message/>", OfflineQuota::messages(10))
+                .unwrap(),
             OfflinePush::Stored
         );
         s.block(user, &strings(&["spam.example"])).unwrap();
@@ -380,27 +383,35 @@ fn offline(s: &dyn Store) {
     let before = i64::try_from(before).unwrap();
     for i in 0..3 {
         let push = s
-            .offline_push("alice", &format!("<message id='{i}'/>"), 3)
+            .offline_push(
+                "alice",
+                &format!("<message id='{i}'/>"),
+                OfflineQuota::messages(3),
+            )
             .unwrap();
         assert_eq!(push, OfflinePush::Stored, "message {i}");
     }
     // Exactly at the limit: refused and not stored.
     assert_eq!(
-        s.offline_push("alice", "<message id='x'/>", 3).unwrap(),
+        s.offline_push("alice", "<message id='x'/>", OfflineQuota::messages(3))
+            .unwrap(),
         OfflinePush::QuotaExceeded
     );
     assert_eq!(s.offline_count("alice").unwrap(), 3);
     // A larger quota admits more; a zero quota admits nothing.
     assert_eq!(
-        s.offline_push("alice", "<message id='3'/>", 4).unwrap(),
+        s.offline_push("alice", "<message id='3'/>", OfflineQuota::messages(4))
+            .unwrap(),
         OfflinePush::Stored
     );
     assert_eq!(
-        s.offline_push("bob", "<message/>", 0).unwrap(),
+        s.offline_push("bob", "<message/>", OfflineQuota::messages(0))
+            .unwrap(),
         OfflinePush::QuotaExceeded
     );
     assert_eq!(
-        s.offline_push("bob", "<message id='b'/>", 1).unwrap(),
+        s.offline_push("bob", "<message id='b'/>", OfflineQuota::messages(1))
+            .unwrap(),
         OfflinePush::Stored
     );
     assert_eq!(s.offline_total().unwrap(), 5);
@@ -436,12 +447,13 @@ fn offline(s: &dyn Store) {
     // Ids are never reused.
     let max = rest.iter().map(|m| m.id).max().unwrap();
     s.offline_delete("alice", &[rest[1].id]).unwrap();
-    s.offline_push("alice", "<message id='new'/>", 10).unwrap();
+    s.offline_push("alice", "<message id='new'/>", OfflineQuota::messages(10))
+        .unwrap();
     let newest = s.offline_list("alice").unwrap().pop().unwrap();
     assert_eq!(newest.stanza, "<message id='new'/>");
     assert!(newest.id > max.max(bob_id));
 
-    assert_no_such_user(s.offline_push("ghost", "<message/>", 10));
+    assert_no_such_user(s.offline_push("ghost", "<message/>", OfflineQuota::messages(10)));
     assert_no_such_user(s.offline_list("ghost"));
     assert_no_such_user(s.offline_delete("ghost", &[1]));
     assert_no_such_user(s.offline_count("ghost"));
@@ -457,7 +469,10 @@ fn offline_quota_concurrent(s: &dyn Store) {
             scope.spawn(move || {
                 for i in 0..10 {
                     let stanza = format!("<message id='{t}-{i}'/>");
-                    if s.offline_push("alice", &stanza, 25).unwrap() == OfflinePush::Stored {
+                    if s.offline_push("alice", &stanza, OfflineQuota::messages(25))
+                        .unwrap()
+                        == OfflinePush::Stored
+                    {
                         stored.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -466,6 +481,133 @@ fn offline_quota_concurrent(s: &dyn Store) {
     });
     assert_eq!(stored.load(Ordering::Relaxed), 25);
     assert_eq!(s.offline_count("alice").unwrap(), 25);
+}
+
+/// The byte bound holds next to the count bound.
+fn offline_quota_bytes(s: &dyn Store) {
+    s.create_user("alice", &[]).unwrap();
+    let quota = OfflineQuota {
+        messages: 100,
+        bytes: 25,
+    };
+    let ten = "<m>123</m>"; // 10 bytes
+    assert_eq!(
+        s.offline_push("alice", ten, quota).unwrap(),
+        OfflinePush::Stored
+    );
+    assert_eq!(
+        s.offline_push("alice", ten, quota).unwrap(),
+        OfflinePush::Stored
+    );
+    // 20 stored + 10 > 25.
+    assert_eq!(
+        s.offline_push("alice", ten, quota).unwrap(),
+        OfflinePush::QuotaExceeded
+    );
+    assert_eq!(
+        s.offline_push("alice", "<m/>", quota).unwrap(),
+        OfflinePush::Stored
+    );
+    assert_eq!(s.offline_count("alice").unwrap(), 3);
+    // A single message over the whole quota is never stored.
+    s.create_user("bob", &[]).unwrap();
+    let big = "x".repeat(26);
+    assert_eq!(
+        s.offline_push("bob", &big, quota).unwrap(),
+        OfflinePush::QuotaExceeded
+    );
+}
+
+/// Claims: a message is handed to exactly one claim; released messages come back;
+/// deletes report what they removed.
+fn offline_claims(s: &dyn Store) {
+    s.create_user("alice", &[]).unwrap();
+    let q = OfflineQuota::messages(100);
+    for i in 0..10 {
+        s.offline_push("alice", &format!("<message id='{i}'/>"), q)
+            .unwrap();
+    }
+    let page = |n| ClaimLimit {
+        messages: n,
+        bytes: usize::MAX,
+    };
+    let a = s.offline_claim("alice", 1, page(4)).unwrap();
+    let b = s.offline_claim("alice", 2, page(4)).unwrap();
+    let c = s.offline_claim("alice", 3, page(4)).unwrap();
+    assert_eq!((a.len(), b.len(), c.len()), (4, 4, 2));
+    let mut ids: Vec<i64> = a.iter().chain(&b).chain(&c).map(|m| m.id).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "oldest first, no repeats"
+    );
+    assert!(s.offline_claim("alice", 4, page(4)).unwrap().is_empty());
+    // Claimed messages are still stored.
+    assert_eq!(s.offline_count("alice").unwrap(), 10);
+    // Claim 2 gives up: its messages go back, oldest first again.
+    assert_eq!(s.offline_release("alice", 2).unwrap(), 4);
+    let again = s.offline_claim("alice", 5, page(10)).unwrap();
+    assert_eq!(
+        again.iter().map(|m| m.id).collect::<Vec<_>>(),
+        b.iter().map(|m| m.id).collect::<Vec<_>>()
+    );
+    // Deleting twice counts once.
+    let first: Vec<i64> = a.iter().map(|m| m.id).collect();
+    assert_eq!(s.offline_delete("alice", &first).unwrap(), 4);
+    assert_eq!(s.offline_delete("alice", &first).unwrap(), 0);
+    assert_eq!(s.offline_count("alice").unwrap(), 6);
+    // A restart voids every claim.
+    assert_eq!(s.offline_release_all().unwrap(), 6);
+    ids = s
+        .offline_claim("alice", 6, page(100))
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(ids.len(), 6);
+    // The byte limit cuts a page, but the first message is always taken.
+    s.offline_release_all().unwrap();
+    let tiny = ClaimLimit {
+        messages: 100,
+        bytes: 1,
+    };
+    assert_eq!(s.offline_claim("alice", 7, tiny).unwrap().len(), 1);
+    assert_no_such_user(s.offline_claim("ghost", 1, page(1)));
+    assert_no_such_user(s.offline_release("ghost", 1));
+}
+
+/// Concurrent claims from several threads never hand out a message twice.
+fn offline_claims_concurrent(s: &dyn Store) {
+    s.create_user("alice", &[]).unwrap();
+    for i in 0..200 {
+        s.offline_push(
+            "alice",
+            &format!("<m i='{i}'/>"),
+            OfflineQuota::messages(1000),
+        )
+        .unwrap();
+    }
+    let got = std::sync::Mutex::new(Vec::new());
+    thread::scope(|scope| {
+        for t in 0..4 {
+            let got = &got;
+            scope.spawn(move || loop {
+                let limit = ClaimLimit {
+                    messages: 7,
+                    bytes: usize::MAX,
+                };
+                let page = s.offline_claim("alice", t, limit).unwrap();
+                if page.is_empty() {
+                    break;
+                }
+                got.lock().unwrap().extend(page.into_iter().map(|m| m.id));
+            });
+        }
+    });
+    let mut ids = got.into_inner().unwrap();
+    ids.sort_unstable();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!((n, ids.len()), (200, 200));
 }
 
 fn blocklist(s: &dyn Store) {
@@ -546,6 +688,9 @@ suite!(
     pending_in,
     offline,
     offline_quota_concurrent,
+    offline_quota_bytes,
+    offline_claims,
+    offline_claims_concurrent,
     blocklist,
 );
 

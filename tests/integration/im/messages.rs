@@ -113,7 +113,7 @@ async fn offline_messages_are_delivered_with_delay_after_initial_presence() {
             "XEP-0082 stamp {stamp:?}"
         );
     }
-    let store = std::sync::Arc::clone(&ts.server.store);
+    let store = std::sync::Arc::clone(ts.server.db.store());
     wait_until("the delivered messages are deleted", || {
         store.offline_count("bob").ok() == Some(0)
     })

@@ -1,18 +1,33 @@
-//! Roster management (RFC 6121 §2) with versioning (XEP-0237).
+//! Rosters (RFC 6121 §2) with versioning (XEP-0237): the roster IQs, pushes to
+//! interested sessions, and the per-user lock that serializes read-modify-write.
 //!
 //! A roster get with the current version answers with an empty result; any other version
 //! gets the full roster (the "full roster" option of XEP-0237 §3), then pushes.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use herald_translate::negotiation::random_id;
 use herald_translate::stanza::{error_reply, iq_result};
 use herald_translate::{ns, Element, Jid, StanzaError, StanzaErrorCondition};
 
-use crate::server::Server;
+use crate::ctx::Ctx;
 use crate::store::{RosterItem, Subscription};
 
 /// Longest item name or group name accepted.
 const MAX_NAME_BYTES: usize = 1024;
+
+/// Number of stripes of the per-user roster lock.
+const LOCK_STRIPES: usize = 64;
+
+/// Which side of a subscription to list.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Side {
+    /// Contacts subscribed to the user (`from`, `both`): they receive the user's presence.
+    Subscribers,
+    /// Contacts the user is subscribed to (`to`, `both`): they are probed.
+    Subscriptions,
+}
 
 /// The XML form of a roster item.
 pub(crate) fn item_element(item: &RosterItem) -> Element {
@@ -37,10 +52,7 @@ pub(crate) fn item_element(item: &RosterItem) -> Element {
 fn push(user: &Jid, item: Element, ver: u64) -> Element {
     Element::new("iq", ns::CLIENT)
         .with_attr("type", "set")
-        .with_attr(
-            "id",
-            format!("push-{}", herald_translate::negotiation::random_id()),
-        )
+        .with_attr("id", format!("push-{}", random_id()))
         .with_attr("from", user.bare().to_string())
         .with_child(
             Element::new("query", ns::ROSTER)
@@ -107,62 +119,165 @@ fn parse_set(query: &Element, user: &Jid) -> Result<SetRequest, StanzaError> {
     Ok(SetRequest::Update { jid, name, groups })
 }
 
-impl Server {
+/// A contact removed from a roster: what the subscriptions were, so the caller can
+/// cancel them (RFC 6121 §2.5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Removed {
+    /// The user was subscribed to the contact or had asked: send `unsubscribe`.
+    pub(crate) unsubscribe: bool,
+    /// The contact was subscribed to the user or was asking: send `unsubscribed`.
+    pub(crate) unsubscribed: bool,
+}
+
+/// The roster service.
+#[derive(Debug)]
+pub(crate) struct Rosters {
+    ctx: Arc<Ctx>,
+    locks: Box<[tokio::sync::Mutex<()>]>,
+}
+
+impl Rosters {
+    pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
+        Self {
+            ctx,
+            locks: (0..LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        }
+    }
+
+    /// Serialize changes to `user`'s roster. Hold it only around storage work: never
+    /// while routing (routing may need another user's stripe).
+    pub(crate) async fn lock(&self, user: &Jid) -> tokio::sync::MutexGuard<'_, ()> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        user.local().hash(&mut h);
+        user.domain().hash(&mut h);
+        let stripe = usize::try_from(h.finish()).unwrap_or(0) % self.locks.len();
+        self.locks[stripe].lock().await
+    }
+
+    /// The contacts on one side of the user's subscriptions.
+    pub(crate) async fn contacts(&self, user: &Jid, side: Side) -> Vec<Jid> {
+        let Some(u) = user.local().map(str::to_string) else {
+            return Vec::new();
+        };
+        let items = match self.ctx.db.run(move |s| s.roster(&u)).await {
+            Ok((_, items)) => items,
+            Err(e) => {
+                tracing::error!(error = %e, "roster unavailable for presence");
+                return Vec::new();
+            }
+        };
+        items
+            .into_iter()
+            .filter(|i| match side {
+                Side::Subscribers => {
+                    matches!(i.subscription, Subscription::From | Subscription::Both)
+                }
+                Side::Subscriptions => {
+                    matches!(i.subscription, Subscription::To | Subscription::Both)
+                }
+            })
+            .filter_map(|i| Jid::parse(&i.jid).ok())
+            .collect()
+    }
+
+    /// The user's item for `contact`, if any.
+    pub(crate) async fn item(&self, user: &Jid, contact: &Jid) -> Option<RosterItem> {
+        let u = user.local()?.to_string();
+        let c = contact.bare().to_string();
+        self.ctx
+            .db
+            .run(move |s| s.roster_item(&u, &c))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Whether `contact` is subscribed to the user's presence (`from` or `both`).
+    pub(crate) async fn is_subscriber(&self, user: &Jid, contact: &Jid) -> bool {
+        self.item(user, contact)
+            .await
+            .is_some_and(|i| matches!(i.subscription, Subscription::From | Subscription::Both))
+    }
+
     /// Send a roster push to every interested session of `user`.
-    pub(crate) fn push_roster_item(&self, user: &Jid, item: &RosterItem, ver: u64) {
+    pub(crate) fn push_item(&self, user: &Jid, item: &RosterItem, ver: u64) {
         self.push_element(user, item_element(item), ver);
     }
 
     fn push_element(&self, user: &Jid, item: Element, ver: u64) {
-        for s in self.router.sessions(user) {
+        for s in self.ctx.router.sessions(user).iter() {
             if s.interested {
-                let mut p = push(user, item.clone(), ver);
-                p.set_attr("to", s.jid.to_string());
-                self.deliver_to(&s, p);
+                let p = push(user, item.clone(), ver).with_attr("to", s.jid.to_string());
+                self.ctx.deliver(s, p);
             }
         }
     }
 
-    /// Answer a roster get or set from the user's own session.
-    pub(crate) async fn roster_iq(
-        self: &Arc<Self>,
+    /// Answer a roster get or set from the user's own session. A removal also returns
+    /// what must be cancelled.
+    pub(crate) async fn handle_iq(
+        &self,
         iq: &Element,
         query: &Element,
         session: &Jid,
         conn_id: u64,
-    ) -> Element {
-        let user = session.local().unwrap_or_default().to_string();
+    ) -> (Element, Option<(Jid, Removed)>) {
+        let Some(user) = session.local().map(str::to_string) else {
+            let err = StanzaError::new(StanzaErrorCondition::BadRequest);
+            return (error_reply(iq, &err, None), None);
+        };
+        let internal = || {
+            error_reply(
+                iq,
+                &StanzaError::new(StanzaErrorCondition::InternalServerError),
+                None,
+            )
+        };
         match iq.attr("type") {
             Some("get") => {
-                self.router
+                self.ctx
+                    .router
                     .update(session, conn_id, |s| s.interested = true);
-                let u = user.clone();
-                let (ver, items) = match self.db(move |s| s.roster(&u)).await {
+                let (ver, items) = match self.ctx.db.run(move |s| s.roster(&user)).await {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::error!(error = %e, "roster read failed");
-                        let err = StanzaError::new(StanzaErrorCondition::InternalServerError);
-                        return error_reply(iq, &err, None);
+                        return (internal(), None);
                     }
                 };
                 if query.attr("ver") == Some(ver.to_string().as_str()) {
-                    return iq_result(iq, None, None);
+                    return (iq_result(iq, None, None), None);
                 }
                 let mut q = Element::new("query", ns::ROSTER).with_attr("ver", ver.to_string());
                 for it in &items {
                     q.push_child(item_element(it));
                 }
-                iq_result(iq, None, Some(q))
+                (iq_result(iq, None, Some(q)), None)
             }
             Some("set") => match parse_set(query, session) {
-                Err(err) => error_reply(iq, &err, None),
-                Ok(SetRequest::Remove { jid }) => self.roster_remove(iq, session, jid).await,
+                Err(err) => (error_reply(iq, &err, None), None),
+                Ok(SetRequest::Remove { jid }) => match self.remove(session, &jid).await {
+                    Ok(Some(removed)) => (iq_result(iq, None, None), Some((jid, removed))),
+                    Ok(None) => (
+                        error_reply(
+                            iq,
+                            &StanzaError::new(StanzaErrorCondition::ItemNotFound),
+                            None,
+                        ),
+                        None,
+                    ),
+                    Err(()) => (internal(), None),
+                },
                 Ok(SetRequest::Update { jid, name, groups }) => {
-                    let max = self.settings.max_roster_items;
+                    let max = self.ctx.settings.max_roster_items;
                     let c = jid.to_string();
-                    let _guard = self.roster_lock(session).await;
+                    let _guard = self.lock(session).await;
                     let outcome = self
-                        .db(move |s| {
+                        .ctx
+                        .db
+                        .run(move |s| {
                             let existing = s.roster_item(&user, &c)?;
                             if existing.is_none() && s.roster_len(&user)? >= max {
                                 return Ok(None);
@@ -176,41 +291,46 @@ impl Server {
                         .await;
                     match outcome {
                         Ok(Some((item, ver))) => {
-                            self.push_roster_item(session, &item, ver);
-                            iq_result(iq, None, None)
+                            self.push_item(session, &item, ver);
+                            (iq_result(iq, None, None), None)
                         }
-                        Ok(None) => error_reply(
-                            iq,
-                            &StanzaError::new(StanzaErrorCondition::NotAllowed)
-                                .with_text("the roster is full"),
+                        Ok(None) => (
+                            error_reply(
+                                iq,
+                                &StanzaError::new(StanzaErrorCondition::NotAllowed)
+                                    .with_text("the roster is full"),
+                                None,
+                            ),
                             None,
                         ),
                         Err(e) => {
                             tracing::error!(error = %e, "roster write failed");
-                            error_reply(
-                                iq,
-                                &StanzaError::new(StanzaErrorCondition::InternalServerError),
-                                None,
-                            )
+                            (internal(), None)
                         }
                     }
                 }
             },
-            _ => error_reply(
-                iq,
-                &StanzaError::new(StanzaErrorCondition::BadRequest),
+            _ => (
+                error_reply(
+                    iq,
+                    &StanzaError::new(StanzaErrorCondition::BadRequest),
+                    None,
+                ),
                 None,
             ),
         }
     }
 
-    /// RFC 6121 §2.5: removing a contact also cancels the subscriptions both ways.
-    async fn roster_remove(self: &Arc<Self>, iq: &Element, session: &Jid, contact: Jid) -> Element {
+    /// RFC 6121 §2.5: remove a contact and its pending request, push the removal.
+    /// Ok(None) when there was no such item.
+    async fn remove(&self, session: &Jid, contact: &Jid) -> Result<Option<Removed>, ()> {
         let user = session.local().unwrap_or_default().to_string();
         let c = contact.to_string();
-        let guard = self.roster_lock(session).await;
+        let guard = self.lock(session).await;
         let removed = self
-            .db(move |s| {
+            .ctx
+            .db
+            .run(move |s| {
                 let item = s.roster_item(&user, &c)?;
                 let pending = s.pending_in_remove(&user, &c)?;
                 let ver = s.roster_remove(&user, &c)?;
@@ -218,40 +338,22 @@ impl Server {
             })
             .await;
         drop(guard);
-        let (item, pending, ver) = match removed {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "roster remove failed");
-                let err = StanzaError::new(StanzaErrorCondition::InternalServerError);
-                return error_reply(iq, &err, None);
-            }
-        };
+        let (item, pending, ver) = removed.map_err(|e| {
+            tracing::error!(error = %e, "roster remove failed");
+        })?;
         let (Some(item), Some(ver)) = (item, ver) else {
-            return error_reply(
-                iq,
-                &StanzaError::new(StanzaErrorCondition::ItemNotFound),
-                None,
-            );
+            return Ok(None);
         };
-        let user_bare = session.bare();
-        let presence = |t: &str| {
-            Element::new("presence", ns::CLIENT)
-                .with_attr("type", t)
-                .with_attr("from", user_bare.to_string())
-                .with_attr("to", contact.to_string())
-        };
-        if matches!(item.subscription, Subscription::To | Subscription::Both) || item.ask {
-            self.route(presence("unsubscribe")).await;
-        }
-        if matches!(item.subscription, Subscription::From | Subscription::Both) || pending {
-            self.route(presence("unsubscribed")).await;
-            self.send_unavailable_to(&user_bare, &contact).await;
-        }
         let removal = Element::new("item", ns::ROSTER)
             .with_attr("jid", contact.to_string())
             .with_attr("subscription", "remove");
         self.push_element(session, removal, ver);
-        iq_result(iq, None, None)
+        Ok(Some(Removed {
+            unsubscribe: matches!(item.subscription, Subscription::To | Subscription::Both)
+                || item.ask,
+            unsubscribed: matches!(item.subscription, Subscription::From | Subscription::Both)
+                || pending,
+        }))
     }
 }
 

@@ -1,0 +1,56 @@
+//! One accepted client connection from start to end: negotiation, then the bound
+//! session. The admission guard lives for the whole task, so its slot, permits and
+//! gauge come back however the task ends.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+use tracing::Instrument;
+
+use super::admission::ConnGuard;
+use super::negotiate::{negotiate, Negotiated};
+use super::session::Session;
+use crate::server::Server;
+
+/// Serve one accepted TCP connection to the end.
+pub(crate) async fn handle(
+    server: Arc<Server>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    direct_tls: bool,
+    mut guard: ConnGuard,
+) {
+    let conn_id = server.router.next_conn_id();
+    let span = tracing::info_span!("c2s", conn = conn_id, %peer);
+    async move {
+        // Negotiation is boxed so its state is freed once the session runs: an idle
+        // session then holds only the session loop's state.
+        let negotiated = Box::pin(negotiate(
+            &server,
+            tcp,
+            direct_tls,
+            peer.ip(),
+            &mut guard,
+            conn_id,
+        ))
+        .await;
+        let Some((conn, outcome)) = negotiated else {
+            return;
+        };
+        match outcome {
+            Negotiated::Closed => {}
+            Negotiated::Bound(bound) => {
+                tracing::info!(jid = %bound.handle.jid, "session bound");
+                Session::new(server, conn, bound).run().await;
+            }
+            Negotiated::Resumed(detached, h) => {
+                tracing::info!(jid = %detached.handle.jid, "session resumed");
+                Session::resume(server, conn, *detached, h).run().await;
+            }
+        }
+        drop(guard);
+    }
+    .instrument(span)
+    .await;
+}

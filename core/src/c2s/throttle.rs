@@ -1,0 +1,184 @@
+//! Failed-authentication throttling, keyed by source address and by account.
+//!
+//! Each failed SASL attempt takes a cell from two governor limiters (the address's and
+//! the account's). When a key runs out, it is blocked for a while: every attempt from
+//! that address, or for that account, is refused with `temporary-auth-failure` before
+//! any password work is done. Sessions that are already authenticated are never touched,
+//! so an attacker guessing a user's password cannot end that user's open sessions.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::clock::{keyed_limiter, now, KeyedLimiter};
+use crate::settings::C2sSettings;
+
+/// Blocked keys kept at most (expired ones are dropped first).
+const MAX_BLOCKED: usize = 100_000;
+
+/// What a block applies to; the metrics label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Address,
+    Account,
+}
+
+impl Scope {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Address => "address",
+            Self::Account => "account",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Address(IpAddr),
+    Account(String),
+}
+
+#[derive(Debug)]
+pub(crate) struct AuthThrottle {
+    by_address: KeyedLimiter<IpAddr>,
+    by_account: KeyedLimiter<String>,
+    blocked: Mutex<HashMap<Key, Instant>>,
+    block_address: Duration,
+    block_account: Duration,
+}
+
+impl AuthThrottle {
+    pub(crate) fn new(s: &C2sSettings) -> Self {
+        Self {
+            by_address: keyed_limiter(s.auth_failures_per_ip_per_min, s.auth_failures_per_ip_burst),
+            by_account: keyed_limiter(
+                s.auth_failures_per_account_per_min,
+                s.auth_failures_per_account_burst,
+            ),
+            blocked: Mutex::new(HashMap::new()),
+            block_address: Duration::from_secs(s.auth_block_ip_secs),
+            block_account: Duration::from_secs(s.auth_block_account_secs),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Instant>> {
+        self.blocked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether an attempt from `ip` for `account` may proceed; the blocked scope if not.
+    pub(crate) fn check(&self, ip: IpAddr, account: &str) -> Result<(), Scope> {
+        let now = now();
+        let mut blocked = self.lock();
+        for (key, scope) in [
+            (Key::Address(ip), Scope::Address),
+            (Key::Account(account.to_string()), Scope::Account),
+        ] {
+            match blocked.get(&key) {
+                Some(&until) if until > now => return Err(scope),
+                Some(_) => {
+                    blocked.remove(&key);
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Record a failed attempt. Returns the scopes that became blocked by it.
+    pub(crate) fn failed(&self, ip: IpAddr, account: Option<&str>) -> Vec<Scope> {
+        let mut started = Vec::new();
+        if self.by_address.check_key(&ip).is_err() {
+            self.block(Key::Address(ip), self.block_address);
+            started.push(Scope::Address);
+        }
+        if let Some(account) = account {
+            if self.by_account.check_key(&account.to_string()).is_err() {
+                self.block(Key::Account(account.to_string()), self.block_account);
+                started.push(Scope::Account);
+            }
+        }
+        started
+    }
+
+    fn block(&self, key: Key, for_: Duration) {
+        let now = now();
+        let mut blocked = self.lock();
+        if blocked.len() >= MAX_BLOCKED {
+            blocked.retain(|_, until| *until > now);
+        }
+        if blocked.len() < MAX_BLOCKED {
+            blocked.insert(key, now + for_);
+        }
+    }
+
+    /// Drop expired blocks and limiter state that no longer limits anyone.
+    pub(crate) fn prune(&self) {
+        let now = now();
+        self.lock().retain(|_, until| *until > now);
+        self.by_address.retain_recent();
+        self.by_account.retain_recent();
+        self.by_address.shrink_to_fit();
+        self.by_account.shrink_to_fit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 9));
+    const OTHER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 10));
+
+    fn throttle() -> AuthThrottle {
+        AuthThrottle::new(&C2sSettings {
+            auth_failures_per_ip_per_min: 6,
+            auth_failures_per_ip_burst: 5,
+            auth_failures_per_account_per_min: 2,
+            auth_failures_per_account_burst: 3,
+            auth_block_ip_secs: 300,
+            auth_block_account_secs: 60,
+            ..C2sSettings::default()
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_account_is_blocked_after_its_burst_and_unblocked_later() {
+        let t = throttle();
+        for i in 0..3 {
+            // Different addresses: only the account's budget runs out.
+            let ip = IpAddr::V4(std::net::Ipv4Addr::new(127, 1, 0, i));
+            assert!(t.failed(ip, Some("alice")).is_empty());
+        }
+        assert_eq!(t.failed(IP, Some("alice")), vec![Scope::Account]);
+        assert_eq!(t.check(OTHER, "alice"), Err(Scope::Account));
+        assert_eq!(t.check(OTHER, "bob"), Ok(()));
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert_eq!(t.check(OTHER, "alice"), Ok(()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_address_is_blocked_for_every_account() {
+        let t = throttle();
+        for i in 0..5 {
+            assert!(t.failed(IP, Some(&format!("user{i}"))).is_empty());
+        }
+        assert_eq!(t.failed(IP, None), vec![Scope::Address]);
+        assert_eq!(t.check(IP, "anyone"), Err(Scope::Address));
+        assert_eq!(t.check(OTHER, "anyone"), Ok(()));
+        tokio::time::advance(Duration::from_secs(299)).await;
+        assert_eq!(t.check(IP, "anyone"), Err(Scope::Address));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        t.prune();
+        assert_eq!(t.check(IP, "anyone"), Ok(()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_failures_never_block() {
+        let t = throttle();
+        for _ in 0..20 {
+            assert!(t.failed(IP, Some("alice")).is_empty());
+            tokio::time::advance(Duration::from_secs(31)).await;
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! What every service of the core shares: hosted domains, settings, storage, the live
+//! session table, metrics and the block-list cache. Services hold an `Arc<Ctx>`; none of
+//! them reaches another service through it.
+
+use std::sync::Arc;
+
+use herald_rules::{Addressed, Addressee};
+use herald_translate::{Element, Jid, StanzaKind};
+
+use crate::error::CoreError;
+use crate::metrics::Metrics;
+use crate::router::{approx_size, Router, SessionView, Sessions};
+use crate::services::blocking::BlockLists;
+use crate::settings::C2sSettings;
+use crate::store::{Store, StoreError};
+
+/// The store, called on tokio's blocking pool.
+#[derive(Clone)]
+pub struct Db(Arc<dyn Store>);
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Db")
+    }
+}
+
+impl Db {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self(store)
+    }
+
+    /// The store itself, for synchronous callers (CLI, tests).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.0
+    }
+
+    /// Run a storage call on the blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || f(&*store))
+            .await
+            .map_err(|e| CoreError::Task(e.to_string()))?
+            .map_err(CoreError::from)
+    }
+}
+
+/// The core's shared state.
+#[derive(Debug)]
+pub struct Ctx {
+    /// Hosted domains, normalized; the first is the default.
+    pub domains: Vec<String>,
+    pub settings: C2sSettings,
+    pub db: Db,
+    pub router: Router,
+    pub metrics: Metrics,
+    pub(crate) blocks: BlockLists,
+}
+
+impl Ctx {
+    pub(crate) fn new(domains: Vec<String>, settings: C2sSettings, store: Arc<dyn Store>) -> Self {
+        let db = Db::new(store);
+        Self {
+            domains,
+            settings,
+            blocks: BlockLists::new(db.clone()),
+            db,
+            router: Router::new(),
+            metrics: Metrics::new(),
+        }
+    }
+
+    pub fn default_domain(&self) -> &str {
+        self.domains
+            .first()
+            .map(String::as_str)
+            .unwrap_or("localhost")
+    }
+
+    pub fn is_local_domain(&self, domain: &str) -> bool {
+        self.domains.iter().any(|d| d == domain)
+    }
+
+    /// The server's own address for a local user's domain (the default domain for
+    /// anything else).
+    pub fn server_jid(&self, for_jid: &Jid) -> Jid {
+        let domain = if self.is_local_domain(for_jid.domain()) {
+            for_jid.domain()
+        } else {
+            self.default_domain()
+        };
+        Jid::domain_jid(domain).unwrap_or_else(|_| for_jid.bare())
+    }
+
+    /// Whether the local account exists (online sessions answer without the database).
+    pub async fn user_exists(&self, user: &Jid) -> bool {
+        let Some(local) = user.local() else {
+            return false;
+        };
+        if !self.is_local_domain(user.domain()) {
+            return false;
+        }
+        if self.router.is_online(user) {
+            return true;
+        }
+        let local = local.to_string();
+        self.db
+            .run(move |s| s.user_exists(&local))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// What routing needs to know about the local recipient of `env`, and the
+    /// recipient's sessions.
+    pub(crate) async fn addressee(
+        &self,
+        env: &herald_translate::Envelope,
+    ) -> (Addressee, Sessions) {
+        let (from, to) = (env.from(), env.to());
+        let exists = self.user_exists(to).await;
+        let blocks_sender = exists && self.blocks.has_blocked(to, from).await;
+        let sessions = self.router.sessions(to);
+        let addressed = if to.resource().is_some() {
+            Addressed::Full {
+                connected: sessions.iter().any(|s| s.jid == *to),
+            }
+        } else {
+            Addressed::Bare
+        };
+        (
+            Addressee {
+                exists,
+                blocks_sender,
+                to: addressed,
+            },
+            sessions,
+        )
+    }
+
+    /// Queue a stanza for one session and count it. False when the session is gone or
+    /// its queue is full.
+    pub(crate) fn deliver(&self, session: &SessionView, el: Element) -> bool {
+        let size = approx_size(&el);
+        self.deliver_shared(session, Arc::new(el), size)
+    }
+
+    /// [`deliver`](Self::deliver) for a stanza several sessions get unchanged.
+    pub(crate) fn deliver_shared(
+        &self,
+        session: &SessionView,
+        el: Arc<Element>,
+        size: usize,
+    ) -> bool {
+        if let Some(k) = StanzaKind::of(&el) {
+            self.metrics.stanza_out(k.name());
+        }
+        session.send(el, size)
+    }
+}
