@@ -12,7 +12,9 @@ could only complete after the unwanted stanza, had it been sent, would have arri
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -601,3 +603,98 @@ async def sm_detached_shutdown(ctx) -> None:
     ok, how = await srv.stop()
     check(ok, f"second shutdown: {how}")
 
+
+# --------------------------------------------------------------------------- 3b
+
+FLOOD = 800
+
+
+@scenario("offline_flood", users=("alice", "bob"),
+          xfail="offline delivery pushes the stored messages into the 512-stanza session queue "
+                "all at once; when it overflows the server closes the stream or stops delivering, "
+                "the rest staying stored")
+async def offline_flood(ctx) -> None:
+    """800 chat messages are stored for offline bob (each accepted: no error, and a
+    drain barrier after the last); bob logs in, sends initial presence and reads
+    normally: in that one session he gets all 800, in order, each exactly once, and
+    the server does not close his stream."""
+    alice = await ctx.client("alice", "flooder")
+    bodies = [f"flood {i:03d}/{FLOOD} ✉" for i in range(1, FLOOD + 1)]
+    ma = alice.mark()
+    for body in bodies:
+        alice.send_message(mto=ctx.jid("bob"), mbody=body, mtype="chat")
+    # Barrier: the server handled (stored) all 800; a bounce would be queued ahead of
+    # the drain ping. Storage is one database write per message, hence the deadline.
+    await alice.drain(timeout=10)
+    errors = alice.find(is_error_message, ma)
+    check(not errors, f"{len(errors)} of {FLOOD} messages to offline bob bounced, first: "
+          f"{errors and describe(errors[0])}")
+
+    bob = ctx.make_client("bob", "reader", presence={})
+    # No drain inside start(): its ping would queue behind the 800; the count below has
+    # a longer deadline and says how many came.
+    await bob.start(drain=False)
+    # Bounded: a server that stops delivering (queue full, rest left in storage) fails
+    # here after 20 s; one that closes the stream fails at once.
+    await bob.wait_count(lambda s: is_message(s, sender=alice.boundjid), FLOOD,
+                         "offline messages from alice", timeout=20)
+    await bob.drain(timeout=10)  # a duplicate queued along with the 800 is in by now
+    got = bob.find(lambda s: is_message(s, sender=alice.boundjid))
+    closed = [n for n, _ in bob.events if n in ("stream_error", "disconnected")]
+    check(not closed, f"bob's stream was closed: {closed}")
+    got_bodies = [m["body"] for m in got]
+    if got_bodies != bodies:
+        counts = Counter(got_bodies)
+        dups = sum(n - 1 for n in counts.values() if n > 1)
+        missing = [b for b in bodies if b not in counts]
+        first_bad = next((i for i, (x, y) in enumerate(zip(got_bodies, bodies)) if x != y), None)
+        raise ScenarioError(
+            f"bob got {len(got_bodies)} messages for {FLOOD} stored: {len(missing)} missing, "
+            f"{dups} duplicates, first out of place at position {first_bad}")
+
+
+ONCE_ROUNDS = 5
+
+
+@scenario("offline_once", users=("alice", "bob"),
+          xfail="each resource's initial presence reads and delivers the stored messages "
+                "before any of them is deleted, so concurrent logins each get a copy",
+          strict=False)
+async def offline_once(ctx) -> None:
+    """10 messages are stored for offline bob; three resources of bob connect (all
+    three sessions up first) and then send initial presence at the same moment. Across
+    the three resources every stored message is delivered exactly once in total. The
+    race is tried up to 5 times (bob offline again between rounds); every round must
+    deliver exactly once."""
+    alice = await ctx.client("alice", "sender")
+    for rnd in range(1, ONCE_ROUNDS + 1):
+        bodies = [f"round {rnd}: once {i}/10" for i in range(1, 11)]
+        ma = alice.mark()
+        for body in bodies:
+            alice.send_message(mto=ctx.jid("bob"), mbody=body, mtype="chat")
+        await alice.drain()  # stored; a bounce would be queued ahead of the drain ping
+        errors = alice.find(is_error_message, ma)
+        check(not errors, f"round {rnd}: a message to offline bob bounced: {errors and describe(errors[0])}")
+
+        resources = await asyncio.gather(
+            *(ctx.client("bob", f"round{rnd}-r{i}", presence=None) for i in range(3)))
+        marks = [r.mark() for r in resources]
+        # The three presences are written straight to the three connections, back to
+        # back in one turn of the event loop (slixmpp's send queue would spread them).
+        for r in resources:
+            r.send_raw(str(r.Presence()))
+        # Each session handles its initial presence (and so its offline delivery)
+        # before its drain ping, which is queued behind whatever that delivered.
+        await asyncio.gather(*(r.drain(timeout=10) for r in resources))
+        per_resource = [[m["body"] for m in r.find(lambda s: is_message(s, sender=alice.boundjid), mk)]
+                        for r, mk in zip(resources, marks)]
+        counts = Counter(b for got in per_resource for b in got)
+        wrong = {b: counts[b] for b in bodies if counts[b] != 1}
+        check(not wrong,
+              f"round {rnd}: {len(wrong)} of {len(bodies)} stored messages were not delivered exactly "
+              f"once across the three resources ({sum(counts.values())} deliveries in all; per "
+              f"resource: {', '.join(f'r{i} {len(g)}' for i, g in enumerate(per_resource))}); "
+              f"delivery counts: {dict(list(wrong.items())[:3])} ...")
+        check(not (set(counts) - set(bodies)), f"round {rnd}: unexpected bodies: {set(counts) - set(bodies)}")
+        # bob goes offline again before the next round.
+        await asyncio.gather(*(stop_and_wait_gone(r, alice) for r in resources))
