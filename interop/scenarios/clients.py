@@ -8,6 +8,21 @@
   scenario can wait for "the next stanza like this" or check that nothing like it came;
 * `start()` / `stop()` coroutines that return once the session is established (or
   raise with the reason it was not) and once the stream is closed.
+
+Synchronization is by round trips, never by sleeping. Herald handles one session's
+stanzas in order, and everything it routes to a session goes through that session's
+one outbound queue, so:
+
+* `sync()` (a XEP-0199 ping of the server, answered by the server itself) proves the
+  server has handled everything this client sent before it;
+* `drain()` (a ping of the client's own full JID, which the server routes through this
+  session's outbound queue and slixmpp answers) proves that too, and also that
+  everything the server had queued for this client before it has been received;
+* `ping(jid)` of another client's full JID proves that whatever this client's earlier
+  stanzas made the server queue for that client has reached it.
+
+Every wait has a deadline; a wait for a stanza also ends as soon as the connection
+closes (nothing more can come), reporting the stream error if there was one.
 """
 
 from __future__ import annotations
@@ -83,6 +98,7 @@ class Client(slixmpp.ClientXMPP):
         self.received: list[ElementBase] = []
         self.events: list[tuple[str, object]] = []
         self._arrival = asyncio.Event()
+        self._disconnects = 0
         self._outcome: asyncio.Future | None = None
         self.add_filter("in", self._record)
         self.add_event_handler("session_start", self._on_session_start)
@@ -102,8 +118,10 @@ class Client(slixmpp.ClientXMPP):
     def label(self) -> str:
         return str(self.boundjid if self.boundjid.resource else self.requested_jid)
 
-    async def start(self, timeout: float = 10.0) -> "Client":
-        """Connect and wait for the session (roster fetched, initial presence sent)."""
+    async def start(self, timeout: float = 10.0, drain: bool = True) -> "Client":
+        """Connect and wait for the session (roster fetched, initial presence sent);
+        then, unless `drain=False`, `drain()`: what the server queued for the new
+        session at login (presence of contacts, offline messages) has arrived."""
         self._outcome = asyncio.get_running_loop().create_future()
         self.connect(*self._address)
         try:
@@ -116,16 +134,31 @@ class Client(slixmpp.ClientXMPP):
         if result != "session_start":
             await self.kill()
             raise ScenarioError(f"{self.label}: login failed ({result}); events: {self._event_names()}")
-        await self.sync()
+        if drain:
+            await self.drain()
         return self
 
-    async def sync(self, timeout: float = 5.0) -> None:
-        """Round-trip a XEP-0199 ping to the server: the server handles a session's
-        stanzas in order, so everything sent before (initial presence, ...) is processed."""
+    async def ping(self, target: str | JID, what: str = "", timeout: float = 5.0) -> None:
+        """A XEP-0199 ping of `target` that must be answered with a result."""
         try:
-            await self.plugin["xep_0199"].send_ping(JID(self.boundjid.domain), timeout=timeout)
-        except Exception as e:  # noqa: BLE001
-            raise ScenarioError(f"{self.label}: ping of the server failed: {e!r}") from None
+            await self.plugin["xep_0199"].send_ping(JID(target), timeout=timeout)
+        except Exception as e:  # noqa: BLE001 - IqError, IqTimeout, a closed stream
+            raise ScenarioError(
+                f"{self.label}: ping of {target}{f' ({what})' if what else ''} failed: {e!r}"
+                f"{'; the connection closed' + self._closed_note() if self._disconnects else ''}"
+            ) from None
+
+    async def sync(self, timeout: float = 5.0) -> None:
+        """Barrier: the server has handled every stanza this client sent before (it
+        handles a session's stanzas in order and answers a ping of its domain itself)."""
+        await self.ping(JID(self.boundjid.domain), "sync barrier", timeout)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Barrier: the server has handled every stanza this client sent before, and
+        this client has received everything the server queued for it before (the ping
+        of our own full JID travels through this session's outbound queue behind
+        them, and slixmpp answers it)."""
+        await self.ping(self.boundjid, "drain barrier", timeout)
 
     async def attempt_login(self, timeout: float = 10.0) -> str:
         """Connect and report how it ended: 'session_start', 'failed_auth', ..."""
@@ -154,6 +187,8 @@ class Client(slixmpp.ClientXMPP):
         self.cancel_connection_attempt()
         if self.transport is not None:
             self.abort()
+        # Not a timed wait: one turn of the event loop, so the transport's
+        # connection_lost callback (scheduled by abort) has run when this returns.
         await asyncio.sleep(0)
 
     async def _on_session_start(self, _event) -> None:
@@ -170,6 +205,9 @@ class Client(slixmpp.ClientXMPP):
     def _note(self, name: str):
         def handler(payload) -> None:
             self.events.append((name, payload))
+            if name == "disconnected":
+                self._disconnects += 1
+            self._wake()
             if name in ("failed_auth", "failed_all_auth", "ssl_invalid_chain", "stream_error"):
                 self._settle(name)
             elif name == "connection_failed":
@@ -189,10 +227,38 @@ class Client(slixmpp.ClientXMPP):
     # ------------------------------------------------------------------ recording
 
     def _record(self, stanza: ElementBase) -> ElementBase:
+        # An 'in' filter: it runs before slixmpp's handlers, but waiters resume only on
+        # a later loop turn, when the synchronous handlers (roster, carbons, SM acks)
+        # have updated slixmpp's state for this stanza.
         self.received.append(stanza)
+        self._wake()
+        return stanza
+
+    def _wake(self) -> None:
         wake, self._arrival = self._arrival, asyncio.Event()
         wake.set()
-        return stanza
+
+    async def _until_change(self, deadline: float) -> None:
+        """Wait for the next stanza or event, or the deadline."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        arrival = self._arrival
+        try:
+            await asyncio.wait_for(arrival.wait(), left)
+        except asyncio.TimeoutError:
+            pass
+
+    def _closed_note(self) -> str:
+        """How the connection ended, for failure messages ('' while it is up)."""
+        errors = [p for n, p in self.events if n == "stream_error"]
+        if errors:
+            e = errors[-1]
+            text = f" {e['text']!r}" if e["text"] else ""
+            return f" (stream error <{e['condition']}/>{text})"
+        if self._disconnects:
+            return " (no stream error)"
+        return ""
 
     def mark(self) -> int:
         """Position in the received log; pass it as `since` to ignore older stanzas."""
@@ -204,8 +270,10 @@ class Client(slixmpp.ClientXMPP):
     async def wait_for(
         self, pred: Predicate, what: str, timeout: float = 5.0, since: int = 0
     ) -> ElementBase:
-        """The first stanza received at or after `since` that satisfies `pred`."""
+        """The first stanza received at or after `since` that satisfies `pred`; fails
+        after `timeout` seconds, or at once if the connection closes meanwhile."""
         deadline = time.monotonic() + timeout
+        disconnects = self._disconnects
         scanned = since
         while True:
             while scanned < len(self.received):
@@ -213,45 +281,76 @@ class Client(slixmpp.ClientXMPP):
                 scanned += 1
                 if _safe(pred, s):
                     return s
-            left = deadline - time.monotonic()
-            if left <= 0:
-                recent = "; ".join(describe(s, 200) for s in self.received[since:][-4:]) or "nothing"
+            recent = "; ".join(describe(s, 200) for s in self.received[since:][-4:]) or "nothing"
+            if self._disconnects != disconnects:
+                raise ScenarioError(
+                    f"{self.label}: the connection closed{self._closed_note()} while waiting for "
+                    f"{what}; last received: {recent}"
+                )
+            if time.monotonic() >= deadline:
                 raise ScenarioError(
                     f"{self.label}: timed out after {timeout}s waiting for {what}; "
                     f"last received: {recent}"
                 )
-            arrival = self._arrival
-            try:
-                await asyncio.wait_for(arrival.wait(), left)
-            except asyncio.TimeoutError:
-                pass
+            await self._until_change(deadline)
 
     async def wait_count(
         self, pred: Predicate, count: int, what: str, timeout: float = 5.0, since: int = 0
     ) -> list[ElementBase]:
-        """Wait until `count` stanzas satisfying `pred` arrived after `since`."""
+        """Wait until `count` stanzas satisfying `pred` arrived after `since`; fails
+        after `timeout` seconds, or at once if the connection closes meanwhile."""
         deadline = time.monotonic() + timeout
+        disconnects = self._disconnects
+        scanned, found = since, []
         while True:
-            found = self.find(pred, since)
+            found.extend(s for s in self.received[scanned:] if _safe(pred, s))
+            scanned = len(self.received)
             if len(found) >= count:
                 return found
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if self._disconnects != disconnects:
+                raise ScenarioError(
+                    f"{self.label}: got {len(found)} of {count} {what}, then the connection "
+                    f"closed{self._closed_note()}"
+                )
+            if time.monotonic() >= deadline:
                 raise ScenarioError(
                     f"{self.label}: got {len(found)} of {count} {what} within {timeout}s"
                 )
-            arrival = self._arrival
-            try:
-                await asyncio.wait_for(arrival.wait(), left)
-            except asyncio.TimeoutError:
-                pass
+            await self._until_change(deadline)
 
-    async def expect_none(self, pred: Predicate, what: str, within: float = 1.0, since: int = 0) -> None:
-        """Fail if a stanza satisfying `pred` arrives (or arrived) after `since`."""
-        await asyncio.sleep(within)
+    async def wait_event(self, name: str, what: str, timeout: float = 5.0, since: int = 0) -> object:
+        """The payload of the first slixmpp event `name` (one of those recorded in
+        `events`) at or after position `since` of `events`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for n, payload in self.events[since:]:
+                if n == name:
+                    return payload
+            if time.monotonic() >= deadline:
+                raise ScenarioError(f"{self.label}: timed out after {timeout}s waiting for {what}; "
+                                    f"events: {self._event_names()}")
+            await self._until_change(deadline)
+
+    def check_none(self, pred: Predicate, what: str, since: int = 0) -> None:
+        """Fail if a stanza satisfying `pred` arrived after `since`. Call it after a
+        barrier (`drain()`, a `ping()` from the sender) that proves such a stanza would
+        have arrived by now."""
         found = self.find(pred, since)
         if found:
             raise ScenarioError(f"{self.label}: unexpectedly received {what}: {describe(found[0])}")
+
+
+async def settle(sender: Client, *receivers: Client) -> None:
+    """Barrier after `sender` sent something: the server has finished handling it (the
+    sender's own drain is handled after it), and then whatever that queued for the
+    receivers has reached them (their drains travel behind it)."""
+    await sender.drain()
+    await asyncio.gather(*(r.drain() for r in receivers if r is not sender))
+
+
+def is_sm(s: ElementBase, name: str) -> bool:
+    """A XEP-0198 element (`enabled`, `resumed`, `a`, `r`, ...)."""
+    return s.xml.tag == f"{{{NS_SM}}}{name}"
 
 
 def _safe(pred: Predicate, s: ElementBase) -> bool:

@@ -30,6 +30,7 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 from clients import Client, ScenarioError  # noqa: E402
+from relay import Relay  # noqa: E402
 from scenarios import SCENARIOS, Scenario  # noqa: E402
 
 DOMAIN = "localhost"
@@ -110,7 +111,9 @@ level = "info"
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"herald did not listen on {HOST}:{self.c2s_port} within {STARTUP_TIMEOUT}s")
-            await asyncio.sleep(0.1)
+            # Polling an external process: a connection attempt every 20 ms until both
+            # ports accept (the observable effect of startup), bounded by STARTUP_TIMEOUT.
+            await asyncio.sleep(0.02)
         self.ca_file = self.find_ca()
 
     def find_ca(self) -> str:
@@ -206,6 +209,7 @@ class Context:
         self.domain = DOMAIN
         self.clients: list[Client] = []
         self.servers: list[Server] = []
+        self.relays: list[Relay] = []
 
     def account(self, user: str) -> str:
         """The account name for this scenario's `user` (accounts are per scenario)."""
@@ -219,14 +223,17 @@ class Context:
         return f"{bare}/{resource}" if resource else bare
 
     def make_client(self, user: str, resource: str = "interop", *, password: str | None = None,
-                    direct_tls: bool = False, server: Server | None = None, **kwargs) -> Client:
-        """A client of the suite's server (or of `server`, one from spawn_server)."""
+                    direct_tls: bool = False, server: Server | None = None, via: Relay | None = None,
+                    **kwargs) -> Client:
+        """A client of the suite's server (or of `server`, one from spawn_server),
+        connecting through `via` (a relay from `relay()`) if given."""
         srv = server or self.server
+        port = srv.tls_port if direct_tls else srv.c2s_port
         c = Client(
             self.jid(user, resource),
             self.password(user) if password is None else password,
             host=HOST,
-            port=srv.tls_port if direct_tls else srv.c2s_port,
+            port=via.port if via is not None else port,
             ca_file=srv.ca_file,
             direct_tls=direct_tls,
             **kwargs,
@@ -243,6 +250,14 @@ class Context:
     async def add_user(self, user: str, server: Server | None = None) -> None:
         await (server or self.server).add_user(self.account(user), self.password(user))
 
+    async def relay(self, server: Server | None = None, direct_tls: bool = False) -> Relay:
+        """A started relay to a client port of the server (see relay.py); closed at the
+        end of the scenario."""
+        srv = server or self.server
+        relay = await Relay(HOST, srv.tls_port if direct_tls else srv.c2s_port).start()
+        self.relays.append(relay)
+        return relay
+
     async def spawn_server(self, name: str, extra_c2s: str = "") -> Server:
         """Start a private server for this scenario, in <workdir>/<scenario>-<name>
         (the same name again reuses that data directory: a restart). Killed at the end
@@ -257,6 +272,8 @@ class Context:
         await asyncio.gather(*(c.stop(wait=2.0) for c in self.clients), return_exceptions=True)
         for c in self.clients:
             await c.kill()
+        for relay in self.relays:
+            await relay.close()
         for srv in self.servers:
             await srv.kill()
 
@@ -305,12 +322,13 @@ async def shutdown_with_client(server: Server) -> tuple[bool, str]:
     except ScenarioError as e:
         return False, f"could not connect the shutdown watcher: {e}"
     ok, reason = await server.stop()
-    deadline = time.monotonic() + 5
-    while not any(n == "disconnected" for n, _ in watcher.events):
-        if time.monotonic() > deadline:
-            await watcher.kill()
-            return False, f"{reason}; but the connected client was not disconnected"
-        await asyncio.sleep(0.05)
+    # The server has exited, so the client's connection is closed or about to be
+    # noticed as closed: wait (bounded) for slixmpp's disconnected event.
+    try:
+        await watcher.wait_event("disconnected", "the connection to end", timeout=5)
+    except ScenarioError:
+        await watcher.kill()
+        return False, f"{reason}; but the connected client was not disconnected"
     await watcher.kill()
     errors = [p for n, p in watcher.events if n == "stream_error"]
     if ok and errors and errors[0]["condition"] != "system-shutdown":

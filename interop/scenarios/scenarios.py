@@ -3,12 +3,18 @@ raises `ScenarioError` (via `check`) on the first thing that is not as expected.
 
 Every scenario has its own accounts (`<scenario>-alice`, ...), created before the run,
 so rosters, block lists and offline queues never leak from one scenario to another.
+
+No scenario sleeps. It waits for the stanza it expects (bounded, see clients.py), and
+before checking that something did NOT happen it runs a barrier: a round trip that
+could only complete after the unwanted stanza, had it been sent, would have arrived
+(`drain()`, `settle()`, or a ping of the other client's full JID).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -18,7 +24,6 @@ from slixmpp.stanza import Iq
 
 from clients import (
     NS_DELAY,
-    NS_SM,
     Client,
     ScenarioError,
     body_of,
@@ -28,6 +33,8 @@ from clients import (
     is_error_message,
     is_message,
     is_presence,
+    is_sm,
+    settle,
 )
 
 
@@ -57,36 +64,26 @@ def scenario(name: str, users: tuple[str, ...] = (), xfail: str | None = None, s
     return register
 
 
-async def wait_until(cond: Callable[[], bool], what: str | Callable[[], str], timeout: float = 5.0) -> None:
-    """Poll `cond`; `what` (or what it returns, evaluated on failure) names the wait."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        if loop.time() > deadline:
-            text = what() if callable(what) else what
-            raise ScenarioError(f"timed out after {timeout}s waiting until {text}")
-        await asyncio.sleep(0.05)
+async def stop_and_wait_gone(leaving: Client, observer: Client) -> str:
+    """Close `leaving`'s stream and return once the server no longer routes to its full
+    JID. `leaving` first sends directed presence to `observer`; Herald unbinds a
+    session before it sends the unavailable presence that directed presence obliges it
+    to send when the session ends (RFC 6121 §4.6.3), so that presence is the proof."""
+    full = str(leaving.boundjid)
+    mark = observer.mark()
+    leaving.send_presence(pto=observer.boundjid)
+    await observer.wait_for(lambda s: is_presence(s, sender=full, ptype="available"),
+                            f"directed presence from {full}", since=mark)
+    await leaving.stop()
+    await observer.wait_for(lambda s: is_presence(s, sender=full, ptype="unavailable"),
+                            f"unavailable presence from {full} after it closed its stream", since=mark)
+    return full
 
 
-async def wait_session_gone(observer: Client, full_jid: str, timeout: float = 5.0) -> None:
-    """Wait until the server no longer routes to `full_jid`: a ping to it is answered
-    with an error instead of being delivered."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        try:
-            await observer.plugin["xep_0199"].send_ping(JID(full_jid), timeout=1)
-        except IqError:
-            return
-        except IqTimeout:
-            pass
-        await asyncio.sleep(0.1)
-    raise ScenarioError(f"{full_jid} still looks connected {timeout}s after it closed its stream")
-
-
-def is_roster_push(s, contact: str) -> bool:
+def is_roster_push(s, contact: str, subscription: str | None = None) -> bool:
     return (isinstance(s, Iq) and s["type"] == "set"
-            and JID(contact) in s["roster"]["items"])
+            and JID(contact) in s["roster"]["items"]
+            and (subscription is None or s["roster"]["items"][JID(contact)]["subscription"] == subscription))
 
 
 async def fresh_roster(c: Client) -> dict[str, dict]:
@@ -128,11 +125,14 @@ async def subscription(ctx) -> None:
     alice.client_roster[b].authorize()
     await bob.wait_for(lambda s: is_presence(s, sender=a, ptype="subscribed"), "alice's subscribed", since=mb)
 
-    # Roster pushes bring both local rosters to 'both' ...
-    await wait_until(lambda: alice.client_roster[b]["subscription"] == "both",
-                     lambda: f"alice's roster shows bob as 'both' (is {alice.client_roster[b]['subscription']!r})")
-    await wait_until(lambda: bob.client_roster[a]["subscription"] == "both",
-                     lambda: f"bob's roster shows alice as 'both' (is {bob.client_roster[a]['subscription']!r})")
+    # Roster pushes bring both local rosters to 'both' (slixmpp applies a push in its
+    # synchronous handler, before a waiter for the push resumes) ...
+    await alice.wait_for(lambda s: is_roster_push(s, b, "both"), "a roster push with bob as 'both'", since=ma)
+    await bob.wait_for(lambda s: is_roster_push(s, a, "both"), "a roster push with alice as 'both'", since=mb)
+    check(alice.client_roster[b]["subscription"] == "both",
+          f"alice's roster shows bob as {alice.client_roster[b]['subscription']!r}, want 'both'")
+    check(bob.client_roster[a]["subscription"] == "both",
+          f"bob's roster shows alice as {bob.client_roster[a]['subscription']!r}, want 'both'")
     # ... and the server's stored rosters agree, with nothing left pending.
     for who, other, c in (("alice", b, alice), ("bob", a, bob)):
         items = await fresh_roster(c)
@@ -224,9 +224,7 @@ async def offline(ctx) -> None:
     urn:xmpp:delay stamp from the server; a later login gets none of them again."""
     alice = await ctx.client("alice", "web")
     bob = await ctx.client("bob", "tablet")
-    bob_full = str(bob.boundjid)
-    await bob.stop()
-    await wait_session_gone(alice, bob_full)
+    bob_full = await stop_and_wait_gone(bob, alice)
 
     ma = alice.mark()
     sent_at = time.time()
@@ -235,14 +233,17 @@ async def offline(ctx) -> None:
     # message to an unavailable resource like one to the bare JID.
     for body, to in zip(bodies, (ctx.jid("bob"), bob_full, ctx.jid("bob"))):
         alice.send_message(mto=to, mbody=body, mtype="chat")
-    # Make sure they were handled (and not bounced) before bob comes back.
-    await alice.plugin["xep_0199"].ping(timeout=5)
+    # Barrier: stored (offline storage is awaited before the next stanza is handled),
+    # and any bounce would already be in alice's queue, ahead of the drain ping.
+    await alice.drain()
     errors = alice.find(is_error_message, ma)
     check(not errors, f"alice got an error for an offline message: {errors and describe(errors[0])}")
 
+    # start() drains: the offline messages, queued while the server handled bob's
+    # initial presence, are in ahead of the drain ping.
     bob = await ctx.client("bob", "tablet")
     got = await bob.wait_count(lambda s: is_message(s, sender=alice.boundjid), 3,
-                               "offline messages from alice", timeout=8)
+                               "offline messages from alice")
     check([m["body"] for m in got] == bodies,
           f"offline messages arrived as {[m['body'] for m in got]!r}, want {bodies!r} in that order")
     for m in got:
@@ -255,10 +256,10 @@ async def offline(ctx) -> None:
               f"<delay/> from={delay.get('from')!r}, want the server domain {ctx.domain}")
     await bob.stop()
 
-    # Delivered means deleted: the next login gets nothing replayed.
+    # Delivered means deleted: the next login gets nothing replayed (start() drained,
+    # so a replay would be here already).
     bob = await ctx.client("bob", "tablet")
-    await bob.expect_none(lambda s: is_message(s, sender=ctx.jid("alice")),
-                          "an offline message a second time", within=1.0)
+    bob.check_none(lambda s: is_message(s, sender=ctx.jid("alice")), "an offline message a second time")
 
 
 # --------------------------------------------------------------------------- 4
@@ -279,9 +280,11 @@ async def multi_device(ctx) -> None:
     for c in (b0, b5):
         await c.wait_for(lambda s: is_message(s, sender=alice.boundjid, body=body),
                          "alice's message to the bare JID", since=marks[c])
-    await bneg.expect_none(lambda s: is_message(s, sender=ctx.jid("alice")),
-                           "a message to the bare JID on a priority -1 resource",
-                           within=1.0, since=marks[bneg])
+    # Barrier: alice's pings of each resource are queued behind any copy of her message.
+    for c in (b0, b5, bneg):
+        await alice.ping(c.boundjid, "barrier behind the message")
+    bneg.check_none(lambda s: is_message(s, sender=ctx.jid("alice")),
+                    "a message to the bare JID on a priority -1 resource", since=marks[bneg])
     for c in (b0, b5):
         check(len(c.find(lambda s: is_message(s, sender=ctx.jid("alice")), marks[c])) == 1,
               f"{c.boundjid} got alice's message more than once")
@@ -308,8 +311,8 @@ async def blocking(ctx) -> None:
     err = await alice.wait_for(is_error_message, "an error for the message to a blocker", since=ma)
     check(err["error"]["condition"] == "service-unavailable",
           f"alice's message to a blocker bounced with {err['error']['condition']!r}, want service-unavailable")
-    await bob.expect_none(lambda s: is_message(s, sender=a), "a message from a blocked contact",
-                          within=0.5, since=mb)
+    await settle(alice, bob)
+    bob.check_none(lambda s: is_message(s, sender=a), "a message from a blocked contact", since=mb)
 
     # XEP-0191 §3.3: the blocker cannot message the blocked contact either.
     mb = bob.mark()
@@ -318,8 +321,9 @@ async def blocking(ctx) -> None:
     check(err["error"]["condition"] == "not-acceptable"
           and err.xml.find(".//{urn:xmpp:blocking:errors}blocked") is not None,
           f"bob's message to a blocked contact bounced as {describe(err)}, want not-acceptable + <blocked/>")
-    check(not alice.find(lambda s: is_message(s, sender=ctx.jid("bob")), ma),
-          "alice received a message from bob, who blocks her")
+    await settle(bob, alice)
+    alice.check_none(lambda s: is_message(s, sender=ctx.jid("bob")), "a message from bob, who blocks her",
+                     since=ma)
 
     await bob.plugin["xep_0191"].unblock(JID(a), timeout=5)
     blocked = await bob.plugin["xep_0191"].get_blocked_jids(timeout=5)
@@ -358,11 +362,13 @@ async def carbons(ctx) -> None:
           f"the forwarded message is from {inner.get('from')!r}, want {alice.boundjid}")
     check(JID(carbon["from"]) == JID(ctx.jid("bob")),
           f"the carbon wrapper is from {carbon['from']}, want bob's bare JID")
-    await wait_until(lambda: bool(received_events), "slixmpp raised carbon_received on bob/res2", 2.0)
-    check(not b1.find(lambda s: carbon_inner(s, "received") is not None, m1),
-          "bob/res1, the addressee, also got a carbon of the message")
-    check(not b2.find(lambda s: is_message(s, sender=ctx.jid("alice")), m2),
-          "bob/res2 got alice's full-JID message directly, not only as a carbon")
+    # slixmpp raises carbon_received in its synchronous handler for the carbon.
+    check(bool(received_events), "slixmpp did not raise carbon_received on bob/res2")
+    await settle(alice, b1, b2)
+    b1.check_none(lambda s: carbon_inner(s, "received") is not None,
+                  "a carbon of a message addressed to itself", since=m1)
+    b2.check_none(lambda s: is_message(s, sender=ctx.jid("alice")),
+                  "alice's full-JID message to res1 directly, not only as a carbon", since=m2)
 
     # To the bare JID both resources get the message itself, so neither gets a carbon.
     m1, m2 = b1.mark(), b2.mark()
@@ -370,9 +376,10 @@ async def carbons(ctx) -> None:
     for c, m in ((b1, m1), (b2, m2)):
         await c.wait_for(lambda s: is_message(s, sender=alice.boundjid, body="for all of bob"),
                          "alice's message to the bare JID", since=m)
+    await settle(alice, b1, b2)
     for c, m in ((b1, m1), (b2, m2)):
-        await c.expect_none(lambda s: carbon_inner(s, "received") is not None,
-                            "a carbon of a message it received directly", within=0.5, since=m)
+        c.check_none(lambda s: carbon_inner(s, "received") is not None,
+                     "a carbon of a message it received directly", since=m)
 
     m2 = b2.mark()
     b1.send_message(mto=alice.boundjid, mbody="reply from res1", mtype="chat")
@@ -393,13 +400,11 @@ async def stream_management_ping(ctx) -> None:
     connection the stream is resumed and a message sent meanwhile arrives. XEP-0199
     ping of the server domain gets a result."""
     c = ctx.make_client("alice", "sm", plugins=("xep_0198",), presence={"pstatus": "managed"})
-    enabled: list = []
-    c.add_event_handler("sm_enabled", enabled.append)
     await c.start()
-    await wait_until(lambda: bool(enabled), "the server answered <enable/> with <enabled/>")
-    check(bool(enabled[0]["id"]), f"<enabled/> has no id: {describe(enabled[0])}")
-    check(enabled[0].xml.get("resume") in ("true", "1"),
-          f"slixmpp asked for resumption but <enabled/> does not offer it: {describe(enabled[0])}")
+    enabled = await c.wait_for(lambda s: is_sm(s, "enabled"), "the server's <enabled/> answer to <enable/>")
+    check(bool(enabled["id"]), f"<enabled/> has no id: {describe(enabled)}")
+    check(enabled.xml.get("resume") in ("true", "1"),
+          f"slixmpp asked for resumption but <enabled/> does not offer it: {describe(enabled)}")
 
     sm = c.plugin["xep_0198"]
     # Pings to the server (XEP-0199) plus messages to ourselves (which come back to us
@@ -415,7 +420,7 @@ async def stream_management_ping(ctx) -> None:
     sent = sm.seq
     mark = c.mark()
     sm.request_ack()
-    is_ack = lambda s: s.xml.tag == f"{{{NS_SM}}}a"  # noqa: E731
+    is_ack = lambda s: is_sm(s, "a")  # noqa: E731
     try:
         await c.wait_for(lambda s: is_ack(s) and int(s["h"]) == sent,
                          f"the server's <a h='{sent}'/> after our <r/>", since=mark)
@@ -425,8 +430,10 @@ async def stream_management_ping(ctx) -> None:
                             f"acks said h={seen}") from None
     too_high = [s["h"] for s in c.find(is_ack) if int(s["h"]) > sent]
     check(not too_high, f"the server acknowledged more than was sent ({sent}): h={too_high}")
-    await wait_until(lambda: not sm.unacked_queue, "slixmpp's unacked queue is empty", 2.0)
-    check(any(s.xml.tag == f"{{{NS_SM}}}r" for s in c.received), "the server never requested an ack (<r/>) "
+    # slixmpp's synchronous ack handler has applied that <a/> by now.
+    check(not sm.unacked_queue, f"slixmpp's unacked queue still holds {len(sm.unacked_queue)} stanzas "
+          f"after the server acknowledged h={sent}")
+    check(any(is_sm(s, "r") for s in c.received), "the server never requested an ack (<r/>) "
           "although it sent stanzas on a managed stream")
     # Our answers to the server's <r/> were accepted: the stream is still up.
     await c.plugin["xep_0199"].ping(jid=JID(ctx.domain), timeout=5)
@@ -437,14 +444,16 @@ async def stream_management_ping(ctx) -> None:
     bob = await ctx.client("bob", "sender")
     resumed: list = []
     c.add_event_handler("session_resumed", resumed.append)
+    seen = len(c.events)
     c.transport.abort()
-    await wait_until(lambda: c.transport is None, "the client saw its connection drop")
+    await c.wait_event("disconnected", "the client to see its connection drop", since=seen)
     bob.send_message(mto=c.boundjid, mbody="sent while you were away", mtype="chat")
-    await bob.plugin["xep_0199"].ping(timeout=5)
+    await bob.drain()  # handled; a bounce would be in bob's queue ahead of the ping
     check(not bob.find(is_error_message), "the message to a detached resumable session bounced")
     mark = c.mark()
     c.connect(*c._address)
-    await wait_until(lambda: bool(resumed), "the stream was resumed (<resumed/>)", 10)
+    await c.wait_for(lambda s: is_sm(s, "resumed"), "the server's <resumed/>", timeout=10, since=mark)
+    check(bool(resumed), "slixmpp did not raise session_resumed on <resumed/>")
     await c.wait_for(lambda s: is_message(s, sender=bob.boundjid, body="sent while you were away"),
                      "the message sent while the session was detached", since=mark)
 
@@ -511,9 +520,10 @@ async def blocking_presence_privacy(ctx) -> None:
     bob = await ctx.client("bob", "secret-resource", plugins=("xep_0191",))
     ma = alice.mark()
     await bob.plugin["xep_0191"].block(JID(ctx.jid("alice")), timeout=5)
-    await alice.expect_none(lambda s: is_presence(s, sender=ctx.jid("bob")),
-                            "presence from bob, who just blocked her and to whose presence she is "
-                            "not subscribed", within=1.0, since=ma)
+    await settle(bob, alice)
+    alice.check_none(lambda s: is_presence(s, sender=ctx.jid("bob")),
+                     "presence from bob, who just blocked her and to whose presence she is "
+                     "not subscribed", since=ma)
 
 
 @scenario("blocking_outbound_iq", users=("alice", "bob"))
@@ -540,24 +550,12 @@ async def blocking_outbound_iq(ctx) -> None:
         ) from None
     else:
         raise ScenarioError("bob's ping to alice, whom he blocks, was routed and answered")
-    check(not alice.find(lambda s: isinstance(s, Iq) and s["type"] == "get", ma),
-          "alice received bob's IQ although bob blocks her")
+    await settle(bob, alice)
+    alice.check_none(lambda s: isinstance(s, Iq) and s["type"] == "get" and s["from"] == bob.boundjid,
+                     "bob's IQ although bob blocks her", since=ma)
 
 
 # --------------------------------------------------------------------------- 7b
-
-
-async def wait_log(srv, text: str, count: int, timeout: float = 5.0) -> None:
-    """Wait until the server's log has `count` lines containing `text`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        log = srv.stderr_path.read_text(errors="replace")
-        if log.count(text) >= count:
-            return
-        if loop.time() > deadline:
-            raise ScenarioError(f"the server log shows {log.count(text)} of {count} {text!r} lines")
-        await asyncio.sleep(0.05)
 
 
 @scenario("sm_detached_shutdown")
@@ -572,11 +570,15 @@ async def sm_detached_shutdown(ctx) -> None:
     alice = await ctx.client("alice", "sender", server=srv)
     devices = 4
     for i in range(devices):
-        b = await ctx.client("bob", f"dev{i}", server=srv, plugins=("xep_0198",))
-        await wait_until(lambda: bool(b.plugin["xep_0198"].sm_id), f"SM enabled on bob/dev{i}")
-        b.transport.abort()  # the network goes away: no stream close
-        await b.kill()
-    await wait_log(srv, "session detached, resumable", devices)
+        relay = await ctx.relay(srv)
+        b = await ctx.client("bob", f"dev{i}", server=srv, plugins=("xep_0198",), via=relay)
+        enabled = await b.wait_for(lambda s: is_sm(s, "enabled"), f"<enabled/> on bob/dev{i}")
+        check(enabled.xml.get("resume") in ("true", "1") and b.plugin["xep_0198"].sm_id,
+              f"bob/dev{i}: stream management is not resumable: {describe(enabled)}")
+        await b.kill()  # the network goes away: no stream close
+        # The server closes its end only after its session loop ended on the lost
+        # connection; a resumable session is detached right then.
+        await relay.server_closed()
 
     bodies = [f"for detached dev{i}" for i in range(devices)]
     for i, body in enumerate(bodies):
@@ -590,8 +592,9 @@ async def sm_detached_shutdown(ctx) -> None:
     check(ok, f"SIGTERM with detached sessions: {how}")
 
     srv = await ctx.spawn_server("a")  # same data directory
+    # start() drains: the offline messages are queued while the server handles bob's
+    # initial presence, ahead of the drain ping.
     bob = await ctx.client("bob", "after-restart", server=srv)
-    await asyncio.sleep(1.0)
     got = [m["body"] for m in bob.find(lambda s: is_message(s, sender=ctx.jid("alice")))]
     lost = [b for b in bodies if b not in got]
     check(not lost, f"{len(lost)} of {devices} messages routed to detached SM sessions before SIGTERM "
@@ -599,3 +602,99 @@ async def sm_detached_shutdown(ctx) -> None:
     await bob.stop()
     ok, how = await srv.stop()
     check(ok, f"second shutdown: {how}")
+
+
+# --------------------------------------------------------------------------- 3b
+
+FLOOD = 800
+
+
+@scenario("offline_flood", users=("alice", "bob"),
+          xfail="offline delivery pushes the stored messages into the 512-stanza session queue "
+                "all at once; when it overflows the server closes the stream or stops delivering, "
+                "the rest staying stored")
+async def offline_flood(ctx) -> None:
+    """800 chat messages are stored for offline bob (each accepted: no error, and a
+    drain barrier after the last); bob logs in, sends initial presence and reads
+    normally: in that one session he gets all 800, in order, each exactly once, and
+    the server does not close his stream."""
+    alice = await ctx.client("alice", "flooder")
+    bodies = [f"flood {i:03d}/{FLOOD} ✉" for i in range(1, FLOOD + 1)]
+    ma = alice.mark()
+    for body in bodies:
+        alice.send_message(mto=ctx.jid("bob"), mbody=body, mtype="chat")
+    # Barrier: the server handled (stored) all 800; a bounce would be queued ahead of
+    # the drain ping. Storage is one database write per message, hence the deadline.
+    await alice.drain(timeout=10)
+    errors = alice.find(is_error_message, ma)
+    check(not errors, f"{len(errors)} of {FLOOD} messages to offline bob bounced, first: "
+          f"{errors and describe(errors[0])}")
+
+    bob = ctx.make_client("bob", "reader", presence={})
+    # No drain inside start(): its ping would queue behind the 800; the count below has
+    # a longer deadline and says how many came.
+    await bob.start(drain=False)
+    # Bounded: a server that stops delivering (queue full, rest left in storage) fails
+    # here after 20 s; one that closes the stream fails at once.
+    await bob.wait_count(lambda s: is_message(s, sender=alice.boundjid), FLOOD,
+                         "offline messages from alice", timeout=20)
+    await bob.drain(timeout=10)  # a duplicate queued along with the 800 is in by now
+    got = bob.find(lambda s: is_message(s, sender=alice.boundjid))
+    closed = [n for n, _ in bob.events if n in ("stream_error", "disconnected")]
+    check(not closed, f"bob's stream was closed: {closed}")
+    got_bodies = [m["body"] for m in got]
+    if got_bodies != bodies:
+        counts = Counter(got_bodies)
+        dups = sum(n - 1 for n in counts.values() if n > 1)
+        missing = [b for b in bodies if b not in counts]
+        first_bad = next((i for i, (x, y) in enumerate(zip(got_bodies, bodies)) if x != y), None)
+        raise ScenarioError(
+            f"bob got {len(got_bodies)} messages for {FLOOD} stored: {len(missing)} missing, "
+            f"{dups} duplicates, first out of place at position {first_bad}")
+
+
+ONCE_ROUNDS = 5
+
+
+@scenario("offline_once", users=("alice", "bob"),
+          xfail="each resource's initial presence reads and delivers the stored messages "
+                "before any of them is deleted, so concurrent logins each get a copy",
+          strict=False)
+async def offline_once(ctx) -> None:
+    """10 messages are stored for offline bob; three resources of bob connect (all
+    three sessions up first) and then send initial presence at the same moment. Across
+    the three resources every stored message is delivered exactly once in total. The
+    race is tried up to 5 times (bob offline again between rounds); every round must
+    deliver exactly once."""
+    alice = await ctx.client("alice", "sender")
+    for rnd in range(1, ONCE_ROUNDS + 1):
+        bodies = [f"round {rnd}: once {i}/10" for i in range(1, 11)]
+        ma = alice.mark()
+        for body in bodies:
+            alice.send_message(mto=ctx.jid("bob"), mbody=body, mtype="chat")
+        await alice.drain()  # stored; a bounce would be queued ahead of the drain ping
+        errors = alice.find(is_error_message, ma)
+        check(not errors, f"round {rnd}: a message to offline bob bounced: {errors and describe(errors[0])}")
+
+        resources = await asyncio.gather(
+            *(ctx.client("bob", f"round{rnd}-r{i}", presence=None) for i in range(3)))
+        marks = [r.mark() for r in resources]
+        # The three presences are written straight to the three connections, back to
+        # back in one turn of the event loop (slixmpp's send queue would spread them).
+        for r in resources:
+            r.send_raw(str(r.Presence()))
+        # Each session handles its initial presence (and so its offline delivery)
+        # before its drain ping, which is queued behind whatever that delivered.
+        await asyncio.gather(*(r.drain(timeout=10) for r in resources))
+        per_resource = [[m["body"] for m in r.find(lambda s: is_message(s, sender=alice.boundjid), mk)]
+                        for r, mk in zip(resources, marks)]
+        counts = Counter(b for got in per_resource for b in got)
+        wrong = {b: counts[b] for b in bodies if counts[b] != 1}
+        check(not wrong,
+              f"round {rnd}: {len(wrong)} of {len(bodies)} stored messages were not delivered exactly "
+              f"once across the three resources ({sum(counts.values())} deliveries in all; per "
+              f"resource: {', '.join(f'r{i} {len(g)}' for i, g in enumerate(per_resource))}); "
+              f"delivery counts: {dict(list(wrong.items())[:3])} ...")
+        check(not (set(counts) - set(bodies)), f"round {rnd}: unexpected bodies: {set(counts) - set(bodies)}")
+        # bob goes offline again before the next round.
+        await asyncio.gather(*(stop_and_wait_gone(r, alice) for r in resources))
