@@ -609,10 +609,7 @@ async def sm_detached_shutdown(ctx) -> None:
 FLOOD = 800
 
 
-@scenario("offline_flood", users=("alice", "bob"),
-          xfail="offline delivery pushes the stored messages into the 512-stanza session queue "
-                "all at once; when it overflows the server closes the stream or stops delivering, "
-                "the rest staying stored")
+@scenario("offline_flood", users=("alice", "bob"))
 async def offline_flood(ctx) -> None:
     """800 chat messages are stored for offline bob (each accepted: no error, and a
     drain barrier after the last); bob logs in, sends initial presence and reads
@@ -656,10 +653,7 @@ async def offline_flood(ctx) -> None:
 ONCE_ROUNDS = 5
 
 
-@scenario("offline_once", users=("alice", "bob"),
-          xfail="each resource's initial presence reads and delivers the stored messages "
-                "before any of them is deleted, so concurrent logins each get a copy",
-          strict=False)
+@scenario("offline_once", users=("alice", "bob"))
 async def offline_once(ctx) -> None:
     """10 messages are stored for offline bob; three resources of bob connect (all
     three sessions up first) and then send initial presence at the same moment. Across

@@ -203,9 +203,13 @@ impl Session {
                 break exit;
             }
             let deadline = self.last_input + idle;
+            // Stored messages go before live ones (they are older), a page at a time.
             let offline_ready = self.offline_wanted && !self.sm_backlogged();
             tokio::select! {
                 biased;
+                () = crate::server::stopping(&mut shutdown) => {
+                    break self.fail(StreamError::new(Cond::SystemShutdown));
+                }
                 r = self.conn.read() => match r {
                     Ok(true) => {
                         self.last_input = Instant::now();
@@ -213,6 +217,11 @@ impl Session {
                     }
                     Ok(false) | Err(_) => break Exit::Lost,
                 },
+                () = std::future::ready(()), if offline_ready => {
+                    if let Err(exit) = self.offline_page(&kick, &mut shutdown).await {
+                        break exit;
+                    }
+                }
                 out = queue.recv() => {
                     let Some(out) = out else { break Exit::Lost };
                     if let Some(exit) = self.write_outbound(out) {
@@ -240,11 +249,6 @@ impl Session {
                         ));
                     }
                 }
-                () = std::future::ready(()), if offline_ready => {
-                    if let Err(exit) = self.offline_page(&kick, &mut shutdown).await {
-                        break exit;
-                    }
-                }
                 () = tokio::time::sleep_until(deadline) => {
                     if self.ping_sent {
                         break self.fail(StreamError::new(Cond::ConnectionTimeout));
@@ -258,9 +262,6 @@ impl Session {
                         .with_attr("to", self.jid.to_string())
                         .with_child(Element::new("ping", ns::PING));
                     self.write(Arc::new(ping));
-                }
-                () = crate::server::stopping(&mut shutdown) => {
-                    break self.fail(StreamError::new(Cond::SystemShutdown));
                 }
             }
         };
