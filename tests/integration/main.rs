@@ -5,6 +5,7 @@
 //! One test binary with a module per area keeps link time down.
 
 mod admin;
+mod attacks;
 mod durability;
 mod im;
 mod limits;

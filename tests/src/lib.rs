@@ -199,6 +199,21 @@ impl XmppClient {
         Self::new(Transport::Plain(tcp), ca)
     }
 
+    /// A plain TCP connection from the loopback address `source` (e.g. 127.0.0.2), to
+    /// look like another client host.
+    pub async fn connect_plain_from(addr: SocketAddr, ca: &Path, source: std::net::IpAddr) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .expect("bind the source address");
+        let tcp = tokio::time::timeout(TIMEOUT, socket.connect(addr))
+            .await
+            .expect("TCP connect timed out")
+            .expect("TCP connect");
+        let _ = tcp.set_nodelay(true);
+        Self::new(Transport::Plain(tcp), ca)
+    }
+
     /// The whole login: stream, STARTTLS, stream, SCRAM-SHA-256, stream, bind.
     pub async fn connect_starttls(
         addr: SocketAddr,
@@ -221,6 +236,16 @@ impl XmppClient {
             "STARTTLS is offered: {}",
             features.to_xml(ns::STREAM)
         );
+        self.login_opened(user, password, resource).await
+    }
+
+    /// [`login`](Self::login) on a plain connection whose first stream is already open.
+    pub async fn login_opened(
+        mut self,
+        user: &str,
+        password: &str,
+        resource: Option<&str>,
+    ) -> Self {
         self.starttls().await;
         self.open_stream().await;
         if let Err(condition) = self
