@@ -258,35 +258,52 @@ async fn unknown_top_level_element_is_unsupported_stanza_type() {
     bob.assert_alive().await;
 }
 
-#[tokio::test]
+/// On virtual time: the default 30 s negotiation timeout, waited out instantly.
+#[tokio::test(start_paused = true)]
 async fn negotiation_timeout_is_connection_timeout() {
-    let (ts, mut bob) = setup(|c| c.c2s.negotiation_timeout_secs = 1).await;
+    let (ts, mut bob) = setup(|c| c.c2s.negotiation_timeout_secs = 30).await;
+    let patience = Duration::from_secs(40);
+    let started = Instant::now();
     // Stalls after the features.
-    let mut c = ts.connect().await;
+    let mut c = ts.connect().await.with_patience(patience);
     c.open_stream().await;
     assert_eq!(c.expect_stream_error().await, "connection-timeout");
+    assert!(
+        started.elapsed() >= Duration::from_secs(30),
+        "not before the timeout"
+    );
     // Stalls after TLS.
-    let (mut c, _) = ts.connect_tls().await;
+    let (c, _) = ts.connect_tls().await;
+    let mut c = c.with_patience(patience);
     assert_eq!(c.expect_stream_error().await, "connection-timeout");
     // The bound session is past negotiation and unaffected.
     bob.assert_alive().await;
 }
 
-#[tokio::test]
+/// On virtual time: the default 600 s idle timeout, then a ping, then as long again.
+#[tokio::test(start_paused = true)]
 async fn idle_session_is_pinged_then_closed_with_connection_timeout() {
-    let (ts, mut bob) = setup(|c| c.c2s.idle_timeout_secs = 1).await;
-    let mut alice = ts.login("alice", "r").await;
+    let (ts, bob) = setup(|c| c.c2s.idle_timeout_secs = 600).await;
+    let patience = Duration::from_secs(700);
+    let mut bob = bob.with_patience(patience);
+    let mut alice = ts.login("alice", "r").await.with_patience(patience);
+    let logged_in = Instant::now();
     let is_ping = |e: &herald_translate::Element| {
         e.name == "iq" && e.attr("type") == Some("get") && e.has_child("ping", ns::PING)
     };
     // alice ignores the server's ping; bob answers his.
     let ping = alice.recv_where("the server's ping", is_ping).await;
+    assert!(
+        logged_in.elapsed() >= Duration::from_secs(600),
+        "not before the idle timeout"
+    );
     assert_eq!(ping.attr("from"), Some("localhost"));
     let ping = bob.recv_where("the server's ping", is_ping).await;
     let id = ping.attr("id").unwrap_or_default().to_string();
     bob.send(&format!("<iq type='result' id='{id}' to='localhost'/>"))
         .await;
     assert_eq!(alice.expect_stream_error().await, "connection-timeout");
+    assert!(logged_in.elapsed() >= Duration::from_secs(1200));
     bob.assert_alive().await;
 }
 
@@ -339,7 +356,8 @@ async fn unknown_iq_is_service_unavailable_and_the_stream_goes_on() {
     bob.assert_alive().await;
 }
 
-#[tokio::test]
+/// On virtual time: the limiter's clock is tokio's, so refilling takes no wall time.
+#[tokio::test(start_paused = true)]
 async fn connection_rate_per_ip_closes_the_excess_connection_without_a_stream() {
     let (ts, mut bob) = setup(|c| {
         c.c2s.connections_per_ip_per_sec = 1;
@@ -364,17 +382,29 @@ async fn connection_rate_per_ip_closes_the_excess_connection_without_a_stream() 
     bob.assert_alive().await;
 }
 
-#[tokio::test]
+/// On virtual time: shutdown waits for its connections to finish (a task tracker), not
+/// for the grace period.
+#[tokio::test(start_paused = true)]
 async fn shutdown_sends_system_shutdown_to_every_client() {
     let (mut ts, mut bob) = setup(|_| {}).await;
     let mut alice = ts.login("alice", "r").await;
     let mut negotiating = ts.connect().await;
     negotiating.open_stream().await;
 
-    ts.shutdown(Duration::from_secs(3)).await;
-    assert_eq!(alice.expect_stream_error().await, "system-shutdown");
-    assert_eq!(bob.expect_stream_error().await, "system-shutdown");
-    assert_eq!(negotiating.expect_stream_error().await, "system-shutdown");
+    let started = Instant::now();
+    let shutdown = ts.shutdown(Duration::from_secs(60));
+    // The clients read their stream errors while the server shuts down; a client that
+    // does not answer with its own close is cut after the close timeout (2 s).
+    let (_, a, b, n) = tokio::join!(
+        shutdown,
+        alice.expect_stream_error(),
+        bob.expect_stream_error(),
+        negotiating.expect_stream_error()
+    );
+    assert!(started.elapsed() < Duration::from_secs(60), "done before the grace period");
+    assert_eq!(a, "system-shutdown");
+    assert_eq!(b, "system-shutdown");
+    assert_eq!(n, "system-shutdown");
     assert!(
         tokio::net::TcpStream::connect(ts.starttls).await.is_err(),
         "the listener is closed"

@@ -1,6 +1,8 @@
 //! XEP-0198 stream management: acks, resumption after a dropped connection, and what
 //! happens to unacknowledged messages when a session is not resumed.
 
+use std::time::Duration;
+
 use herald_tests::{body_of, wait_until, Mechanism, TestServer, XmppClient, PASSWORD};
 use herald_translate::{ns, Element};
 
@@ -188,9 +190,10 @@ async fn another_user_cannot_resume_a_session() {
     assert!(failed.is("failed", ns::SM), "{failed:?}");
 }
 
-#[tokio::test]
+/// On virtual time: the default 300 s resumption window.
+#[tokio::test(start_paused = true)]
 async fn unacked_messages_of_a_session_not_resumed_in_time_go_offline() {
-    let ts = TestServer::start_with(|c| c.c2s.sm_resume_timeout_secs = 1).await;
+    let ts = TestServer::start_with(|c| c.c2s.sm_resume_timeout_secs = 300).await;
     ts.add_user("alice");
     ts.add_user("bob");
     let mut bob = ts.login("bob", "b").await;
@@ -202,13 +205,27 @@ async fn unacked_messages_of_a_session_not_resumed_in_time_go_offline() {
     alice.recv_message_with_body("do not lose me").await;
     alice.abort();
 
-    // After the resume timeout the message goes where a message to alice goes while she
-    // is offline: to storage.
+    // Until the resume timeout the session waits; then the message goes where a message
+    // to alice goes while she is offline: to storage.
     let store = std::sync::Arc::clone(ts.server.db.store());
+    let connections = ts.server.metrics.connections.clone();
+    wait_until("the server saw the connection drop", || {
+        connections.get() == 1
+    })
+    .await;
+    let dropped = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(299)).await;
+    assert_eq!(
+        store.offline_count("alice").ok(),
+        Some(0),
+        "still resumable"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
     wait_until("the unacked message is stored offline", || {
         store.offline_count("alice").ok() == Some(1)
     })
     .await;
+    assert!(dropped.elapsed() >= Duration::from_secs(300));
 
     let mut alice = ts.login("alice", "a").await;
     alice.send("<presence/>").await;

@@ -139,6 +139,8 @@ pub struct XmppClient {
     write_error: Option<String>,
     next_id: u64,
     alpn: Option<Vec<u8>>,
+    /// How long any wait for the server may take ([`TIMEOUT`] unless changed).
+    patience: Duration,
     /// The last stream header the server sent.
     pub header: Option<StreamHeader>,
     /// The last stream features the server offered.
@@ -273,10 +275,18 @@ impl XmppClient {
             write_error: None,
             next_id: 0,
             alpn: None,
+            patience: TIMEOUT,
             header: None,
             features: None,
             jid: String::new(),
         }
+    }
+
+    /// Wait up to `patience` for the server from now on: tests on virtual time wait out
+    /// the server's own timeouts (minutes of virtual time cost nothing).
+    pub fn with_patience(mut self, patience: Duration) -> Self {
+        self.patience = patience;
+        self
     }
 
     /// The ALPN protocol the server selected (direct TLS only).
@@ -311,7 +321,7 @@ impl XmppClient {
 
     /// Wait for the server's stream header.
     pub async fn expect_header(&mut self) -> StreamHeader {
-        match self.next_event(Instant::now() + TIMEOUT).await {
+        match self.next_event(Instant::now() + self.patience).await {
             Event::Header(h) => h,
             other => self.fail(&format!("expected a stream header, got {other:?}")),
         }
@@ -581,7 +591,7 @@ impl XmppClient {
                 return el;
             }
         }
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = Instant::now() + self.patience;
         loop {
             match self.next_event(deadline).await {
                 Event::Element(el) if pred(&el) => return el,
@@ -634,7 +644,7 @@ impl XmppClient {
     /// server must then close the stream and the connection. Elements before the error
     /// are skipped.
     pub async fn expect_stream_error(&mut self) -> String {
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = Instant::now() + self.patience;
         let condition = loop {
             match self.next_event(deadline).await {
                 Event::Element(el) if el.is("error", ns::STREAM) => {
@@ -657,7 +667,7 @@ impl XmppClient {
     /// Wait until the server ends the stream and the connection (elements before that
     /// are skipped).
     pub async fn expect_closed(&mut self) {
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = Instant::now() + self.patience;
         loop {
             match self.next_event(deadline).await {
                 Event::Eof => return,
