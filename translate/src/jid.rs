@@ -39,6 +39,7 @@ const LOCAL_FORBIDDEN: &[char] = &['"', '&', '\'', '/', ':', '<', '>', '@'];
 
 /// Why a string is not a valid JID or JID part.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum JidError {
     /// The JID, or its domainpart, is empty.
     #[error("the JID or its domainpart is empty")]

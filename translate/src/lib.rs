@@ -19,4 +19,6 @@ pub use envelope::{Envelope, EnvelopeError};
 pub use jid::{Jid, JidError};
 pub use stanza::{StanzaError, StanzaErrorCondition, StanzaKind};
 pub use stream_error::{StreamError, StreamErrorCondition};
-pub use xml::{Element, Node, StreamEvent, StreamHeader, StreamReader, XmlError, XmlLimits};
+pub use xml::{
+    Element, Node, SerializeError, StreamEvent, StreamHeader, StreamReader, XmlError, XmlLimits,
+};

@@ -3,7 +3,9 @@
 //!
 //! The caller feeds [`StreamEvent`]s and answers requests (credentials, bind, TLS); the
 //! machine queues [`Action`]s. Time is passed in: `poll_timeout` says when the caller must
-//! call `handle_timeout` (negotiation deadline, delayed authentication failure).
+//! call `handle_timeout` (negotiation deadline, delayed authentication failure). So is
+//! randomness: stream ids and SCRAM nonces come from the generator given to
+//! [`Negotiation::new`], so a seeded run is reproducible byte for byte.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -11,10 +13,14 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
 
 use crate::jid::{nodeprep, resourceprep, Jid};
 use crate::ns;
-use crate::sasl::{plain_parse, verify_password, SaslError, ScramHash, ScramRecord, ScramServer};
+use crate::sasl::{
+    plain_parse, verify_password, DecoySecret, SaslError, ScramHash, ScramRecord, ScramServer,
+};
 use crate::stanza::{error_reply, StanzaError, StanzaErrorCondition};
 use crate::stream_error::{StreamError, StreamErrorCondition as Cond};
 use crate::xml::{Element, StreamEvent, StreamHeader, XmlError};
@@ -34,6 +40,10 @@ pub struct NegotiationConfig {
     pub auth_failure_delay: Duration,
     /// Failed SASL attempts allowed on one connection before it is closed.
     pub max_auth_attempts: u32,
+    /// The secret unknown users' decoy salts are derived from. It must survive restarts
+    /// (keep it with the accounts): with a new secret every decoy salt changes while
+    /// real users' salts stay, which tells an observer who exists.
+    pub decoy_secret: DecoySecret,
 }
 
 impl Default for NegotiationConfig {
@@ -45,6 +55,8 @@ impl Default for NegotiationConfig {
             negotiation_timeout: Duration::from_secs(30),
             auth_failure_delay: Duration::from_secs(2),
             max_auth_attempts: 3,
+            // Random, so that a forgotten secret is no worse than a per-process one.
+            decoy_secret: DecoySecret::generate(&mut rand::rng()),
         }
     }
 }
@@ -68,8 +80,12 @@ pub enum Action {
     Resume { previd: String, h: u32 },
     /// The session is bound to this full JID; negotiation is over.
     Established { jid: Jid },
-    /// A SASL attempt failed (for metrics and logs; the failure is sent separately).
-    AuthFailed,
+    /// A SASL attempt failed (for metrics, logs and throttling; the failure is sent
+    /// separately, after the failure delay). `username` is the normalized account name
+    /// the attempt was for, `None` when the client's message was too malformed to name
+    /// one. Also queued when the driver refused the attempt with
+    /// [`Negotiation::credentials_refused`].
+    AuthFailed { username: Option<String> },
     /// Close the connection after writing everything queued before.
     Close,
 }
@@ -92,7 +108,7 @@ enum State {
     },
     PlainLookup {
         username: String,
-        password: String,
+        password: Password,
     },
     AuthFailDelay {
         until: Instant,
@@ -107,10 +123,20 @@ enum State {
     Closed,
 }
 
+/// A PLAIN password awaiting its record; `Debug` does not show it.
+struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
 /// One client stream's negotiation.
-#[derive(Debug)]
 pub struct Negotiation {
     cfg: Arc<NegotiationConfig>,
+    /// Stream ids and SCRAM server nonces.
+    rng: StdRng,
     state: State,
     tls: bool,
     username: Option<String>,
@@ -124,12 +150,29 @@ pub struct Negotiation {
     actions: VecDeque<Action>,
 }
 
+impl std::fmt::Debug for Negotiation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the generator: its state would predict the nonces.
+        f.debug_struct("Negotiation")
+            .field("state", &self.state)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("domain", &self.domain)
+            .field("auth_failures", &self.auth_failures)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Negotiation {
-    /// A new negotiation. `tls_active` is true on a direct-TLS (XEP-0368) listener.
-    pub fn new(cfg: Arc<NegotiationConfig>, tls_active: bool, now: Instant) -> Self {
+    /// A new negotiation. `tls_active` is true on a direct-TLS (XEP-0368) listener. `rng`
+    /// provides stream ids and SCRAM server nonces; seed it from the OS
+    /// ([`from_entropy`](Self::from_entropy) does) except in tests.
+    pub fn new(cfg: Arc<NegotiationConfig>, tls_active: bool, now: Instant, rng: StdRng) -> Self {
         let deadline = now + cfg.negotiation_timeout;
         Self {
             cfg,
+            rng,
             state: State::AwaitHeader,
             tls: tls_active,
             username: None,
@@ -141,6 +184,11 @@ impl Negotiation {
             error: None,
             actions: VecDeque::new(),
         }
+    }
+
+    /// [`new`](Self::new) with a generator seeded from the thread's OS-seeded generator.
+    pub fn from_entropy(cfg: Arc<NegotiationConfig>, tls_active: bool, now: Instant) -> Self {
+        Self::new(cfg, tls_active, now, StdRng::from_rng(&mut rand::rng()))
     }
 
     /// The next action to perform, in order.
@@ -189,7 +237,7 @@ impl Negotiation {
         }
         if let State::AuthFailDelay { until, condition } = self.state {
             if now >= until {
-                self.send(sasl_failure(condition));
+                self.send_el(&sasl_failure(condition));
                 if self.auth_failures >= self.cfg.max_auth_attempts {
                     self.fail(StreamError::with_text(
                         Cond::PolicyViolation,
@@ -244,20 +292,49 @@ impl Negotiation {
     }
 
     /// The answer to [`Action::LookupCredentials`]: `None` when the user is unknown.
+    ///
+    /// An unknown user is answered with a decoy record derived from
+    /// [`NegotiationConfig::decoy_secret`]: SCRAM shows a stable salt and the default
+    /// iteration count, PLAIN runs the same key derivation, and both fail like a wrong
+    /// password.
     pub fn credentials(&mut self, record: Option<ScramRecord>, now: Instant) {
         match std::mem::replace(&mut self.state, State::Closed) {
             State::ScramLookup { mut server } => {
-                let first = server.server_first(record.as_ref());
                 let username = self.pending_user.take().unwrap_or_default();
-                self.send(sasl_element("challenge", &first));
+                let decoy = self.cfg.decoy_secret.record(server.hash(), &username);
+                let first = server.server_first(record.as_ref(), &decoy);
                 self.state = State::ScramFinal { server, username };
+                self.send_el(&sasl_element("challenge", &first));
             }
             State::PlainLookup { username, password } => {
-                if record.is_some_and(|r| verify_password(&r, &password)) {
+                let decoy = self.cfg.decoy_secret.record(ScramHash::Sha256, &username);
+                let known = record.is_some();
+                let used = record.as_ref().unwrap_or(&decoy);
+                // The derivation runs whether or not the user exists.
+                if verify_password(used, &password.0) && known {
                     self.succeed(username, None);
                 } else {
-                    self.auth_failed(SaslError::NotAuthorized, now);
+                    self.auth_failed(SaslError::NotAuthorized, Some(username), now);
                 }
+            }
+            other => self.state = other,
+        }
+    }
+
+    /// Refuses the attempt that [`Action::LookupCredentials`] asked about, before any
+    /// password work, because the account or the client is temporarily blocked (the
+    /// driver's throttle). The client gets `<temporary-auth-failure/>` (RFC 6120
+    /// §6.5.12) after the usual failure delay; the attempt counts towards
+    /// [`NegotiationConfig::max_auth_attempts`] and queues [`Action::AuthFailed`] like any
+    /// failure. Ignored unless a lookup is pending.
+    pub fn credentials_refused(&mut self, now: Instant) {
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::ScramLookup { .. } => {
+                let username = self.pending_user.take();
+                self.auth_failed(SaslError::TemporaryAuthFailure, username, now);
+            }
+            State::PlainLookup { username, .. } => {
+                self.auth_failed(SaslError::TemporaryAuthFailure, Some(username), now);
             }
             other => self.state = other,
         }
@@ -278,11 +355,13 @@ impl Negotiation {
                 if let Some(id) = iq.attr("id") {
                     reply.set_attr("id", id);
                 }
-                self.send(reply.to_xml(ns::CLIENT));
-                self.actions.push_back(Action::Established { jid });
                 self.state = State::Done;
+                self.send_el(&reply);
+                if !self.is_closed() {
+                    self.actions.push_back(Action::Established { jid });
+                }
             }
-            Err(err) => self.send(error_reply(&iq, &err, None).to_xml(ns::CLIENT)),
+            Err(err) => self.send_el(&error_reply(&iq, &err, None)),
         }
     }
 
@@ -291,8 +370,8 @@ impl Negotiation {
         if matches!(self.state, State::Resuming) {
             let failed = Element::new("failed", ns::SM)
                 .with_child(Element::new("item-not-found", ns::STANZA_ERRORS));
-            self.send(failed.to_xml(ns::CLIENT));
             self.state = State::AwaitBind;
+            self.send_el(&failed);
         }
     }
 
@@ -307,14 +386,26 @@ impl Negotiation {
         self.actions.push_back(Action::Send(s));
     }
 
+    /// Queues an element. One that cannot be serialized (possible only with a bad
+    /// application element from the caller, e.g. in a bind error) ends the stream.
+    fn send_el(&mut self, el: &Element) {
+        match el.to_xml(ns::CLIENT) {
+            Ok(xml) => self.send(xml),
+            Err(e) => self.fail(StreamError::with_text(
+                Cond::InternalServerError,
+                e.to_string(),
+            )),
+        }
+    }
+
     fn send_header(&mut self, domain: &str) {
         let mut from = String::new();
         crate::xml::escape(&mut from, domain, true);
+        let id = id_from(&mut self.rng);
         self.send(format!(
-            "<?xml version='1.0'?><stream:stream xmlns='{}' xmlns:stream='{}' id='{}' from='{from}' version='1.0' xml:lang='en'>",
+            "<?xml version='1.0'?><stream:stream xmlns='{}' xmlns:stream='{}' id='{id}' from='{from}' version='1.0' xml:lang='en'>",
             ns::CLIENT,
             ns::STREAM,
-            random_id(),
         ));
         self.header_sent = true;
     }
@@ -380,7 +471,13 @@ impl Negotiation {
         };
         let mut out = String::from("<stream:features>");
         for f in &features {
-            f.write_to(&mut out, ns::CLIENT);
+            if let Err(e) = f.write_to(&mut out, ns::CLIENT) {
+                self.fail(StreamError::with_text(
+                    Cond::InternalServerError,
+                    e.to_string(),
+                ));
+                return;
+            }
         }
         out.push_str("</stream:features>");
         self.send(out);
@@ -415,11 +512,11 @@ impl Negotiation {
         match &self.state {
             State::AwaitStartTls => {
                 if el.is("starttls", ns::TLS) {
-                    self.send(Element::new("proceed", ns::TLS).to_xml(ns::CLIENT));
+                    self.send_el(&Element::new("proceed", ns::TLS));
                     self.actions.push_back(Action::StartTls);
                     self.state = State::AwaitTls;
                 } else if el.is("auth", ns::SASL) {
-                    self.send(sasl_failure(SaslError::EncryptionRequired.condition()));
+                    self.send_el(&sasl_failure(SaslError::EncryptionRequired.condition()));
                 } else {
                     self.fail(StreamError::with_text(
                         Cond::NotAuthorized,
@@ -433,15 +530,16 @@ impl Negotiation {
                 if el.is("response", ns::SASL) {
                     match decode_sasl(&el) {
                         Ok(bytes) => self.scram_first(hash, &bytes, now),
-                        Err(e) => self.auth_failed(e, now),
+                        Err(e) => self.auth_failed(e, None, now),
                     }
                 } else {
-                    self.not_sasl(&el, now);
+                    self.not_sasl(&el, None, now);
                 }
             }
-            State::ScramFinal { .. } => {
+            State::ScramFinal { username, .. } => {
                 if !el.is("response", ns::SASL) {
-                    self.not_sasl(&el, now);
+                    let username = Some(username.clone());
+                    self.not_sasl(&el, username, now);
                     return;
                 }
                 let State::ScramFinal {
@@ -454,7 +552,7 @@ impl Negotiation {
                 let outcome = decode_sasl(&el).and_then(|bytes| server.client_final(&bytes));
                 match outcome {
                     Ok(server_final) => self.succeed(username, Some(server_final)),
-                    Err(e) => self.auth_failed(e, now),
+                    Err(e) => self.auth_failed(e, Some(username), now),
                 }
             }
             State::AwaitBind => self.on_bind_stage(el),
@@ -472,12 +570,14 @@ impl Negotiation {
         }
     }
 
-    fn not_sasl(&mut self, el: &Element, now: Instant) {
+    /// Something other than a `<response/>` during a SCRAM exchange.
+    fn not_sasl(&mut self, el: &Element, username: Option<String>, now: Instant) {
         if el.is("abort", ns::SASL) {
-            self.send(sasl_failure(SaslError::Aborted.condition()));
             self.state = State::AwaitAuth;
+            self.send_el(&sasl_failure(SaslError::Aborted.condition()));
         } else if el.ns == ns::SASL {
-            self.auth_failed(SaslError::MalformedRequest("unexpected SASL element"), now);
+            let err = SaslError::MalformedRequest("unexpected SASL element");
+            self.auth_failed(err, username, now);
         } else {
             self.fail(StreamError::new(Cond::NotAuthorized));
         }
@@ -485,7 +585,7 @@ impl Negotiation {
 
     fn on_auth(&mut self, el: &Element, now: Instant) {
         if el.is("abort", ns::SASL) {
-            self.send(sasl_failure(SaslError::Aborted.condition()));
+            self.send_el(&sasl_failure(SaslError::Aborted.condition()));
             return;
         }
         if !el.is("auth", ns::SASL) {
@@ -498,12 +598,12 @@ impl Negotiation {
         let mechanism = el.attr("mechanism").unwrap_or_default();
         let payload = match decode_sasl(el) {
             Ok(p) => p,
-            Err(e) => return self.auth_failed(e, now),
+            Err(e) => return self.auth_failed(e, None, now),
         };
         if let Some(hash) = ScramHash::from_mechanism(mechanism) {
             if payload.is_empty() {
-                self.send(sasl_element("challenge", b""));
                 self.state = State::ScramAwaitFirst { hash };
+                self.send_el(&sasl_element("challenge", b""));
             } else {
                 self.scram_first(hash, &payload, now);
             }
@@ -515,22 +615,23 @@ impl Negotiation {
                             username: username.clone(),
                             hash: ScramHash::Sha256,
                         });
+                        let password = Password(password);
                         self.state = State::PlainLookup { username, password };
                     }
-                    Err(e) => self.auth_failed(e, now),
+                    Err((e, username)) => self.auth_failed(e, username, now),
                 },
-                Err(e) => self.auth_failed(e, now),
+                Err(e) => self.auth_failed(e, None, now),
             }
         } else {
-            self.send(sasl_failure(SaslError::InvalidMechanism.condition()));
+            self.send_el(&sasl_failure(SaslError::InvalidMechanism.condition()));
         }
     }
 
     fn scram_first(&mut self, hash: ScramHash, payload: &[u8], now: Instant) {
-        let mut server = Box::new(ScramServer::new(hash));
+        let mut server = Box::new(ScramServer::new(hash, &mut self.rng));
         let first = match server.client_first(payload) {
             Ok(f) => f,
-            Err(e) => return self.auth_failed(e, now),
+            Err(e) => return self.auth_failed(e, None, now),
         };
         match self.check_identity(&first.username, first.authzid) {
             Ok(username) => {
@@ -541,19 +642,24 @@ impl Negotiation {
                 self.pending_user = Some(username);
                 self.state = State::ScramLookup { server };
             }
-            Err(e) => self.auth_failed(e, now),
+            Err((e, username)) => self.auth_failed(e, username, now),
         }
     }
 
     /// Normalize the authentication identity; an authorization identity other than the
-    /// user's own bare JID is refused.
-    fn check_identity(&self, authcid: &str, authzid: Option<String>) -> Result<String, SaslError> {
-        let username = nodeprep(authcid).map_err(|_| SaslError::NotAuthorized)?;
+    /// user's own bare JID is refused. The error carries the normalized username when
+    /// there is one.
+    fn check_identity(
+        &self,
+        authcid: &str,
+        authzid: Option<String>,
+    ) -> Result<String, (SaslError, Option<String>)> {
+        let username = nodeprep(authcid).map_err(|_| (SaslError::NotAuthorized, None))?;
         if let Some(z) = authzid.filter(|z| !z.is_empty()) {
             let domain = self.domain.clone().unwrap_or_default();
             let own = Jid::new(Some(&username), &domain, None).ok();
             if Jid::parse(&z).ok() != own {
-                return Err(SaslError::InvalidAuthzid);
+                return Err((SaslError::InvalidAuthzid, Some(username)));
             }
         }
         Ok(username)
@@ -562,9 +668,9 @@ impl Negotiation {
     fn succeed(&mut self, username: String, server_final: Option<Vec<u8>>) {
         let success = match server_final {
             Some(data) => sasl_element("success", &data),
-            None => Element::new("success", ns::SASL).to_xml(ns::CLIENT),
+            None => Element::new("success", ns::SASL),
         };
-        self.send(success);
+        self.send_el(&success);
         self.actions.push_back(Action::Authenticated {
             username: username.clone(),
         });
@@ -573,9 +679,9 @@ impl Negotiation {
         self.state = State::AwaitHeader;
     }
 
-    fn auth_failed(&mut self, err: SaslError, now: Instant) {
+    fn auth_failed(&mut self, err: SaslError, username: Option<String>, now: Instant) {
         self.auth_failures += 1;
-        self.actions.push_back(Action::AuthFailed);
+        self.actions.push_back(Action::AuthFailed { username });
         self.state = State::AuthFailDelay {
             until: now + self.cfg.auth_failure_delay,
             condition: err.condition(),
@@ -596,7 +702,7 @@ impl Negotiation {
                 _ => {
                     let failed = Element::new("failed", ns::SM)
                         .with_child(Element::new("bad-request", ns::STANZA_ERRORS));
-                    self.send(failed.to_xml(ns::CLIENT));
+                    self.send_el(&failed);
                 }
             }
             return;
@@ -604,7 +710,7 @@ impl Negotiation {
         if el.is("enable", ns::SM) {
             let failed = Element::new("failed", ns::SM)
                 .with_child(Element::new("unexpected-request", ns::STANZA_ERRORS));
-            self.send(failed.to_xml(ns::CLIENT));
+            self.send_el(&failed);
             return;
         }
         let is_iq = el.is("iq", ns::CLIENT);
@@ -619,7 +725,7 @@ impl Negotiation {
                         Err(_) => {
                             let err = StanzaError::new(StanzaErrorCondition::BadRequest)
                                 .with_text("invalid resource");
-                            self.send(error_reply(&el, &err, None).to_xml(ns::CLIENT));
+                            self.send_el(&error_reply(&el, &err, None));
                             return;
                         }
                     },
@@ -630,7 +736,7 @@ impl Negotiation {
             (true, Some("get" | "set"), _) => {
                 let err = StanzaError::new(StanzaErrorCondition::NotAuthorized)
                     .with_text("bind a resource first");
-                self.send(error_reply(&el, &err, None).to_xml(ns::CLIENT));
+                self.send_el(&error_reply(&el, &err, None));
             }
             _ => self.fail(StreamError::with_text(
                 Cond::NotAuthorized,
@@ -656,31 +762,35 @@ fn decode_sasl(el: &Element) -> Result<Vec<u8>, SaslError> {
     B64.decode(text).map_err(|_| SaslError::IncorrectEncoding)
 }
 
-fn sasl_element(name: &str, data: &[u8]) -> String {
+fn sasl_element(name: &str, data: &[u8]) -> Element {
     let text = if data.is_empty() {
         String::from("=")
     } else {
         B64.encode(data)
     };
     let el = Element::new(name, ns::SASL);
-    let el = if name == "challenge" && data.is_empty() {
+    if name == "challenge" && data.is_empty() {
         el
     } else {
         el.with_text(text)
-    };
-    el.to_xml(ns::CLIENT)
+    }
 }
 
-fn sasl_failure(condition: &str) -> String {
-    Element::new("failure", ns::SASL)
-        .with_child(Element::new(condition, ns::SASL))
-        .to_xml(ns::CLIENT)
+fn sasl_failure(condition: &str) -> Element {
+    Element::new("failure", ns::SASL).with_child(Element::new(condition, ns::SASL))
 }
 
-/// A random stream or session identifier: 16 bytes, URL-safe base64, no padding.
+/// A random stream or session identifier from the thread's OS-seeded generator: 16 bytes,
+/// URL-safe base64, no padding. Negotiations draw theirs from their own generator.
 pub fn random_id() -> String {
+    id_from(&mut rand::rng())
+}
+
+/// An identifier like [`random_id`]'s, from `rng`.
+pub fn id_from(rng: &mut (impl RngCore + ?Sized)) -> String {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let bytes: [u8; 16] = rand::random();
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
 }
 

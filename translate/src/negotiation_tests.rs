@@ -3,6 +3,7 @@
 use super::*;
 use crate::sasl::{plain_encode, ScramClient};
 use crate::xml::{StreamReader, XmlLimits};
+use rand::SeedableRng;
 
 const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
     xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
@@ -18,15 +19,23 @@ struct Harness {
     sent: Vec<Action>,
     /// Server output read before a stream restart reset `server_out`.
     earlier: Vec<StreamEvent>,
+    /// Every byte the server sent, in order.
+    wire: String,
+    /// Answer credential lookups with `credentials_refused` (a throttled account).
+    refuse_lookups: bool,
 }
 
 impl Harness {
     fn new(cfg: NegotiationConfig) -> Self {
+        Self::seeded(cfg, 1)
+    }
+
+    fn seeded(cfg: NegotiationConfig, seed: u64) -> Self {
         let now = Instant::now();
         let mut server_out = StreamReader::new(XmlLimits::default());
         server_out.feed(b"");
         Self {
-            neg: Negotiation::new(Arc::new(cfg), false, now),
+            neg: Negotiation::new(Arc::new(cfg), false, now, StdRng::seed_from_u64(seed)),
             reader: StreamReader::new(XmlLimits::default()),
             server_out,
             now,
@@ -34,12 +43,15 @@ impl Harness {
                 .expect("derive"),
             sent: Vec::new(),
             earlier: Vec::new(),
+            wire: String::new(),
+            refuse_lookups: false,
         }
     }
 
     fn cfg() -> NegotiationConfig {
         NegotiationConfig {
             auth_failure_delay: Duration::from_secs(2),
+            decoy_secret: DecoySecret::from_bytes([9; 32]),
             ..NegotiationConfig::default()
         }
     }
@@ -64,11 +76,17 @@ impl Harness {
     fn drive(&mut self) {
         while let Some(action) = self.neg.poll_action() {
             match &action {
-                Action::Send(s) => self.server_out.feed(s.as_bytes()),
+                Action::Send(s) => {
+                    self.server_out.feed(s.as_bytes());
+                    self.wire.push_str(s);
+                }
                 Action::StartTls => {
                     self.reader.reset();
                     self.neg.tls_established();
                     self.restart_server_out();
+                }
+                Action::LookupCredentials { .. } if self.refuse_lookups => {
+                    self.neg.credentials_refused(self.now);
                 }
                 Action::LookupCredentials { username, .. } => {
                     let rec = (username == "alice").then(|| self.record.clone());
@@ -84,7 +102,7 @@ impl Harness {
                     self.neg.bind_result(Ok(jid));
                 }
                 Action::Resume { .. } => self.neg.resume_failed(),
-                Action::Established { .. } | Action::AuthFailed | Action::Close => {}
+                Action::Established { .. } | Action::AuthFailed { .. } | Action::Close => {}
             }
             self.sent.push(action);
         }
@@ -150,7 +168,12 @@ impl Harness {
     }
 
     fn scram(&mut self, password: &str) {
-        let mut c = ScramClient::new(ScramHash::Sha256, "alice", password);
+        self.scram_as("alice", password);
+    }
+
+    /// A SCRAM-SHA-256 exchange; returns the server-first-message.
+    fn scram_as(&mut self, user: &str, password: &str) -> String {
+        let mut c = ScramClient::with_nonce(ScramHash::Sha256, user, password, "clientnonce");
         let first = B64.encode(c.client_first());
         self.client(&format!(
             "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>{first}</auth>"
@@ -163,6 +186,25 @@ impl Harness {
             "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>",
             B64.encode(fin)
         ));
+        String::from_utf8(data).expect("UTF-8")
+    }
+
+    fn plain(&mut self, user: &str, password: &str) {
+        let msg = B64.encode(plain_encode(None, user, password));
+        self.client(&format!(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{msg}</auth>"
+        ));
+    }
+
+    /// The usernames of the `AuthFailed` actions so far.
+    fn failures(&self) -> Vec<Option<String>> {
+        self.sent
+            .iter()
+            .filter_map(|a| match a {
+                Action::AuthFailed { username } => Some(username.clone()),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -352,4 +394,214 @@ fn authzid_for_someone_else_is_refused() {
         "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{msg}</auth>"
     ));
     assert!(h.last_stanza().has_child("invalid-authzid", ns::SASL));
+}
+
+/// A full negotiation up to a bound resource.
+fn full_run(seed: u64) -> String {
+    let mut h = Harness::seeded(Harness::cfg(), seed);
+    h.reach_auth();
+    h.scram("secret");
+    h.client(HEADER);
+    h.client("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+    assert!(h.neg.poll_timeout().is_none(), "bound");
+    h.wire
+}
+
+#[test]
+fn the_same_seed_gives_the_same_bytes() {
+    let a = full_run(42);
+    assert_eq!(a, full_run(42));
+    assert!(a.contains(" id='"), "stream ids are sent");
+    assert_ne!(a, full_run(43), "ids and nonces come from the seed");
+}
+
+/// `(nonce length, salt, iteration count)` of a server-first-message.
+fn server_first_shape(msg: &str) -> (usize, Vec<u8>, String) {
+    let parts: Vec<&str> = msg.split(',').collect();
+    assert_eq!(parts.len(), 3, "{msg}");
+    let nonce = parts[0].strip_prefix("r=").expect("nonce").len();
+    let salt = B64
+        .decode(parts[1].strip_prefix("s=").expect("salt"))
+        .expect("b64");
+    (nonce, salt, parts[2].to_owned())
+}
+
+/// The salt an unknown user is shown by a fresh machine with this secret and seed.
+fn unknown_user_salt(secret: [u8; 32], seed: u64, user: &str) -> Vec<u8> {
+    let mut h = Harness::seeded(
+        NegotiationConfig {
+            decoy_secret: DecoySecret::from_bytes(secret),
+            auth_failure_delay: Duration::ZERO,
+            ..Harness::cfg()
+        },
+        seed,
+    );
+    h.reach_auth();
+    let first = h.scram_as(user, "guess");
+    assert!(h.last_stanza().has_child("not-authorized", ns::SASL));
+    server_first_shape(&first).1
+}
+
+#[test]
+fn unknown_users_keep_their_salt_across_restarts() {
+    let salt = unknown_user_salt([1; 32], 1, "mallory");
+    // Another process (another seed) with the same stored secret.
+    assert_eq!(salt, unknown_user_salt([1; 32], 2, "mallory"));
+    // The salt is derived from the normalized username.
+    assert_eq!(salt, unknown_user_salt([1; 32], 3, "Mallory"));
+    assert_ne!(salt, unknown_user_salt([1; 32], 1, "trudy"));
+    assert_ne!(salt, unknown_user_salt([2; 32], 1, "mallory"));
+}
+
+#[test]
+fn known_and_unknown_users_get_challenges_of_the_same_shape() {
+    let mut h = Harness::new(NegotiationConfig {
+        auth_failure_delay: Duration::ZERO,
+        ..Harness::cfg()
+    });
+    h.reach_auth();
+    let (known_nonce, known_salt, known_i) = server_first_shape(&h.scram_as("alice", "secret"));
+    assert_eq!(h.neg.username(), Some("alice"));
+    let mut h = Harness::new(NegotiationConfig {
+        auth_failure_delay: Duration::ZERO,
+        ..Harness::cfg()
+    });
+    h.reach_auth();
+    let (nonce, salt, i) = server_first_shape(&h.scram_as("mallory", "secret"));
+    assert_eq!(
+        (nonce, salt.len(), i.as_str()),
+        (known_nonce, known_salt.len(), known_i.as_str())
+    );
+    assert_eq!(i, format!("i={}", crate::sasl::DEFAULT_ITERATIONS));
+}
+
+/// Wall time of one PLAIN attempt for `user` (the fastest of three fresh machines).
+fn plain_time(user: &str) -> Duration {
+    (0..3)
+        .map(|_| {
+            let mut h = Harness::new(NegotiationConfig {
+                auth_failure_delay: Duration::ZERO,
+                ..Harness::cfg()
+            });
+            h.reach_auth();
+            let start = Instant::now();
+            h.plain(user, "wrong");
+            let took = start.elapsed();
+            assert!(h.last_stanza().has_child("not-authorized", ns::SASL));
+            took
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+#[test]
+fn plain_does_the_same_work_for_unknown_users() {
+    // Both run one PBKDF2 of 4096 iterations, which dwarfs everything else; without the
+    // decoy derivation the unknown user's attempt takes a tiny fraction of the known one.
+    let known = plain_time("alice");
+    let unknown = plain_time("mallory");
+    assert!(
+        unknown * 3 >= known && known * 3 >= unknown,
+        "known {known:?}, unknown {unknown:?}"
+    );
+}
+
+#[test]
+fn auth_failures_name_the_account() {
+    let mut h = Harness::new(NegotiationConfig {
+        auth_failure_delay: Duration::ZERO,
+        max_auth_attempts: 10,
+        ..Harness::cfg()
+    });
+    h.reach_auth();
+    h.scram_as("Alice", "wrong");
+    h.plain("mallory", "x");
+    h.client("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>!!</auth>");
+    assert!(h.last_stanza().has_child("incorrect-encoding", ns::SASL));
+    let no_user = B64.encode(b"n,,r=abc");
+    h.client(&format!(
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>{no_user}</auth>"
+    ));
+    assert_eq!(
+        h.failures(),
+        [Some("alice".into()), Some("mallory".into()), None, None]
+    );
+}
+
+#[test]
+fn refused_lookups_fail_temporarily_after_the_delay() {
+    let mut h = Harness::new(Harness::cfg());
+    h.reach_auth();
+    h.refuse_lookups = true;
+    // Nothing pending: ignored.
+    h.neg.credentials_refused(h.now);
+    assert!(h.neg.poll_action().is_none());
+
+    let mut c = ScramClient::with_nonce(ScramHash::Sha256, "alice", "secret", "n1");
+    let first = B64.encode(c.client_first());
+    h.client(&format!(
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>{first}</auth>"
+    ));
+    assert_eq!(h.failures(), [Some("alice".into())]);
+    assert!(
+        h.server_events().is_empty(),
+        "no challenge, failure held back"
+    );
+    h.advance(Duration::from_millis(1999));
+    assert!(h.server_events().is_empty());
+    h.advance(Duration::from_millis(1));
+    assert!(h
+        .last_stanza()
+        .has_child("temporary-auth-failure", ns::SASL));
+
+    // PLAIN is refused the same way, and refusals count towards the attempt limit.
+    h.plain("alice", "secret");
+    h.advance(Duration::from_secs(2));
+    assert!(h
+        .last_stanza()
+        .has_child("temporary-auth-failure", ns::SASL));
+    assert_eq!(h.failures().len(), 2);
+    h.refuse_lookups = false;
+    h.plain("alice", "wrong");
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.closed_with().as_deref(), Some("policy-violation"));
+}
+
+#[test]
+fn after_a_refusal_the_account_can_log_in() {
+    let mut h = Harness::new(NegotiationConfig {
+        auth_failure_delay: Duration::ZERO,
+        ..Harness::cfg()
+    });
+    h.reach_auth();
+    h.refuse_lookups = true;
+    h.plain("alice", "secret");
+    assert!(h
+        .last_stanza()
+        .has_child("temporary-auth-failure", ns::SASL));
+    h.refuse_lookups = false;
+    h.scram("secret");
+    assert_eq!(h.neg.username(), Some("alice"));
+}
+
+#[test]
+fn a_bad_application_error_element_ends_the_stream_instead_of_injecting() {
+    let mut h = Harness::new(Harness::cfg());
+    h.reach_auth();
+    h.scram("secret");
+    h.client(HEADER);
+    h.server_events();
+    h.reader
+        .feed(b"<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+    let Ok(Some(ev)) = h.reader.next_event() else {
+        panic!("bind iq")
+    };
+    h.neg.handle_event(ev, h.now);
+    assert!(matches!(h.neg.poll_action(), Some(Action::Bind { .. })));
+    let err = StanzaError::new(StanzaErrorCondition::Conflict)
+        .with_app(Element::new("x'/><evil", "urn:app"));
+    h.neg.bind_result(Err(err));
+    h.drive();
+    assert!(!h.wire.contains("<evil"), "{}", h.wire);
+    assert_eq!(h.closed_with().as_deref(), Some("internal-server-error"));
 }

@@ -25,3 +25,5 @@ pub const DELAY: &str = "urn:xmpp:delay";
 pub const HINTS: &str = "urn:xmpp:hints";
 pub const MSGOFFLINE: &str = "msgoffline";
 pub const XML: &str = "http://www.w3.org/XML/1998/namespace";
+/// The namespace of `xmlns` declarations; nothing may be bound to it.
+pub const XMLNS: &str = "http://www.w3.org/2000/xmlns/";

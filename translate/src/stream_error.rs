@@ -1,7 +1,7 @@
 //! RFC 6120 §4.9 stream errors: the conditions, and their wire form.
 
 use crate::ns;
-use crate::xml::{Element, XmlError};
+use crate::xml::{escape, XmlError};
 
 /// A defined stream error condition (RFC 6120 §4.9.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,13 +91,19 @@ impl StreamError {
 
     /// `<stream:error>…</stream:error>` followed by the stream close tag.
     pub fn to_xml(&self) -> String {
-        let mut out = String::from("<stream:error>");
-        Element::new(self.condition.name(), ns::STREAM_ERRORS).write_to(&mut out, ns::STREAM);
+        // Written by hand rather than through `Element`: the condition names are fixed
+        // NCNames, so this cannot fail, and the text is escaped.
+        let mut out = String::from("<stream:error><");
+        out.push_str(self.condition.name());
+        out.push_str(" xmlns='");
+        out.push_str(ns::STREAM_ERRORS);
+        out.push_str("'/>");
         if let Some(text) = &self.text {
-            Element::new("text", ns::STREAM_ERRORS)
-                .with_attr("xml:lang", "en")
-                .with_text(text.clone())
-                .write_to(&mut out, ns::STREAM);
+            out.push_str("<text xmlns='");
+            out.push_str(ns::STREAM_ERRORS);
+            out.push_str("' xml:lang='en'>");
+            escape(&mut out, text, false);
+            out.push_str("</text>");
         }
         out.push_str("</stream:error></stream:stream>");
         out
@@ -142,6 +148,18 @@ mod tests {
         ));
         assert!(xml.contains(">comment</text>"));
         assert!(xml.ends_with("</stream:error></stream:stream>"));
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        let xml =
+            StreamError::with_text(StreamErrorCondition::BadFormat, "</text><x a='1'>&").to_xml();
+        assert_eq!(
+            xml,
+            "<stream:error><bad-format xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+             <text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>\
+             &lt;/text&gt;&lt;x a=&apos;1&apos;&gt;&amp;</text></stream:error></stream:stream>"
+        );
     }
 
     #[test]

@@ -3,9 +3,12 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use herald_translate::sasl::{
-    verify_password, ClientFirst, SaslError, ScramClient, ScramHash, ScramRecord, ScramServer,
+    verify_password, ClientFirst, DecoySecret, SaslError, ScramClient, ScramHash, ScramRecord,
+    ScramServer, DEFAULT_ITERATIONS,
 };
 use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use std::sync::LazyLock;
 
 struct Vector {
@@ -48,6 +51,11 @@ fn record(v: &Vector) -> ScramRecord {
     ScramRecord::derive(v.hash, "pencil", &B64.decode(v.salt).unwrap(), 4096).unwrap()
 }
 
+/// The decoy record of the tests' fixed secret.
+fn decoy(hash: ScramHash, user: &str) -> ScramRecord {
+    DecoySecret::from_bytes([7; 32]).record(hash, user)
+}
+
 static SHA1_RECORD: LazyLock<ScramRecord> = LazyLock::new(|| record(&SHA1));
 static SHA256_RECORD: LazyLock<ScramRecord> = LazyLock::new(|| record(&SHA256));
 
@@ -62,7 +70,10 @@ fn check_server(v: &Vector) {
             authzid: None
         }
     );
-    assert_eq!(server.server_first(Some(&rec)), v.server_first.as_bytes());
+    assert_eq!(
+        server.server_first(Some(&rec), &decoy(v.hash, "user")),
+        v.server_first.as_bytes()
+    );
     assert_eq!(
         server.client_final(v.client_final.as_bytes()).unwrap(),
         v.server_final.as_bytes()
@@ -160,10 +171,10 @@ fn exchange(
     password: &str,
 ) -> Result<(), SaslError> {
     let mut client = ScramClient::new(hash, user, password);
-    let mut server = ScramServer::new(hash);
+    let mut server = ScramServer::new(hash, &mut rand::rng());
     let first = server.client_first(&client.client_first())?;
     assert_eq!(first.username, user);
-    let server_first = server.server_first(record);
+    let server_first = server.server_first(record, &decoy(hash, user));
     let client_final = client.handle_server_first(&server_first)?;
     let server_final = server.client_final(&client_final)?;
     client.verify_server_final(&server_final)
@@ -202,7 +213,7 @@ fn unknown_user_looks_plausible() {
         server
             .client_first(format!("n,,n={user},r=abc").as_bytes())
             .unwrap();
-        String::from_utf8(server.server_first(None)).unwrap()
+        String::from_utf8(server.server_first(None, &decoy(ScramHash::Sha256, user))).unwrap()
     };
     let a = first_for("ghost");
     assert!(a.starts_with("r=abcsrv,s="), "{a}");
@@ -217,9 +228,10 @@ fn unknown_user_looks_plausible() {
 #[test]
 fn server_nonce_is_random_and_long() {
     let nonce_of = || {
-        let mut server = ScramServer::new(ScramHash::Sha1);
+        let mut server = ScramServer::new(ScramHash::Sha1, &mut rand::rng());
         server.client_first(b"n,,n=u,r=c").unwrap();
-        let first = String::from_utf8(server.server_first(None)).unwrap();
+        let first =
+            String::from_utf8(server.server_first(None, &decoy(ScramHash::Sha1, "u"))).unwrap();
         first
             .split(',')
             .next()
@@ -234,8 +246,49 @@ fn server_nonce_is_random_and_long() {
 }
 
 #[test]
+fn server_nonce_comes_from_the_given_generator() {
+    let nonce_of = |seed: u64| {
+        let mut server = ScramServer::new(ScramHash::Sha256, &mut StdRng::seed_from_u64(seed));
+        server.client_first(b"n,,n=u,r=c").unwrap();
+        server.server_first(None, &decoy(ScramHash::Sha256, "u"))
+    };
+    assert_eq!(nonce_of(1), nonce_of(1));
+    assert_ne!(nonce_of(1), nonce_of(2));
+}
+
+#[test]
+fn unknown_users_look_like_known_ones() {
+    // A real record made the way accounts are made, and a decoy: the server-first
+    // messages differ only in the random parts (nonce and salt bytes), not in shape.
+    let shape = |msg: Vec<u8>| {
+        let msg = String::from_utf8(msg).unwrap();
+        let parts: Vec<&str> = msg.split(',').collect();
+        assert_eq!(parts.len(), 3, "{msg}");
+        let nonce = parts[0].strip_prefix("r=").unwrap().len();
+        let salt = B64
+            .decode(parts[1].strip_prefix("s=").unwrap())
+            .unwrap()
+            .len();
+        (nonce, salt, parts[2].to_owned())
+    };
+    let first = |record: Option<&ScramRecord>, user: &str| {
+        let mut server = ScramServer::new(ScramHash::Sha256, &mut rand::rng());
+        server
+            .client_first(format!("n,,n={user},r=abc").as_bytes())
+            .unwrap();
+        server.server_first(record, &decoy(ScramHash::Sha256, user))
+    };
+    let real = ScramRecord::generate(ScramHash::Sha256, "pw", DEFAULT_ITERATIONS).unwrap();
+    let known = shape(first(Some(&real), "juliet"));
+    let unknown = shape(first(None, "ghost"));
+    assert_eq!(known, unknown);
+    assert_eq!(known.2, "i=4096");
+}
+
+#[test]
 fn client_first_parsing() {
-    let parse = |m: &str| ScramServer::new(ScramHash::Sha256).client_first(m.as_bytes());
+    let parse =
+        |m: &str| ScramServer::new(ScramHash::Sha256, &mut rand::rng()).client_first(m.as_bytes());
     assert_eq!(
         parse("y,,n=user,r=abc"),
         Ok(ClientFirst {
@@ -286,7 +339,7 @@ fn client_first_parsing() {
         );
     }
     assert!(matches!(
-        ScramServer::new(ScramHash::Sha1).client_first(b"n,,n=\xff,r=abc"),
+        ScramServer::new(ScramHash::Sha1, &mut rand::rng()).client_first(b"n,,n=\xff,r=abc"),
         Err(SaslError::MalformedRequest(_))
     ));
 }
@@ -294,7 +347,7 @@ fn client_first_parsing() {
 fn server_after_first(v: &Vector, client_first: &str) -> ScramServer {
     let mut server = ScramServer::with_nonce(v.hash, v.server_nonce);
     server.client_first(client_first.as_bytes()).unwrap();
-    server.server_first(Some(&record(v)));
+    server.server_first(Some(&record(v)), &decoy(v.hash, "user"));
     server
 }
 
@@ -365,10 +418,12 @@ fn y_flag_is_echoed() {
 
 #[test]
 fn steps_out_of_order() {
-    let mut server = ScramServer::new(ScramHash::Sha1);
+    let mut server = ScramServer::new(ScramHash::Sha1, &mut rand::rng());
     assert!(server.client_final(b"c=biws,r=x,p=AAAA").is_err());
-    let mut server = ScramServer::new(ScramHash::Sha1);
-    assert!(server.server_first(None).is_empty());
+    let mut server = ScramServer::new(ScramHash::Sha1, &mut rand::rng());
+    assert!(server
+        .server_first(None, &decoy(ScramHash::Sha1, "u"))
+        .is_empty());
     let mut server = server_after_first(&SHA1, SHA1.client_first);
     assert!(server.client_first(SHA1.client_first.as_bytes()).is_err());
     // A finished exchange accepts nothing more.
@@ -437,24 +492,24 @@ proptest! {
     #[test]
     fn server_steps_never_panic(a in proptest::collection::vec(any::<u8>(), 0..64),
                                 b in proptest::collection::vec(any::<u8>(), 0..96)) {
-        let mut server = ScramServer::new(ScramHash::Sha1);
+        let mut server = ScramServer::new(ScramHash::Sha1, &mut rand::rng());
         let _ = server.client_first(&a);
-        let _ = server.server_first(Some(&SHA1_RECORD));
+        let _ = server.server_first(Some(&SHA1_RECORD), &decoy(ScramHash::Sha1, "user"));
         prop_assert!(server.client_final(&b).is_err());
 
         // The same garbage after a valid first step.
-        let mut server = ScramServer::new(ScramHash::Sha1);
+        let mut server = ScramServer::new(ScramHash::Sha1, &mut rand::rng());
         server.client_first(SHA1.client_first.as_bytes()).unwrap();
-        let _ = server.server_first(None);
+        let _ = server.server_first(None, &decoy(ScramHash::Sha1, "user"));
         prop_assert!(server.client_final(&a).is_err());
     }
 
     #[test]
     fn structured_garbage_never_panics(s in "[nyp=a,rcm\\x00-\\x7f\u{e9}]{0,40}",
                                        t in "[crp=,biwsA-Z0-9+/]{0,60}") {
-        let mut server = ScramServer::new(ScramHash::Sha256);
+        let mut server = ScramServer::new(ScramHash::Sha256, &mut rand::rng());
         if server.client_first(s.as_bytes()).is_ok() {
-            let _ = server.server_first(Some(&SHA256_RECORD));
+            let _ = server.server_first(Some(&SHA256_RECORD), &decoy(ScramHash::Sha256, "user"));
             prop_assert!(server.client_final(t.as_bytes()).is_err());
         }
         let mut client = ScramClient::new(ScramHash::Sha256, "u", "p");

@@ -149,7 +149,7 @@ fn document() -> impl Strategy<Value = (Vec<Element>, String)> {
             doc.push_str(HEAD);
             let mut els = Vec::new();
             for (el, ws) in stanzas {
-                el.write_to(&mut doc, "jabber:client");
+                el.write_to(&mut doc, "jabber:client").unwrap();
                 doc.push_str(&ws);
                 els.push(el);
             }
@@ -204,13 +204,13 @@ proptest! {
     /// Serialize → parse gives the same element.
     #[test]
     fn serialize_then_parse_round_trips(el in element()) {
-        let doc = format!("{HEAD}{}", el.to_xml("jabber:client"));
+        let doc = format!("{HEAD}{}", el.to_xml("jabber:client").unwrap());
         let (evs, e) = run(XmlLimits::default(), [doc.as_bytes()]);
         prop_assert_eq!(e, None);
         prop_assert_eq!(evs.len(), 2);
         prop_assert_eq!(&evs[1], &StreamEvent::Stanza(el.clone()));
         // And in a stream without default namespace.
-        let doc = format!("<s:stream xmlns:s='http://etherx.jabber.org/streams'>{}", el.to_xml(""));
+        let doc = format!("<s:stream xmlns:s='http://etherx.jabber.org/streams'>{}", el.to_xml("").unwrap());
         let (evs, _) = run(XmlLimits::default(), [doc.as_bytes()]);
         prop_assert_eq!(&evs[1], &StreamEvent::Stanza(el));
     }
@@ -249,6 +249,187 @@ proptest! {
         let whole = run(limits, [doc.as_slice()]);
         let chunks = chunked(&doc, &sizes);
         prop_assert_eq!(run(limits, chunks.iter().map(Vec::as_slice)), whole);
+    }
+}
+
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// XML 1.0 `NameStartChar` / `NameChar` minus the colon, written out from the spec
+/// independently of the crate's own tables.
+fn ncname_ok(s: &str) -> bool {
+    let start = |c: char| {
+        c.is_ascii_alphabetic()
+            || c == '_'
+            || [
+                (0xC0, 0xD6),
+                (0xD8, 0xF6),
+                (0xF8, 0x2FF),
+                (0x370, 0x37D),
+                (0x37F, 0x1FFF),
+                (0x200C, 0x200D),
+                (0x2070, 0x218F),
+                (0x2C00, 0x2FEF),
+                (0x3001, 0xD7FF),
+                (0xF900, 0xFDCF),
+                (0xFDF0, 0xFFFD),
+                (0x10000, 0xEFFFF),
+            ]
+            .iter()
+            .any(|&(lo, hi)| (lo..=hi).contains(&u32::from(c)))
+    };
+    let rest = |c: char| {
+        start(c)
+            || c.is_ascii_digit()
+            || c == '-'
+            || c == '.'
+            || c == '\u{B7}'
+            || ('\u{300}'..='\u{36F}').contains(&c)
+            || ('\u{203F}'..='\u{2040}').contains(&c)
+    };
+    let mut chars = s.chars();
+    chars.next().is_some_and(start) && chars.all(rest)
+}
+
+/// An attribute name as (namespace, local name): `Ok(None)` for declarations (never
+/// written), `Err` for a name the serializer must refuse.
+fn attr_key(k: &str) -> Result<Option<(String, String)>, ()> {
+    if k == "xmlns" || k.starts_with("xmlns:") {
+        return Ok(None);
+    }
+    if let Some(rest) = k.strip_prefix('{') {
+        let (uri, local) = rest.rsplit_once('}').ok_or(())?;
+        if uri.is_empty() || uri == XMLNS_NS || !ncname_ok(local) {
+            return Err(());
+        }
+        return Ok(Some((uri.to_owned(), local.to_owned())));
+    }
+    if let Some(local) = k.strip_prefix("xml:") {
+        return if ncname_ok(local) {
+            Ok(Some((XML_NS.to_owned(), local.to_owned())))
+        } else {
+            Err(())
+        };
+    }
+    if ncname_ok(k) {
+        Ok(Some((String::new(), k.to_owned())))
+    } else {
+        Err(())
+    }
+}
+
+/// Whether the serializer must accept `el`.
+fn serializable(el: &Element) -> bool {
+    if !ncname_ok(&el.name) || el.ns == XML_NS || el.ns == XMLNS_NS {
+        return false;
+    }
+    let mut seen = Vec::new();
+    for (k, _) in &el.attrs {
+        match attr_key(k) {
+            Err(()) => return false,
+            Ok(None) => {}
+            Ok(Some(key)) if seen.contains(&key) => return false,
+            Ok(Some(key)) => seen.push(key),
+        }
+    }
+    el.elements().all(serializable)
+}
+
+/// `el` as the reader gives it back: declarations dropped, `{XML}x` spelled `xml:x`.
+fn as_parsed(el: &Element) -> Element {
+    let mut out = Element::new(el.name.clone(), el.ns.clone());
+    for (k, v) in &el.attrs {
+        match attr_key(k) {
+            Ok(Some((ns, local))) if ns == XML_NS => {
+                out.attrs.push((format!("xml:{local}"), v.clone()))
+            }
+            Ok(Some(_)) => out.attrs.push((k.clone(), v.clone())),
+            _ => {}
+        }
+    }
+    for child in &el.children {
+        match child {
+            Node::Element(e) => out.push_child(as_parsed(e)),
+            Node::Text(t) => out.push_text(t.clone()),
+        }
+    }
+    out
+}
+
+/// Any string, valid names, and names made to break out of a tag.
+fn any_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => ncname(),
+        2 => "\\PC{0,6}",
+        2 => prop::sample::select(vec![
+            "", "a b", "a>", "a/", "p:a", "1a", "-a", ".a", "a'", "a=", "a\u{0}",
+            "message to='x'><body", "xml:lang", "xml:", "xml:a b", "xmlns", "xmlns:p",
+            "{urn:x}a", "{urn:x}p:a", "{}a", "{http://www.w3.org/2000/xmlns/}a",
+            "{http://www.w3.org/XML/1998/namespace}lang", "{urn:x", "a\u{B7}", "\u{B7}a",
+        ]).prop_map(str::to_owned),
+    ]
+}
+
+fn any_namespace() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => namespace(),
+        1 => prop::sample::select(vec![XML_NS, XMLNS_NS, "urn:x' a='b'><c", "\u{e9}"]).prop_map(str::to_owned),
+    ]
+}
+
+fn any_leaf() -> impl Strategy<Value = Element> {
+    (
+        any_name(),
+        any_namespace(),
+        prop::collection::vec((any_name(), xml_string()), 0..4),
+    )
+        .prop_map(|(name, ns, attrs)| {
+            attrs
+                .into_iter()
+                .fold(Element::new(name, ns), |e, (k, v)| e.with_attr(k, v))
+        })
+}
+
+/// Trees with arbitrary names: mostly valid, some not, at any depth.
+fn any_element() -> impl Strategy<Value = Element> {
+    any_leaf().prop_recursive(3, 20, 4, |inner| {
+        let part = prop_oneof![
+            inner.prop_map(Part::Child),
+            xml_string().prop_map(Part::Text)
+        ];
+        (any_leaf(), prop::collection::vec(part, 0..4)).prop_map(|(mut e, parts)| {
+            for p in parts {
+                match p {
+                    Part::Child(c) => e.push_child(c),
+                    Part::Text(t) => e.push_text(t),
+                }
+            }
+            e
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// The serializer accepts exactly the trees whose names are XML names, and what it
+    /// accepts parses back to the same tree; what it refuses leaves the output alone.
+    #[test]
+    fn serializer_accepts_only_what_parses_back(el in any_element()) {
+        let mut out = String::from(HEAD);
+        match el.write_to(&mut out, "jabber:client") {
+            Ok(()) => {
+                prop_assert!(serializable(&el), "accepted {:?}", el);
+                let (evs, e) = run(XmlLimits::default(), [out.as_bytes()]);
+                prop_assert_eq!(e, None, "{}", out);
+                prop_assert_eq!(evs.len(), 2, "{}", out);
+                prop_assert_eq!(&evs[1], &StreamEvent::Stanza(as_parsed(&el)));
+            }
+            Err(_) => {
+                prop_assert!(!serializable(&el), "refused {:?}", el);
+                prop_assert_eq!(out, HEAD);
+            }
+        }
     }
 }
 

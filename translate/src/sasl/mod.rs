@@ -1,6 +1,7 @@
 //! SASL mechanisms, server side and client side, as pure state machines.
 //!
-//! (Helper-owned module: scram.rs and plain.rs implement the machines.)
+//! `scram.rs` and `plain.rs` implement the mechanisms; `decoy.rs` derives the credentials
+//! unknown users are answered with.
 
 /// A hash family used by a SCRAM mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,14 +21,24 @@ pub struct ScramRecord {
     pub server_key: Vec<u8>,
 }
 
+/// The iteration count Herald derives new records with, and the one decoy records
+/// announce (RFC 7677 recommends at least 4096).
+pub const DEFAULT_ITERATIONS: u32 = 4096;
+
+/// Length in bytes of generated and decoy salts.
+pub const SALT_LEN: usize = 16;
+
+mod decoy;
 pub mod plain;
 pub mod scram;
 
+pub use decoy::DecoySecret;
 pub use plain::{plain_encode, plain_parse};
 pub use scram::{verify_password, ClientFirst, ScramClient, ScramServer};
 
 /// Why a SASL exchange (or a credential derivation) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SaslError {
     /// The message does not follow the mechanism's syntax or the exchange's order.
     #[error("malformed SASL request: {0}")]

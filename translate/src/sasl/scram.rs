@@ -5,8 +5,6 @@
 //! replaces SASLprep. Messages are raw bytes: base64 framing of the SASL elements is the
 //! caller's business.
 
-use std::sync::OnceLock;
-
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -15,12 +13,9 @@ use precis_profiles::OpaqueString;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use super::{SaslError, ScramHash, ScramRecord};
+use rand::RngCore;
 
-/// Iteration count announced for unknown users (RFC 7677 recommends at least 4096).
-const FAKE_ITERATIONS: u32 = 4096;
-/// Length of generated salts.
-const SALT_LEN: usize = 16;
+use super::{SaslError, ScramHash, ScramRecord, SALT_LEN};
 /// Random bytes in a nonce (base64-encoded on the wire).
 const NONCE_BYTES: usize = 24;
 
@@ -58,7 +53,7 @@ impl ScramHash {
         }
     }
 
-    fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+    pub(super) fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         match self {
             Self::Sha1 => {
                 let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(key)
@@ -166,20 +161,10 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-fn random_nonce() -> String {
+fn random_nonce(rng: &mut (impl RngCore + ?Sized)) -> String {
     let mut bytes = [0u8; NONCE_BYTES];
-    rand::fill(&mut bytes[..]);
+    rng.fill_bytes(&mut bytes);
     B64.encode(bytes)
-}
-
-/// Per-process secret used to derive fake salts for unknown users.
-fn process_secret() -> &'static [u8; 32] {
-    static SECRET: OnceLock<[u8; 32]> = OnceLock::new();
-    SECRET.get_or_init(|| {
-        let mut secret = [0u8; 32];
-        rand::fill(&mut secret[..]);
-        secret
-    })
 }
 
 /// Encodes a saslname: `,` becomes `=2C` and `=` becomes `=3D`.
@@ -270,13 +255,16 @@ enum ServerState {
         gs2_header: String,
         client_first_bare: String,
         client_nonce: String,
-        username: String,
     },
     SentServerFirst {
         gs2_header: String,
         auth_prefix: String,
         nonce: String,
-        keys: Option<(Vec<u8>, Vec<u8>)>,
+        stored_key: Vec<u8>,
+        server_key: Vec<u8>,
+        /// False when answering with a decoy record: the proof is checked all the same,
+        /// and the exchange fails.
+        known: bool,
     },
     Done,
 }
@@ -301,9 +289,9 @@ impl std::fmt::Debug for ScramServer {
 }
 
 impl ScramServer {
-    /// Starts an exchange with a fresh random server nonce (24 random bytes, base64).
-    pub fn new(hash: ScramHash) -> Self {
-        Self::with_nonce(hash, &random_nonce())
+    /// Starts an exchange with a server nonce of 24 bytes from `rng`, base64-encoded.
+    pub fn new(hash: ScramHash, rng: &mut (impl RngCore + ?Sized)) -> Self {
+        Self::with_nonce(hash, &random_nonce(rng))
     }
 
     /// Starts an exchange with a fixed server nonce (for test vectors). The nonce must
@@ -373,52 +361,44 @@ impl ScramServer {
             gs2_header,
             client_first_bare: bare.to_owned(),
             client_nonce: nonce.to_owned(),
-            username: username.clone(),
         };
         Ok(ClientFirst { username, authzid })
     }
 
-    /// Produces the server-first-message. With `None` (unknown user, or a record for
-    /// another hash) a plausible reply is still produced, with a salt derived from the
-    /// username and a per-process secret, so that users cannot be enumerated; the
-    /// exchange then fails in [`client_final`](Self::client_final) with `NotAuthorized`.
+    /// Produces the server-first-message from the user's `record`. With `None` (unknown
+    /// user, or a record for another hash or with no iterations) it answers with `decoy`
+    /// instead, normally [`DecoySecret::record`](super::DecoySecret::record) for the same
+    /// hash and username, so that the reply has the same shape as a real one and the same
+    /// salt on every attempt: users cannot be enumerated. The exchange then fails in
+    /// [`client_final`](Self::client_final) with `NotAuthorized`, after the same work.
     ///
     /// Called out of order it returns an empty message and ends the exchange.
-    pub fn server_first(&mut self, record: Option<&ScramRecord>) -> Vec<u8> {
+    pub fn server_first(&mut self, record: Option<&ScramRecord>, decoy: &ScramRecord) -> Vec<u8> {
         let ServerState::GotClientFirst {
             gs2_header,
             client_first_bare,
             client_nonce,
-            username,
         } = std::mem::replace(&mut self.state, ServerState::Done)
         else {
             return Vec::new();
         };
         let record = record.filter(|r| r.hash == self.hash && r.iterations > 0);
-        let (salt, iterations, keys) = match record {
-            Some(r) => (
-                r.salt.clone(),
-                r.iterations,
-                Some((r.stored_key.clone(), r.server_key.clone())),
-            ),
-            None => {
-                let mut input = Vec::with_capacity(username.len() + 16);
-                input.extend_from_slice(self.hash.mechanism().as_bytes());
-                input.push(0);
-                input.extend_from_slice(username.as_bytes());
-                let mut salt = ScramHash::Sha256.hmac(process_secret(), &input);
-                salt.truncate(SALT_LEN);
-                (salt, FAKE_ITERATIONS, None)
-            }
-        };
+        let known = record.is_some();
+        let used = record.unwrap_or(decoy);
         let nonce = format!("{client_nonce}{}", self.server_nonce);
-        let server_first = format!("r={nonce},s={},i={iterations}", B64.encode(&salt));
+        let server_first = format!(
+            "r={nonce},s={},i={}",
+            B64.encode(&used.salt),
+            used.iterations
+        );
         let auth_prefix = format!("{client_first_bare},{server_first},");
         self.state = ServerState::SentServerFirst {
             gs2_header,
             auth_prefix,
             nonce,
-            keys,
+            stored_key: used.stored_key.clone(),
+            server_key: used.server_key.clone(),
+            known,
         };
         server_first.into_bytes()
     }
@@ -430,7 +410,9 @@ impl ScramServer {
             gs2_header,
             auth_prefix,
             nonce,
-            keys,
+            stored_key,
+            server_key,
+            known,
         } = std::mem::replace(&mut self.state, ServerState::Done)
         else {
             return Err(SaslError::MalformedRequest(
@@ -461,15 +443,7 @@ impl ScramServer {
         }
 
         let auth_message = format!("{auth_prefix}{without_proof}");
-        // Unknown users go through the same computation with random keys.
-        let (stored_key, server_key, known) = match keys {
-            Some((stored, server)) => (stored, server, true),
-            None => {
-                let mut fake = vec![0u8; self.hash.output_len()];
-                rand::fill(&mut fake[..]);
-                (fake.clone(), fake, false)
-            }
-        };
+        // Unknown users go through the same computation with the decoy's keys.
         let client_signature = self.hash.hmac(&stored_key, auth_message.as_bytes());
         let client_key: Vec<u8> = proof
             .iter()
@@ -513,9 +487,9 @@ impl std::fmt::Debug for ScramClient {
 const GS2_HEADER: &str = "n,,";
 
 impl ScramClient {
-    /// Starts an exchange with a fresh random client nonce.
+    /// Starts an exchange with a fresh client nonce from the thread's random generator.
     pub fn new(hash: ScramHash, username: &str, password: &str) -> Self {
-        Self::with_nonce(hash, username, password, &random_nonce())
+        Self::with_nonce(hash, username, password, &random_nonce(&mut rand::rng()))
     }
 
     /// Starts an exchange with a fixed client nonce (for test vectors). The nonce must

@@ -1,6 +1,6 @@
 //! The element tree handed out by the reader, and its serializer.
 
-use super::syntax::is_xml_char;
+use super::syntax::{is_ncname, is_xml_char};
 use crate::ns;
 
 /// An XML element with resolved namespace.
@@ -145,8 +145,40 @@ impl Element {
     /// Characters XML cannot carry at all (e.g. U+0000) are written as U+FFFD.
     /// Attributes named `xmlns` or `xmlns:*` are skipped (declarations are the
     /// serializer's job); `{uri}local` attributes get a generated prefix declared on the
-    /// same element.
-    pub fn write_to(&self, out: &mut String, parent_ns: &str) {
+    /// same element, and `{http://www.w3.org/XML/1998/namespace}local` is written as
+    /// `xml:local`.
+    ///
+    /// Names are checked, so a tree built from untrusted strings cannot inject markup:
+    /// element names must be NCNames (XML `Name` without colon); attribute names must be
+    /// an NCName, `xml:` + NCName, or `{uri}` + NCName with a non-empty `uri` other than
+    /// the `xmlns` namespace; no two attributes may have the same (namespace, name); an
+    /// element cannot be in the XML or `xmlns` namespace. When any element of the tree
+    /// fails a check, nothing is written: `out` is left exactly as it was.
+    pub fn write_to(&self, out: &mut String, parent_ns: &str) -> Result<(), SerializeError> {
+        let start = out.len();
+        let result = self.write_checked(out, parent_ns);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    /// [`write_to`](Self::write_to) into a new string.
+    pub fn to_xml(&self, parent_ns: &str) -> Result<String, SerializeError> {
+        let mut out = String::new();
+        self.write_to(&mut out, parent_ns)?;
+        Ok(out)
+    }
+
+    /// Writes the element, checking names as it goes; on error `out` holds a prefix of
+    /// the output, which [`write_to`](Self::write_to) removes.
+    fn write_checked(&self, out: &mut String, parent_ns: &str) -> Result<(), SerializeError> {
+        if !is_ncname(&self.name) {
+            return Err(SerializeError::ElementName(self.name.clone()));
+        }
+        if self.ns == ns::XML || self.ns == ns::XMLNS {
+            return Err(SerializeError::ReservedNamespace(self.ns.clone()));
+        }
         out.push('<');
         out.push_str(&self.name);
         if self.ns != parent_ns {
@@ -156,27 +188,43 @@ impl Element {
         }
         // Namespaces of Clark-notation attributes, in order of first use.
         let mut uris: Vec<&str> = Vec::new();
-        for (k, v) in &self.attrs {
-            if k == "xmlns" || k.starts_with("xmlns:") {
+        for (i, (k, v)) in self.attrs.iter().enumerate() {
+            let Some(name) = AttrName::parse(k)? else {
                 continue;
+            };
+            let earlier = &self.attrs[..i];
+            if earlier
+                .iter()
+                .any(|(e, _)| AttrName::parse(e) == Ok(Some(name)))
+            {
+                return Err(SerializeError::DuplicateAttribute(k.clone()));
             }
             out.push(' ');
-            match clark(k) {
-                Some((uri, local)) if uri == ns::XML => {
+            match name {
+                AttrName::Plain(local) => out.push_str(local),
+                AttrName::Xml(local) => {
                     out.push_str("xml:");
                     out.push_str(local);
                 }
-                Some((uri, local)) => {
-                    let i = uris.iter().position(|u| *u == uri).unwrap_or_else(|| {
-                        uris.push(uri);
-                        out.push_str(&format!("xmlns:ns{}='", uris.len() - 1));
-                        escape(out, uri, true);
-                        out.push_str("' ");
-                        uris.len() - 1
-                    });
-                    out.push_str(&format!("ns{i}:{local}"));
+                AttrName::Ns(uri, local) => {
+                    let i = match uris.iter().position(|u| *u == uri) {
+                        Some(i) => i,
+                        None => {
+                            uris.push(uri);
+                            let i = uris.len() - 1;
+                            out.push_str("xmlns:ns");
+                            out.push_str(&i.to_string());
+                            out.push_str("='");
+                            escape(out, uri, true);
+                            out.push_str("' ");
+                            i
+                        }
+                    };
+                    out.push_str("ns");
+                    out.push_str(&i.to_string());
+                    out.push(':');
+                    out.push_str(local);
                 }
-                None => out.push_str(k),
             }
             out.push_str("='");
             escape(out, v, true);
@@ -184,25 +232,81 @@ impl Element {
         }
         if self.children.is_empty() {
             out.push_str("/>");
-            return;
+            return Ok(());
         }
         out.push('>');
         for child in &self.children {
             match child {
-                Node::Element(e) => e.write_to(out, &self.ns),
+                Node::Element(e) => e.write_checked(out, &self.ns)?,
                 Node::Text(t) => escape(out, t, false),
             }
         }
         out.push_str("</");
         out.push_str(&self.name);
         out.push('>');
+        Ok(())
     }
+}
 
-    /// [`write_to`](Self::write_to) into a new string.
-    pub fn to_xml(&self, parent_ns: &str) -> String {
-        let mut out = String::new();
-        self.write_to(&mut out, parent_ns);
-        out
+/// Why an element tree cannot be serialized.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SerializeError {
+    /// An element name is not an NCName.
+    #[error("invalid element name {0:?}")]
+    ElementName(String),
+    /// An attribute name is none of: NCName, `xml:` + NCName, `{uri}` + NCName (with a
+    /// non-empty `uri` other than the `xmlns` namespace).
+    #[error("invalid attribute name {0:?}")]
+    AttributeName(String),
+    /// Two attributes of one element would be written with the same name.
+    #[error("duplicate attribute {0:?}")]
+    DuplicateAttribute(String),
+    /// An element in the XML or the `xmlns` namespace, which no default namespace
+    /// declaration may name.
+    #[error("reserved namespace {0:?} on an element")]
+    ReservedNamespace(String),
+}
+
+/// An attribute name as it will be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AttrName<'a> {
+    /// No namespace.
+    Plain(&'a str),
+    /// In the XML namespace: `xml:local`.
+    Xml(&'a str),
+    /// In another namespace, written with a generated prefix.
+    Ns(&'a str, &'a str),
+}
+
+impl<'a> AttrName<'a> {
+    /// Classifies and checks a stored attribute name; `None` for namespace declarations,
+    /// which are never written from `attrs`.
+    fn parse(k: &'a str) -> Result<Option<Self>, SerializeError> {
+        let bad = || SerializeError::AttributeName(k.to_owned());
+        if k == "xmlns" || k.starts_with("xmlns:") {
+            return Ok(None);
+        }
+        let name = if let Some((uri, local)) = clark(k) {
+            if uri.is_empty() || uri == ns::XMLNS || !is_ncname(local) {
+                return Err(bad());
+            }
+            if uri == ns::XML {
+                Self::Xml(local)
+            } else {
+                Self::Ns(uri, local)
+            }
+        } else if let Some(local) = k.strip_prefix("xml:") {
+            if !is_ncname(local) {
+                return Err(bad());
+            }
+            Self::Xml(local)
+        } else if is_ncname(k) {
+            Self::Plain(k)
+        } else {
+            return Err(bad());
+        };
+        Ok(Some(name))
     }
 }
 
@@ -289,15 +393,15 @@ mod tests {
     #[test]
     fn serializes_relative_to_parent_namespace() {
         assert_eq!(
-            sample().to_xml("jabber:client"),
+            sample().to_xml("jabber:client").unwrap(),
             "<message to='a@b' type='chat'><body>hi</body><x xmlns='urn:x'><y/></x></message>"
         );
         assert_eq!(
-            Element::new("iq", "jabber:client").to_xml(""),
+            Element::new("iq", "jabber:client").to_xml("").unwrap(),
             "<iq xmlns='jabber:client'/>"
         );
         let e = Element::new("a", "urn:a").with_child(Element::new("b", ""));
-        assert_eq!(e.to_xml("urn:a"), "<a><b xmlns=''/></a>");
+        assert_eq!(e.to_xml("urn:a").unwrap(), "<a><b xmlns=''/></a>");
     }
 
     #[test]
@@ -306,7 +410,7 @@ mod tests {
             .with_attr("v", "<&>\"'\t\n\r")
             .with_text("<&>\"'\t\n\r\u{0}]]>");
         assert_eq!(
-            e.to_xml(""),
+            e.to_xml("").unwrap(),
             "<a v='&lt;&amp;&gt;&quot;&apos;&#x9;&#xA;&#xD;'>\
              &lt;&amp;&gt;&quot;&apos;\t\n&#xD;\u{FFFD}]]&gt;</a>"
         );
@@ -322,7 +426,7 @@ mod tests {
             .with_attr("xmlns", "ignored")
             .with_attr(format!("{{{}}}space", ns::XML), "preserve");
         assert_eq!(
-            e.to_xml(""),
+            e.to_xml("").unwrap(),
             "<a xml:lang='en' xmlns:ns0='urn:p' ns0:x='1' xmlns:ns1='urn:q' ns1:y='2' \
              ns0:z='3' xml:space='preserve'/>"
         );
@@ -338,7 +442,161 @@ mod tests {
         let doc = format!(
             "<stream:stream xmlns='jabber:client' xmlns:stream='{}'>{}",
             ns::STREAM,
-            stanza.to_xml("jabber:client")
+            stanza.to_xml("jabber:client").unwrap()
+        );
+        let mut r = StreamReader::default();
+        r.feed(doc.as_bytes());
+        assert!(matches!(r.next_event(), Ok(Some(StreamEvent::Open(_)))));
+        assert_eq!(r.next_event(), Ok(Some(StreamEvent::Stanza(stanza))));
+    }
+
+    #[test]
+    fn element_names_that_would_inject_markup_are_refused() {
+        for name in [
+            "message to='x'><body",
+            "a b",
+            "a>",
+            "a/",
+            "",
+            "1a",
+            "-a",
+            "p:a",
+            "a\u{0}",
+            "a\u{D7}",
+        ] {
+            let e = Element::new(name, "jabber:client");
+            assert_eq!(
+                e.to_xml("jabber:client"),
+                Err(SerializeError::ElementName(name.into())),
+                "{name:?}"
+            );
+        }
+        // Valid names, ASCII and not.
+        for name in [
+            "a",
+            "_a",
+            "a-b.c9",
+            "\u{e9}t\u{e9}",
+            "\u{4e2d}\u{b7}x",
+            "xmlns",
+        ] {
+            assert!(Element::new(name, "").to_xml("").is_ok(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_names_deep_in_the_tree_leave_the_output_untouched() {
+        let bad = Element::new("a", "")
+            .with_text("t")
+            .with_child(Element::new("b", "urn:b").with_child(Element::new("c d", "")));
+        let mut out = String::from("<stream>");
+        assert_eq!(
+            bad.write_to(&mut out, ""),
+            Err(SerializeError::ElementName("c d".into()))
+        );
+        assert_eq!(out, "<stream>");
+        let bad_attr =
+            Element::new("a", "").with_child(Element::new("b", "").with_attr("x y", "1"));
+        assert_eq!(
+            bad_attr.write_to(&mut out, ""),
+            Err(SerializeError::AttributeName("x y".into()))
+        );
+        assert_eq!(out, "<stream>");
+        sample().write_to(&mut out, "jabber:client").unwrap();
+        assert!(out.starts_with("<stream><message to='a@b'"));
+    }
+
+    #[test]
+    fn attribute_names_are_checked() {
+        let refused = [
+            "to='x' onload",
+            "a b",
+            "p:a",
+            "xml:",
+            "xml:a b",
+            "xml:p:a",
+            "{urn:x}",
+            "{urn:x}a b",
+            "{urn:x}p:a",
+            "{}a",
+            "{http://www.w3.org/2000/xmlns/}a",
+            "{urn:x",
+            "",
+            "9",
+        ];
+        for k in refused {
+            let e = Element::new("a", "").with_attr(k, "v");
+            assert_eq!(
+                e.to_xml(""),
+                Err(SerializeError::AttributeName(k.into())),
+                "{k:?}"
+            );
+        }
+        let accepted = [
+            "a",
+            "xml:lang",
+            "{urn:x}a",
+            "{urn:}x}a",
+            "\u{e9}",
+            "xmlns:a b",
+        ];
+        for k in accepted {
+            assert!(
+                Element::new("a", "").with_attr(k, "v").to_xml("").is_ok(),
+                "{k:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_attributes_are_refused() {
+        let mut e = Element::new("a", "");
+        e.attrs.push(("x".into(), "1".into()));
+        e.attrs.push(("x".into(), "2".into()));
+        assert_eq!(
+            e.to_xml(""),
+            Err(SerializeError::DuplicateAttribute("x".into()))
+        );
+        let e = Element::new("a", "")
+            .with_attr("xml:lang", "en")
+            .with_attr(format!("{{{}}}lang", ns::XML), "de");
+        assert!(matches!(
+            e.to_xml(""),
+            Err(SerializeError::DuplicateAttribute(_))
+        ));
+        let e = Element::new("a", "")
+            .with_attr("{urn:p}x", "1")
+            .with_attr("{urn:q}x", "2")
+            .with_attr("x", "3");
+        assert!(
+            e.to_xml("").is_ok(),
+            "same local name, different namespaces"
+        );
+    }
+
+    #[test]
+    fn reserved_namespaces_are_refused_on_elements() {
+        for uri in [ns::XML, ns::XMLNS] {
+            assert_eq!(
+                Element::new("a", uri).to_xml(""),
+                Err(SerializeError::ReservedNamespace(uri.into()))
+            );
+        }
+    }
+
+    #[test]
+    fn namespace_uris_cannot_break_out() {
+        use crate::xml::{StreamEvent, StreamReader};
+        let evil = "urn:x' onload='y'><script>&\"";
+        let stanza = Element::new("m", evil)
+            .with_attr(format!("{{{evil}}}a"), "1")
+            .with_child(Element::new("c", "urn:ok"));
+        let xml = stanza.to_xml("jabber:client").unwrap();
+        assert_eq!(xml.matches('<').count(), 3, "{xml}");
+        assert!(!xml.contains("'y'"), "{xml}");
+        let doc = format!(
+            "<stream:stream xmlns='jabber:client' xmlns:stream='{}'>{xml}",
+            ns::STREAM
         );
         let mut r = StreamReader::default();
         r.feed(doc.as_bytes());

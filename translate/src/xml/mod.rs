@@ -3,7 +3,8 @@
 //!
 //! - [`StreamReader`]: push-mode reader; feed bytes in any chunking, pull [`StreamEvent`]s.
 //! - [`Element`] / [`Node`]: a stanza with resolved namespaces; [`Element::to_xml`] writes
-//!   it back without prefixes.
+//!   it back without prefixes, refusing names that are not XML names
+//!   ([`SerializeError`]).
 
 mod element;
 mod lexer;
@@ -13,5 +14,5 @@ mod syntax;
 #[cfg(test)]
 mod reader_tests;
 
-pub use element::{escape, Element, Node};
+pub use element::{escape, Element, Node, SerializeError};
 pub use reader::{StreamEvent, StreamHeader, StreamReader, XmlError, XmlLimits};

@@ -13,9 +13,6 @@ use super::lexer::{Ctx, Kind, Lexer};
 use super::syntax::{self, Mode, RawTag};
 use crate::ns;
 
-/// The `xmlns` prefix's namespace; nothing may be bound to it.
-const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
-
 /// Bounds on what one peer may make the reader hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct XmlLimits {
@@ -76,6 +73,7 @@ pub enum StreamEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum XmlError {
     #[error("not well-formed: {0}")]
     NotWellFormed(String),
@@ -389,14 +387,14 @@ impl StreamReader {
         let mut plain = Vec::with_capacity(raw.attrs.len());
         for (k, v) in &raw.attrs {
             if k == "xmlns" {
-                if v == ns::XML || v == XMLNS_NS {
+                if v == ns::XML || v == ns::XMLNS {
                     return Err(invalid("reserved namespace as default namespace"));
                 }
                 default_decl = Some(v.clone());
                 self.scopes.push((String::new(), v.clone()));
                 decls += 1;
             } else if let Some(prefix) = k.strip_prefix("xmlns:") {
-                if prefix == "xmlns" || v == XMLNS_NS {
+                if prefix == "xmlns" || v == ns::XMLNS {
                     return Err(invalid("the xmlns prefix cannot be declared"));
                 }
                 if (prefix == "xml") != (v == ns::XML) {

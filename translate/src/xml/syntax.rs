@@ -47,6 +47,16 @@ fn is_name_char(c: char) -> bool {
 
 /// Whether `s` is a non-empty NCName (a name without colon).
 pub(super) fn is_ncname(s: &str) -> bool {
+    // Fast path: nearly every name on the wire is ASCII; one byte scan decides it.
+    if s.is_ascii() {
+        return match s.as_bytes().split_first() {
+            Some((&first, rest)) => matches!(first, b'A'..=b'Z' | b'_' | b'a'..=b'z')
+                && rest.iter().all(
+                    |&b| matches!(b, b'A'..=b'Z' | b'_' | b'a'..=b'z' | b'-' | b'.' | b'0'..=b'9'),
+                ),
+            None => false,
+        };
+    }
     let mut chars = s.chars();
     match chars.next() {
         Some(c) if is_name_start(c) => chars.all(is_name_char),
