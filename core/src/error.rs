@@ -20,4 +20,6 @@ pub enum CoreError {
     InvalidPassword(herald_translate::sasl::SaslError),
     #[error("background task failed: {0}")]
     Task(String),
+    #[error("cannot serialize a stanza: {0}")]
+    Serialize(#[from] herald_translate::xml::SerializeError),
 }

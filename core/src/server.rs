@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use herald_rules::{route_iq, route_presence, IqAction, PresenceAction};
 use herald_translate::negotiation::NegotiationConfig;
+use herald_translate::sasl::DecoySecret;
 use herald_translate::{Envelope, StanzaError, StanzaErrorCondition, StanzaKind};
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
@@ -95,6 +96,7 @@ impl Server {
             negotiation_timeout: Duration::from_secs(s.negotiation_timeout_secs),
             auth_failure_delay: Duration::from_millis(s.auth_failure_delay_ms),
             max_auth_attempts: s.max_auth_attempts,
+            decoy_secret: DecoySecret::from_bytes(parts.decoy_secret),
         });
         let throttle = AuthThrottle::new(&parts.settings);
         let ctx = Arc::new(Ctx::new(parts.domains, parts.settings, parts.store));
@@ -122,7 +124,6 @@ impl Server {
             tracker: TaskTracker::new(),
             ctx,
         });
-        let _ = parts.decoy_secret;
         // Claims of a process that died are void: their messages are deliverable again.
         if let Err(e) = server.db.store().offline_release_all() {
             tracing::error!(error = %e, "cannot release offline message claims");

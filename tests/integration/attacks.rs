@@ -48,7 +48,7 @@ async fn store_for_bob(ts: &TestServer, n: usize, body_len: usize) {
 fn index_of(msg: &herald_translate::Element) -> usize {
     body_of(msg)
         .and_then(|b| b.split(' ').next().and_then(|n| n.parse().ok()))
-        .unwrap_or_else(|| panic!("not a numbered message: {}", msg.to_xml(ns::CLIENT)))
+        .unwrap_or_else(|| panic!("not a numbered message: {}", xml(&msg, ns::CLIENT)))
 }
 
 /// Finding 2: more stored messages than the session queue holds (512) are delivered in
@@ -371,4 +371,47 @@ async fn the_connection_gauge_returns_to_zero_on_every_way_out() {
         ts.server.metrics.sessions.get() == 0
     })
     .await;
+}
+
+/// The salt and iteration count a server announces to `user` in SCRAM-SHA-256.
+async fn scram_salt(ts: &TestServer, user: &str) -> String {
+    let (mut c, _) = ts.connect_tls().await;
+    let first = format!("n,,n={user},r=fixednonce");
+    c.send(&format!(
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>{}</auth>",
+        base64_encode(first.as_bytes())
+    ))
+    .await;
+    let challenge = c.recv().await;
+    assert!(
+        challenge.is("challenge", ns::SASL),
+        "{}",
+        xml(&challenge, ns::CLIENT)
+    );
+    let server_first = String::from_utf8(base64_decode(&challenge.text())).expect("utf-8");
+    server_first
+        .split(',')
+        .filter(|f| f.starts_with("s=") || f.starts_with("i="))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Finding 7: an unknown user's made-up salt is the same after a restart, like a real
+/// user's, so restarting and comparing does not tell which accounts exist.
+#[tokio::test]
+async fn unknown_users_get_the_same_salt_after_a_restart() {
+    let first = server(|_| {}).await;
+    let real = scram_salt(&first, "alice").await;
+    let fake = scram_salt(&first, "nobody").await;
+    assert_ne!(fake, scram_salt(&first, "nobody2").await, "per user");
+    assert!(
+        fake.ends_with(",i=4096"),
+        "the default iteration count: {fake}"
+    );
+    // A second server on the same data directory: a restart, as far as state goes.
+    let dir = first.data_dir.clone();
+    let second = TestServer::start_with(|c| c.server.data_dir = dir).await;
+    assert_eq!(scram_salt(&second, "alice").await, real);
+    assert_eq!(scram_salt(&second, "nobody").await, fake);
+    drop(second);
 }

@@ -401,7 +401,10 @@ async fn shutdown_sends_system_shutdown_to_every_client() {
         bob.expect_stream_error(),
         negotiating.expect_stream_error()
     );
-    assert!(started.elapsed() < Duration::from_secs(60), "done before the grace period");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "done before the grace period"
+    );
     assert_eq!(a, "system-shutdown");
     assert_eq!(b, "system-shutdown");
     assert_eq!(n, "system-shutdown");

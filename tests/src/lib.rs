@@ -236,7 +236,7 @@ impl XmppClient {
         assert!(
             features.has_child("starttls", ns::TLS),
             "STARTTLS is offered: {}",
-            features.to_xml(ns::STREAM)
+            xml(&features, ns::STREAM)
         );
         self.login_opened(user, password, resource).await
     }
@@ -258,7 +258,7 @@ impl XmppClient {
         }
         self.open_stream().await;
         if let Err(error) = self.bind(resource).await {
-            panic!("{user} cannot bind: {}", error.to_xml(ns::CLIENT));
+            panic!("{user} cannot bind: {}", xml(&error, ns::CLIENT));
         }
         self
     }
@@ -335,7 +335,7 @@ impl XmppClient {
         if !features.is("features", ns::STREAM) {
             self.fail(&format!(
                 "expected stream features, got {}",
-                features.to_xml(ns::CLIENT)
+                xml(&features, ns::CLIENT)
             ));
         }
         self.features = Some(features.clone());
@@ -349,7 +349,7 @@ impl XmppClient {
         if !answer.is("proceed", ns::TLS) {
             self.fail(&format!(
                 "expected <proceed/>, got {}",
-                answer.to_xml(ns::CLIENT)
+                xml(&answer, ns::CLIENT)
             ));
         }
         let Transport::Plain(tcp) = std::mem::replace(&mut self.io, Transport::Gone) else {
@@ -427,7 +427,7 @@ impl XmppClient {
         }
         self.fail(&format!(
             "expected a SASL outcome, got {}",
-            el.to_xml(ns::CLIENT)
+            xml(&el, ns::CLIENT)
         ))
     }
 
@@ -473,7 +473,7 @@ impl XmppClient {
 
     /// Serialize and send an element in the `jabber:client` namespace.
     pub async fn send_element(&mut self, el: &Element) {
-        self.send(&el.to_xml(ns::CLIENT)).await;
+        self.send(&xml(&el, ns::CLIENT)).await;
     }
 
     /// A new stanza id, unique on this connection.
@@ -511,7 +511,7 @@ impl XmppClient {
             Some("result"),
             "{} answers a ping: {}",
             self.jid,
-            reply.to_xml(ns::CLIENT)
+            xml(&reply, ns::CLIENT)
         );
     }
 
@@ -597,7 +597,7 @@ impl XmppClient {
                 Event::Element(el) if pred(&el) => return el,
                 Event::Element(el) if el.is("error", ns::STREAM) => self.fail(&format!(
                     "waiting for {what}: stream error {}",
-                    el.to_xml(ns::STREAM)
+                    xml(&el, ns::STREAM)
                 )),
                 Event::Element(el) => self.pending.push_back(el),
                 Event::Header(_) => {}
@@ -716,6 +716,22 @@ fn decode_b64(text: &str) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------
 
 /// The `<body/>` text of a message.
+/// Base64 (standard alphabet, padded).
+pub fn base64_encode(data: &[u8]) -> String {
+    B64.encode(data)
+}
+
+/// Decode base64 (standard alphabet); panics on bad input.
+pub fn base64_decode(text: &str) -> Vec<u8> {
+    B64.decode(text.trim()).expect("valid base64")
+}
+
+/// An element as XML, for messages (or why it cannot be written).
+pub fn xml(el: &Element, parent_ns: &str) -> String {
+    el.to_xml(parent_ns)
+        .unwrap_or_else(|e| format!("<not serializable: {e}>"))
+}
+
 pub fn body_of(el: &Element) -> Option<String> {
     el.child("body", &el.ns).map(Element::text)
 }

@@ -52,7 +52,7 @@ pub(crate) async fn negotiate(
     };
     let mut n = Negotiator {
         server,
-        neg: Negotiation::new(Arc::clone(&server.c2s.negotiation), direct_tls, now()),
+        neg: Negotiation::from_entropy(Arc::clone(&server.c2s.negotiation), direct_tls, now()),
         conn: Conn::new(
             io,
             herald_translate::StreamReader::new(server.settings.limits_preauth()),
@@ -60,7 +60,6 @@ pub(crate) async fn negotiate(
         conn_id,
         peer,
         guard,
-        attempted: None,
     };
     let mut shutdown = server.shutdown_signal();
     let outcome = loop {
@@ -102,8 +101,6 @@ struct Negotiator<'a> {
     conn_id: u64,
     peer: IpAddr,
     guard: &'a mut ConnGuard,
-    /// The account the last authentication attempt named.
-    attempted: Option<String>,
 }
 
 impl Negotiator<'_> {
@@ -142,7 +139,6 @@ impl Negotiator<'_> {
                     }
                 }
                 Action::LookupCredentials { username, hash } => {
-                    self.attempted = Some(username.clone());
                     if let Err(scope) = server.c2s.throttle.check(self.peer, &username) {
                         server.metrics.auth_throttled(scope.label());
                         tracing::info!(
@@ -150,7 +146,7 @@ impl Negotiator<'_> {
                             scope = scope.label(),
                             "authentication refused: too many recent failures"
                         );
-                        self.neg.credentials(None, now());
+                        self.neg.credentials_refused(now());
                         continue;
                     }
                     let record = server
@@ -168,9 +164,8 @@ impl Negotiator<'_> {
                         });
                     self.neg.credentials(record, now());
                 }
-                Action::AuthFailed => {
+                Action::AuthFailed { username: account } => {
                     server.metrics.auth_failures.inc();
-                    let account = self.attempted.take();
                     for scope in server.c2s.throttle.failed(self.peer, account.as_deref()) {
                         server.metrics.auth_block(scope.label());
                         tracing::warn!(peer = %self.peer, account = ?account, scope = scope.label(), "authentication temporarily blocked");

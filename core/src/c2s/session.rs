@@ -347,9 +347,23 @@ impl Session {
 
     /// Write a stanza to the client, counting it for stream management.
     fn write(&mut self, el: Arc<Element>) {
-        el.write_to(&mut self.conn.out, ns::CLIENT);
-        if let Some(sm) = &mut self.sm {
-            sm.sent(el);
+        if self.put(&el) {
+            if let Some(sm) = &mut self.sm {
+                sm.sent(el);
+            }
+        }
+    }
+
+    /// Serialize an element into the output. The serializer refuses elements whose
+    /// names are not XML names; none reach here from parsed input, so a refusal is a
+    /// fault of the server: logged, and the element is not sent.
+    fn put(&mut self, el: &Element) -> bool {
+        match el.write_to(&mut self.conn.out, ns::CLIENT) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, element = %el.name.escape_debug(), "element not sent");
+                false
+            }
         }
     }
 
@@ -389,7 +403,7 @@ impl Session {
         if let Some(sm) = &mut self.sm {
             if sm.unacked_len() > 0 && !sm.ack_requested {
                 sm.ack_requested = true;
-                Element::new("r", ns::SM).write_to(&mut self.conn.out, ns::CLIENT);
+                self.put(&Element::new("r", ns::SM));
             }
         }
     }
@@ -406,13 +420,16 @@ impl Session {
         let confirm = Element::new("resumed", ns::SM)
             .with_attr("previd", sm.id.clone())
             .with_attr("h", sm.inbound.to_string());
-        confirm.write_to(&mut self.conn.out, ns::CLIENT);
-        for el in sm.unacked() {
-            el.write_to(&mut self.conn.out, ns::CLIENT);
-        }
-        if sm.unacked_len() > 0 {
+        let resend: Vec<Arc<Element>> = sm.unacked_shared().collect();
+        if !resend.is_empty() {
             sm.ack_requested = true;
-            Element::new("r", ns::SM).write_to(&mut self.conn.out, ns::CLIENT);
+        }
+        self.put(&confirm);
+        for el in &resend {
+            self.put(el);
+        }
+        if !resend.is_empty() {
+            self.put(&Element::new("r", ns::SM));
         }
         None
     }
@@ -501,14 +518,13 @@ impl Session {
                 if self.sm.is_some() {
                     let failed = Element::new("failed", ns::SM)
                         .with_child(Element::new("unexpected-request", ns::STANZA_ERRORS));
-                    failed.write_to(&mut self.conn.out, ns::CLIENT);
+                    self.put(&failed);
                     return Ok(());
                 }
                 let timeout = self.server.settings.sm_resume_timeout_secs;
                 let wants = matches!(el.attr("resume"), Some("true" | "1"));
                 let sm = SmState::new(random_id(), wants && timeout > 0);
-                sm.enabled_element(timeout)
-                    .write_to(&mut self.conn.out, ns::CLIENT);
+                self.put(&sm.enabled_element(timeout));
                 if sm.resumable {
                     let id: Arc<str> = Arc::from(sm.id.as_str());
                     self.server
@@ -519,10 +535,8 @@ impl Session {
                 Ok(())
             }
             "r" => {
-                if let Some(sm) = &self.sm {
-                    Element::new("a", ns::SM)
-                        .with_attr("h", sm.inbound.to_string())
-                        .write_to(&mut self.conn.out, ns::CLIENT);
+                if let Some(h) = self.sm.as_ref().map(|sm| sm.inbound) {
+                    self.put(&Element::new("a", ns::SM).with_attr("h", h.to_string()));
                 }
                 Ok(())
             }

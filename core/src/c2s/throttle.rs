@@ -85,20 +85,27 @@ impl AuthThrottle {
         Ok(())
     }
 
-    /// Record a failed attempt. Returns the scopes that became blocked by it.
+    /// Record a failed attempt. Returns the scopes that became blocked by it. An attempt
+    /// refused during a block neither counts again nor extends the block.
     pub(crate) fn failed(&self, ip: IpAddr, account: Option<&str>) -> Vec<Scope> {
         let mut started = Vec::new();
-        if self.by_address.check_key(&ip).is_err() {
-            self.block(Key::Address(ip), self.block_address);
+        let address = Key::Address(ip);
+        if !self.is_blocked(&address) && self.by_address.check_key(&ip).is_err() {
+            self.block(address, self.block_address);
             started.push(Scope::Address);
         }
         if let Some(account) = account {
-            if self.by_account.check_key(&account.to_string()).is_err() {
-                self.block(Key::Account(account.to_string()), self.block_account);
+            let key = Key::Account(account.to_string());
+            if !self.is_blocked(&key) && self.by_account.check_key(&account.to_string()).is_err() {
+                self.block(key, self.block_account);
                 started.push(Scope::Account);
             }
         }
         started
+    }
+
+    fn is_blocked(&self, key: &Key) -> bool {
+        self.lock().get(key).is_some_and(|until| *until > now())
     }
 
     fn block(&self, key: Key, for_: Duration) {
@@ -152,6 +159,8 @@ mod tests {
         }
         assert_eq!(t.failed(IP, Some("alice")), vec![Scope::Account]);
         assert_eq!(t.check(OTHER, "alice"), Err(Scope::Account));
+        // Attempts refused during the block do not start another one.
+        assert!(t.failed(OTHER, Some("alice")).is_empty());
         assert_eq!(t.check(OTHER, "bob"), Ok(()));
         tokio::time::advance(Duration::from_secs(61)).await;
         assert_eq!(t.check(OTHER, "alice"), Ok(()));

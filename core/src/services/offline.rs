@@ -28,7 +28,7 @@ pub(crate) async fn push(ctx: &Ctx, env: &Envelope) -> Result<bool, CoreError> {
             crate::time::now_unix_ms(),
         ));
     }
-    let xml = stored.to_xml(ns::CLIENT);
+    let xml = stored.to_xml(ns::CLIENT)?;
     let user = to.local().unwrap_or_default().to_string();
     let quota = OfflineQuota {
         messages: ctx.settings.offline_quota,
@@ -137,7 +137,7 @@ mod tests {
         let m = Element::new("message", ns::CLIENT)
             .with_attr("from", "a@x/r")
             .with_child(Element::new("body", ns::CLIENT).with_text("1 < 2 & \"q\""));
-        let back = parse_stored(&m.to_xml(ns::CLIENT)).expect("parse");
+        let back = parse_stored(&m.to_xml(ns::CLIENT).expect("serializable")).expect("parse");
         assert_eq!(back, m);
     }
 }

@@ -67,6 +67,11 @@ impl SmState {
         self.unacked.iter().map(|(el, _)| &**el)
     }
 
+    /// The unacknowledged stanzas, shared.
+    pub fn unacked_shared(&self) -> impl Iterator<Item = Arc<Element>> + '_ {
+        self.unacked.iter().map(|(el, _)| Arc::clone(el))
+    }
+
     pub fn into_unacked(self) -> Vec<Arc<Element>> {
         self.unacked.into_iter().map(|(el, _)| el).collect()
     }

@@ -152,7 +152,8 @@ impl Subscriptions {
             let (old, item) = self.state(&user, &contact).await;
             let step = inbound(old, kind);
             let pending = (kind == SubKind::Subscribe && step.deliver)
-                .then(|| clean.stanza().to_xml(herald_translate::ns::CLIENT));
+                .then_some(())
+                .and_then(|()| clean.stanza().to_xml(herald_translate::ns::CLIENT).ok());
             self.save(&user, &contact, old, step.state, item, pending)
                 .await;
             step
