@@ -427,7 +427,7 @@ impl XmppClient {
         }
         self.fail(&format!(
             "expected a SASL outcome, got {}",
-            xml(&el, ns::CLIENT)
+            xml(el, ns::CLIENT)
         ))
     }
 
@@ -473,7 +473,7 @@ impl XmppClient {
 
     /// Serialize and send an element in the `jabber:client` namespace.
     pub async fn send_element(&mut self, el: &Element) {
-        self.send(&xml(&el, ns::CLIENT)).await;
+        self.send(&xml(el, ns::CLIENT)).await;
     }
 
     /// A new stanza id, unique on this connection.
