@@ -48,7 +48,7 @@ async fn store_for_bob(ts: &TestServer, n: usize, body_len: usize) {
 fn index_of(msg: &herald_translate::Element) -> usize {
     body_of(msg)
         .and_then(|b| b.split(' ').next().and_then(|n| n.parse().ok()))
-        .unwrap_or_else(|| panic!("not a numbered message: {}", xml(&msg, ns::CLIENT)))
+        .unwrap_or_else(|| panic!("not a numbered message: {}", xml(msg, ns::CLIENT)))
 }
 
 /// Finding 2: more stored messages than the session queue holds (512) are delivered in
