@@ -7,10 +7,12 @@
 
 pub mod accounts;
 mod bare_map;
+mod blocklists;
 pub mod c2s;
 pub mod clock;
 pub mod contacts;
 pub mod ctx;
+pub mod db;
 pub mod error;
 pub mod federation;
 pub mod metrics;

@@ -7,13 +7,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use herald_rules::{route_iq, route_presence, IqAction, PresenceAction};
-use herald_translate::negotiation::NegotiationConfig;
-use herald_translate::sasl::DecoySecret;
 use herald_translate::{Envelope, StanzaError, StanzaErrorCondition, StanzaKind};
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
-use crate::c2s::throttle::AuthThrottle;
 use crate::ctx::Ctx;
 use crate::federation::{Federation, NoFederation};
 use crate::services::messages::Messages;
@@ -35,21 +32,6 @@ pub struct ServerParts {
     pub domains: Vec<String>,
     pub settings: C2sSettings,
     pub store: Arc<dyn Store>,
-    /// TLS for STARTTLS on the c2s port.
-    pub tls: Arc<rustls::ServerConfig>,
-    /// TLS for XEP-0368 direct TLS (ALPN `xmpp-client`).
-    pub tls_direct: Arc<rustls::ServerConfig>,
-    /// Secret from which made-up SCRAM salts of unknown users are derived, so they stay
-    /// the same across restarts (kept in the data directory).
-    pub decoy_secret: [u8; 32],
-}
-
-/// What the client listeners need besides the services.
-pub(crate) struct C2sParts {
-    pub(crate) negotiation: Arc<NegotiationConfig>,
-    pub(crate) tls: Arc<rustls::ServerConfig>,
-    pub(crate) tls_direct: Arc<rustls::ServerConfig>,
-    pub(crate) throttle: AuthThrottle,
 }
 
 /// The running core.
@@ -62,7 +44,6 @@ pub struct Server {
     /// XEP-0198 sessions waiting to be resumed.
     pub(crate) detached: DetachedSessions,
     federation: RwLock<Arc<dyn Federation>>,
-    pub(crate) c2s: C2sParts,
     shutdown: watch::Sender<bool>,
     /// Connections and background work that may still write; shutdown waits for it.
     tracker: TaskTracker,
@@ -88,17 +69,6 @@ impl std::ops::Deref for Server {
 
 impl Server {
     pub fn new(parts: ServerParts) -> Arc<Self> {
-        let s = &parts.settings;
-        let negotiation = Arc::new(NegotiationConfig {
-            domains: parts.domains.clone(),
-            allow_plain: s.allow_plain,
-            stream_management: s.sm_resume_timeout_secs > 0,
-            negotiation_timeout: Duration::from_secs(s.negotiation_timeout_secs),
-            auth_failure_delay: Duration::from_millis(s.auth_failure_delay_ms),
-            max_auth_attempts: s.max_auth_attempts,
-            decoy_secret: DecoySecret::from_bytes(parts.decoy_secret),
-        });
-        let throttle = AuthThrottle::new(&parts.settings);
         let ctx = Arc::new(Ctx::new(parts.domains, parts.settings, parts.store));
         let rosters = Arc::new(Rosters::new(Arc::clone(&ctx)));
         let presence = Arc::new(Presence::new(Arc::clone(&ctx), Arc::clone(&rosters)));
@@ -114,12 +84,6 @@ impl Server {
             presence,
             detached: DetachedSessions::default(),
             federation: RwLock::new(Arc::new(NoFederation)),
-            c2s: C2sParts {
-                negotiation,
-                tls: parts.tls,
-                tls_direct: parts.tls_direct,
-                throttle,
-            },
             shutdown,
             tracker: TaskTracker::new(),
             ctx,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_certs::{ensure_dev_pki, load_identity, server_config, SniStore};
-use herald_core::c2s::Listeners;
+use herald_core::c2s::{C2sParts, Listeners};
 use herald_core::server::ServerParts;
 use herald_core::store::SqliteStore;
 use herald_core::Server;
@@ -91,11 +91,13 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
         domains: config.server.domains.clone(),
         settings: config.c2s.clone(),
         store: Arc::new(store),
+    });
+    let c2s_parts = C2sParts {
         tls: server_config(Arc::clone(&sni), &[])?,
         tls_direct: server_config(sni, &[ALPN_XMPP_CLIENT])?,
         decoy_secret,
-    });
-    let (c2s, task) = herald_core::c2s::serve(Arc::clone(&server)).await?;
+    };
+    let (c2s, task) = herald_core::c2s::serve(Arc::clone(&server), c2s_parts).await?;
     let mut tasks = vec![task];
     let admin = match config.admin.listen {
         Some(addr) => {

@@ -11,23 +11,24 @@ use tracing::Instrument;
 use super::admission::ConnGuard;
 use super::negotiate::{negotiate, Negotiated};
 use super::session::Session;
-use crate::server::Server;
+use super::C2s;
 
 /// Serve one accepted TCP connection to the end.
 pub(crate) async fn handle(
-    server: Arc<Server>,
+    c2s: Arc<C2s>,
     tcp: TcpStream,
     peer: SocketAddr,
     direct_tls: bool,
     mut guard: ConnGuard,
 ) {
+    let server = Arc::clone(&c2s.server);
     let conn_id = server.router.next_conn_id();
     let span = tracing::info_span!("c2s", conn = conn_id, %peer);
     async move {
         // Negotiation is boxed so its state is freed once the session runs: an idle
         // session then holds only the session loop's state.
         let negotiated = Box::pin(negotiate(
-            &server,
+            &c2s,
             tcp,
             direct_tls,
             peer.ip(),

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::admission::{Admission, AdmissionLimits};
+use super::C2s;
 use crate::error::CoreError;
 use crate::server::Server;
 
@@ -27,7 +28,10 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Bind every configured c2s listener and start serving. The returned task ends when
 /// the server shuts down.
-pub async fn serve(server: Arc<Server>) -> Result<(Listeners, JoinHandle<()>), CoreError> {
+pub async fn serve(
+    server: Arc<Server>,
+    parts: super::C2sParts,
+) -> Result<(Listeners, JoinHandle<()>), CoreError> {
     let mut bound = Listeners::default();
     let mut sockets = Vec::new();
     for (addrs, direct) in [
@@ -71,24 +75,24 @@ pub async fn serve(server: Arc<Server>) -> Result<(Listeners, JoinHandle<()>), C
         },
         server.metrics.connections.clone(),
     );
+    let c2s = Arc::new(C2s::new(Arc::clone(&server), parts));
     let mut tasks = Vec::new();
     for (listener, direct) in sockets {
         tasks.push(tokio::spawn(accept_loop(
-            Arc::clone(&server),
+            Arc::clone(&c2s),
             listener,
             direct,
             Arc::clone(&admission),
         )));
     }
     let housekeeping = {
-        let server = Arc::clone(&server);
         let mut shutdown = server.shutdown_signal();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     () = tokio::time::sleep(PRUNE_EVERY) => {
                         admission.prune();
-                        server.c2s.throttle.prune();
+                        c2s.throttle.prune();
                     }
                     () = crate::server::stopping(&mut shutdown) => return,
                 }
@@ -105,11 +109,12 @@ pub async fn serve(server: Arc<Server>) -> Result<(Listeners, JoinHandle<()>), C
 }
 
 async fn accept_loop(
-    server: Arc<Server>,
+    c2s: Arc<C2s>,
     listener: TcpListener,
     direct_tls: bool,
     admission: Arc<Admission>,
 ) {
+    let server = &c2s.server;
     let mut shutdown = server.shutdown_signal();
     loop {
         let accepted = tokio::select! {
@@ -135,7 +140,7 @@ async fn accept_loop(
             }
         };
         server.spawn_tracked(super::connection::handle(
-            Arc::clone(&server),
+            Arc::clone(&c2s),
             tcp,
             peer,
             direct_tls,

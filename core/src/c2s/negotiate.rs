@@ -13,6 +13,7 @@ use super::admission::ConnGuard;
 use super::io::Conn;
 use super::tls::TlsStream;
 use super::transport::Transport;
+use super::C2s;
 use crate::clock::now;
 use crate::router::{Bound, QueueLimits};
 use crate::server::Server;
@@ -28,17 +29,18 @@ pub(crate) enum Negotiated {
 /// Everything up to a bound or resumed session. None when the TLS handshake of a
 /// direct-TLS connection failed.
 pub(crate) async fn negotiate(
-    server: &Arc<Server>,
+    c2s: &C2s,
     tcp: TcpStream,
     direct_tls: bool,
     peer: IpAddr,
     guard: &mut ConnGuard,
     conn_id: u64,
 ) -> Option<(Conn, Negotiated)> {
+    let server = &c2s.server;
     let _ = tcp.set_nodelay(true);
-    let timeout = server.c2s.negotiation.negotiation_timeout;
+    let timeout = c2s.negotiation.negotiation_timeout;
     let io = if direct_tls {
-        let handshake = TlsStream::accept(tcp, Arc::clone(&server.c2s.tls_direct));
+        let handshake = TlsStream::accept(tcp, Arc::clone(&c2s.tls_direct));
         match tokio::time::timeout(timeout, handshake).await {
             Ok(Ok(s)) => Transport::Tls(Box::new(s)),
             Ok(Err(e)) => {
@@ -51,8 +53,9 @@ pub(crate) async fn negotiate(
         Transport::Plain(tcp)
     };
     let mut n = Negotiator {
+        c2s,
         server,
-        neg: Negotiation::from_entropy(Arc::clone(&server.c2s.negotiation), direct_tls, now()),
+        neg: Negotiation::from_entropy(Arc::clone(&c2s.negotiation), direct_tls, now()),
         conn: Conn::new(
             io,
             herald_translate::StreamReader::new(server.settings.limits_preauth()),
@@ -95,6 +98,7 @@ pub(crate) async fn negotiate(
 
 /// A connection in negotiation: the machine, the bytes, and what binding needs.
 struct Negotiator<'a> {
+    c2s: &'a C2s,
     server: &'a Arc<Server>,
     neg: Negotiation,
     conn: Conn,
@@ -139,7 +143,7 @@ impl Negotiator<'_> {
                     }
                 }
                 Action::LookupCredentials { username, hash } => {
-                    if let Err(scope) = server.c2s.throttle.check(self.peer, &username) {
+                    if let Err(scope) = self.c2s.throttle.check(self.peer, &username) {
                         server.metrics.auth_throttled(scope.label());
                         tracing::info!(
                             %username,
@@ -166,7 +170,7 @@ impl Negotiator<'_> {
                 }
                 Action::AuthFailed { username: account } => {
                     server.metrics.auth_failures.inc();
-                    for scope in server.c2s.throttle.failed(self.peer, account.as_deref()) {
+                    for scope in self.c2s.throttle.failed(self.peer, account.as_deref()) {
                         server.metrics.auth_block(scope.label());
                         tracing::warn!(peer = %self.peer, account = ?account, scope = scope.label(), "authentication temporarily blocked");
                     }
@@ -265,9 +269,8 @@ impl Negotiator<'_> {
         let Transport::Plain(tcp) = std::mem::replace(&mut conn.io, Transport::Detached) else {
             return false;
         };
-        let handshake = TlsStream::accept(tcp, Arc::clone(&self.server.c2s.tls));
-        match tokio::time::timeout(self.server.c2s.negotiation.negotiation_timeout, handshake).await
-        {
+        let handshake = TlsStream::accept(tcp, Arc::clone(&self.c2s.tls));
+        match tokio::time::timeout(self.c2s.negotiation.negotiation_timeout, handshake).await {
             Ok(Ok(tls)) => conn.io = Transport::Tls(Box::new(tls)),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "STARTTLS handshake failed");

@@ -1,84 +1,12 @@
-//! XEP-0191 blocking: the user's block list (the seed's "blocked list"), cached as a
-//! matcher built once per user, and the blocking IQs. Blocked entities get no presence
-//! from the user, and their stanzas are not delivered.
+//! XEP-0191 blocking commands: the user's block list (the seed's "blocked list") read,
+//! extended and shrunk over IQ, with pushes to the user's sessions. Routing consults the
+//! cached matchers in `crate::blocklists`.
 
-use std::sync::{Arc, RwLock};
-
-use herald_rules::BlockList;
 use herald_translate::stanza::{error_reply, iq_result};
 use herald_translate::{ns, Element, Jid, StanzaError, StanzaErrorCondition};
 
-use crate::bare_map::BareMap;
-use crate::ctx::{Ctx, Db};
+use crate::ctx::Ctx;
 use crate::router::Sessions;
-
-/// Users whose block list is kept in memory at most; beyond it the cache starts over.
-const MAX_CACHED: usize = 100_000;
-
-/// Block lists of users seen recently, as matchers; invalidated on change.
-#[derive(Debug)]
-pub(crate) struct BlockLists {
-    db: Db,
-    cache: RwLock<BareMap<Arc<BlockList>>>,
-    empty: Arc<BlockList>,
-}
-
-impl BlockLists {
-    pub(crate) fn new(db: Db) -> Self {
-        Self {
-            db,
-            cache: RwLock::new(BareMap::default()),
-            empty: Arc::new(BlockList::default()),
-        }
-    }
-
-    /// The block list of a local user.
-    pub(crate) async fn of(&self, user: &Jid) -> Arc<BlockList> {
-        if let Some(l) = self
-            .cache
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(user)
-        {
-            return Arc::clone(l);
-        }
-        let Some(username) = user.local().map(str::to_string) else {
-            return Arc::clone(&self.empty);
-        };
-        let items = self
-            .db
-            .run(move |s| s.blocklist(&username))
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "block list unavailable");
-                Vec::new()
-            });
-        let list = if items.is_empty() {
-            Arc::clone(&self.empty)
-        } else {
-            Arc::new(BlockList::new(items))
-        };
-        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= MAX_CACHED {
-            cache.clear();
-        }
-        cache.insert(user, Arc::clone(&list));
-        list
-    }
-
-    /// Whether the local `user` has blocked `addr`.
-    pub(crate) async fn has_blocked(&self, user: &Jid, addr: &Jid) -> bool {
-        let list = self.of(user).await;
-        !list.is_empty() && list.matches(addr).is_some()
-    }
-
-    pub(crate) fn forget(&self, user: &Jid) {
-        self.cache
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(user);
-    }
-}
 
 /// What a block or unblock changed, for the presence the contacts must see.
 #[derive(Debug)]
