@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use herald_translate::sasl::{ScramHash, ScramRecord};
 
 mod sqlite;
+mod sqlite_schema;
 
 #[cfg(test)]
 mod sqlite_tests;

@@ -15,14 +15,15 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs;
-use std::io;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use herald_translate::sasl::{ScramHash, ScramRecord};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
+use super::sqlite_schema::{configure, create_private_file, migrate, Relaxed};
 use super::{
     ClaimLimit, DbError, OfflineMessage, OfflinePush, OfflineQuota, RosterItem, Store, StoreError,
     Subscription,
@@ -34,72 +35,8 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// How long a statement waits for a lock held by another connection.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Users created per transaction by [`Store::create_users`].
 const BULK_CHUNK: usize = 500;
-
-/// Schema migrations; migration `i` brings the schema from version `i` to
-/// `i + 1` (stored in `PRAGMA user_version`). Append only, never edit.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
-
-/// 1: the initial schema.
-pub(super) const MIGRATION_1: &str = "CREATE TABLE users (
-        username TEXT NOT NULL PRIMARY KEY,
-        roster_version INTEGER NOT NULL DEFAULT 0,
-        created_at_unix_ms INTEGER NOT NULL
-    );
-    CREATE TABLE credentials (
-        username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
-        mechanism TEXT NOT NULL,
-        salt BLOB NOT NULL,
-        iterations INTEGER NOT NULL,
-        stored_key BLOB NOT NULL,
-        server_key BLOB NOT NULL,
-        PRIMARY KEY (username, mechanism)
-    );
-    CREATE TABLE roster_items (
-        username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
-        jid TEXT NOT NULL,
-        name TEXT,
-        subscription TEXT NOT NULL,
-        ask INTEGER NOT NULL,
-        approved INTEGER NOT NULL,
-        PRIMARY KEY (username, jid)
-    );
-    CREATE TABLE roster_groups (
-        username TEXT NOT NULL,
-        jid TEXT NOT NULL,
-        position INTEGER NOT NULL,
-        group_name TEXT NOT NULL,
-        PRIMARY KEY (username, jid, position),
-        FOREIGN KEY (username, jid) REFERENCES roster_items (username, jid) ON DELETE CASCADE
-    );
-    CREATE TABLE pending_in (
-        username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
-        from_jid TEXT NOT NULL,
-        stanza TEXT NOT NULL,
-        PRIMARY KEY (username, from_jid)
-    );
-    CREATE TABLE offline_messages (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
-        stanza TEXT NOT NULL,
-        stored_at_unix_ms INTEGER NOT NULL
-    );
-    CREATE INDEX offline_messages_by_user ON offline_messages (username, id);
-    CREATE TABLE blocklist (
-        username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
-        jid TEXT NOT NULL,
-        PRIMARY KEY (username, jid)
-    );";
-
-/// 2: offline messages carry their size (byte quota) and a delivery claim.
-const MIGRATION_2: &str =
-    "ALTER TABLE offline_messages ADD COLUMN size_bytes INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE offline_messages ADD COLUMN claim INTEGER;
-    UPDATE offline_messages SET size_bytes = length(CAST(stanza AS BLOB));";
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
@@ -223,89 +160,6 @@ impl SqliteStore {
         tx.commit()?;
         Ok(out)
     }
-}
-
-/// `synchronous = NORMAL` for as long as it lives. Dropping it restores `FULL` on every
-/// way out, a panic in the caller's closure included, so the next write that
-/// acknowledges a message is never committed without a full sync.
-struct Relaxed<'a> {
-    conn: &'a mut Connection,
-}
-
-impl<'a> Relaxed<'a> {
-    fn new(conn: &'a mut Connection) -> Result<Self, StoreError> {
-        conn.execute_batch("PRAGMA synchronous = NORMAL")?;
-        Ok(Self { conn })
-    }
-}
-
-impl Drop for Relaxed<'_> {
-    fn drop(&mut self) {
-        if let Err(e) = self.conn.execute_batch("PRAGMA synchronous = FULL") {
-            tracing::error!(error = %e, "cannot restore synchronous=FULL");
-        }
-    }
-}
-
-#[cfg(unix)]
-fn create_private_file(path: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // SQLite gives the -wal and -shm files the mode of the database file.
-    match fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(source) => Err(StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
-}
-
-#[cfg(not(unix))]
-fn create_private_file(_path: &Path) -> Result<(), StoreError> {
-    Ok(())
-}
-
-fn configure(conn: &Connection, file: bool) -> rusqlite::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    if file {
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            tracing::warn!(journal_mode = %mode, "SQLite refused WAL mode");
-        }
-    }
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-}
-
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if current == supported {
-        return Ok(());
-    }
-    // Another process may be migrating too: decide again under the write lock.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if current > supported {
-        return Err(StoreError::SchemaTooNew {
-            found: current,
-            supported,
-        });
-    }
-    let done = usize::try_from(current)
-        .map_err(|_| StoreError::Corrupt(format!("schema version {current}")))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        tx.execute_batch(sql)?;
-        tracing::info!(version = i + 1, "database schema migrated");
-    }
-    tx.pragma_update(None, "user_version", supported)?;
-    tx.commit()?;
-    Ok(())
 }
 
 fn now_unix_ms() -> i64 {

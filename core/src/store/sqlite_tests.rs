@@ -109,7 +109,8 @@ fn sqlite_migrates_offline_messages_from_schema_1() {
     std::fs::create_dir_all(dir.db().parent().unwrap()).unwrap();
     {
         let conn = rusqlite::Connection::open(dir.db()).unwrap();
-        conn.execute_batch(super::sqlite::MIGRATION_1).unwrap();
+        conn.execute_batch(super::sqlite_schema::MIGRATION_1)
+            .unwrap();
         conn.execute_batch(
             "PRAGMA user_version = 1;
              INSERT INTO users VALUES ('alice', 0, 0);
