@@ -184,7 +184,8 @@ impl TlsSession {
     /// Process received ciphertext. `input` is the caller's buffer (rustls
     /// decrypts in place); the session keeps a copy only of what it could not
     /// process yet. Plaintext goes to `sink`, after any held plaintext. Input
-    /// after the peer's close_notify is ignored.
+    /// after the peer's close_notify, or after [`close`](Self::close), is
+    /// ignored.
     pub fn feed(
         &mut self,
         input: &mut [u8],
@@ -240,16 +241,22 @@ impl TlsSession {
     /// Queue close_notify. Idempotent; after a failure it does nothing (the
     /// alert is already queued). During the handshake nothing can be sent, but
     /// the session is marked closed.
+    ///
+    /// From then on received input is discarded unread: after close_notify,
+    /// rustls 0.23 treats any later fatal alert as its own bug (a debug
+    /// assertion, i.e. a panic in debug builds) and a malformed record from
+    /// the peer would trigger it. Close when done reading.
     pub fn close(&mut self) -> Result<(), TlsError> {
         if self.close_sent || matches!(self.phase, Phase::Failed(_)) {
             return Ok(());
         }
+        self.close_sent = true;
         if matches!(self.phase, Phase::Handshaking) {
-            self.close_sent = true;
+            self.pending = Vec::new();
             return Ok(());
         }
         let result = self.reach_writable(Goal::CloseNotify);
-        self.close_sent = true;
+        self.pending = Vec::new();
         result
     }
 
@@ -318,7 +325,8 @@ impl TlsSession {
         self.peer_closed
     }
 
-    /// This side queued close_notify (see [`close`](Self::close)).
+    /// This side queued close_notify (see [`close`](Self::close)); input is
+    /// no longer read.
     pub fn close_sent(&self) -> bool {
         self.close_sent
     }
@@ -363,7 +371,7 @@ impl TlsSession {
     /// Run rustls over `input` (after `pending`), keep what it left, and
     /// update the phase. Fails the session on any error.
     fn process(&mut self, input: &mut [u8], plain: &mut Plain<'_>) -> Result<Received, TlsError> {
-        if self.peer_closed {
+        if self.peer_closed || self.close_sent {
             return Ok(Received::default());
         }
         if self.sni.is_active() {

@@ -105,7 +105,7 @@ where
     /// `Ready(Ok(true))`: plaintext was delivered, and/or records were queued
     /// that the caller must flush ([`needs_flush`](Self::needs_flush)).
     /// `Ready(Ok(false))`: end of stream (close_notify, or the transport
-    /// closed). `Ready(Err)`: the peer broke the protocol; the alert is queued
+    /// closed), or this side closed (see [`TlsSession::close`]). `Ready(Err)`: the peer broke the protocol; the alert is queued
     /// and [`close`](Self::close) sends it. Cancel-safe.
     pub fn poll_read_with(
         &mut self,
@@ -123,7 +123,7 @@ where
             if let Some(e) = self.session.error() {
                 return Poll::Ready(Err(e.clone().into()));
             }
-            if self.session.peer_closed() || self.eof {
+            if self.session.peer_closed() || self.session.close_sent() || self.eof {
                 return Poll::Ready(Ok(false));
             }
             let n = {

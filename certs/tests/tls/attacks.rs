@@ -292,3 +292,26 @@ fn an_unknown_content_type_gets_unexpected_message() {
     assert_eq!(opened[0].0, ALERT);
     assert_eq!(opened[0].1[0], 2, "fatal");
 }
+
+/// Fuzzing found this: we close, then the peer sends a record rustls must
+/// reject. rustls 0.23 debug-asserts that no fatal alert follows a
+/// close_notify; the session no longer reads once it closed.
+#[test]
+fn a_bad_record_after_our_close_notify_is_ignored() {
+    for versions in [TLS13, TLS12] {
+        let mut e = established(versions);
+        e.server.close().expect("close");
+        let _close_notify = take(&mut e.server);
+        let mut wire = e.tx.seal(ALERT, &[0xc0, 7, 7, 0xd4]);
+        wire.extend_from_slice(&e.tx.seal(HANDSHAKE, &[0x2c]));
+        wire.extend_from_slice(b"\x2cnot a record");
+        for piece in [&wire[..3], &wire[3..]] {
+            let mut scratch = piece.to_vec();
+            let received = e.server.feed(&mut scratch, &mut |_| panic!("no data"));
+            assert_eq!(received.map(|r| r.plaintext), Ok(0));
+            check_bounds(&e.server);
+        }
+        assert!(e.server.outgoing().is_empty());
+        assert_eq!(e.server.error(), None);
+    }
+}
