@@ -5,7 +5,9 @@
 //! from the client's SNI ([`SniStore`]), builds rustls client and server
 //! configurations ([`server_config`], [`server_config_mtls`],
 //! [`client_config`]), and creates a development PKI so that a fresh
-//! install works out of the box ([`ensure_dev_pki`]).
+//! install works out of the box ([`ensure_dev_pki`]). Its [`tls`] module is
+//! the record layer connections use: a sans-IO session on rustls' unbuffered
+//! API and a thin async adapter.
 //!
 //! What it must never do:
 //! - rely on a process-wide default rustls crypto provider: every
@@ -15,7 +17,8 @@
 //! - write a private key readable by anyone but its owner (keys are 0600,
 //!   the development directory 0700), or log key material;
 //! - silently serve a key that does not match its certificate;
-//! - touch the network: it only reads and writes local files.
+//! - touch the network itself: it reads and writes local files, and the
+//!   [`tls`] adapter only uses the transport its caller hands it.
 
 mod config;
 mod der;
@@ -23,6 +26,7 @@ mod dev_ca;
 mod error;
 mod identity;
 mod store;
+pub mod tls;
 
 use std::sync::{Arc, OnceLock};
 
