@@ -13,7 +13,6 @@ mod listener;
 mod negotiate;
 mod session;
 mod throttle;
-mod tls;
 mod transport;
 
 use std::sync::Arc;

@@ -11,7 +11,6 @@ use tokio::net::TcpStream;
 
 use super::admission::ConnGuard;
 use super::io::Conn;
-use super::tls::TlsStream;
 use super::transport::Transport;
 use super::C2s;
 use crate::clock::now;
@@ -40,9 +39,9 @@ pub(crate) async fn negotiate(
     let _ = tcp.set_nodelay(true);
     let timeout = c2s.negotiation.negotiation_timeout;
     let io = if direct_tls {
-        let handshake = TlsStream::accept(tcp, Arc::clone(&c2s.tls_direct));
+        let handshake = Transport::accept_tls(tcp, Arc::clone(&c2s.tls_direct));
         match tokio::time::timeout(timeout, handshake).await {
-            Ok(Ok(s)) => Transport::Tls(Box::new(s)),
+            Ok(Ok(t)) => t,
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "TLS handshake failed");
                 return None;
@@ -50,7 +49,7 @@ pub(crate) async fn negotiate(
             Err(_) => return None,
         }
     } else {
-        Transport::Plain(tcp)
+        Transport::plain(tcp)
     };
     let mut n = Negotiator {
         c2s,
@@ -266,12 +265,12 @@ impl Negotiator<'_> {
             tracing::warn!("data after <starttls/>; closing");
             return false;
         }
-        let Transport::Plain(tcp) = std::mem::replace(&mut conn.io, Transport::Detached) else {
+        let Some(tcp) = conn.io.take_plain() else {
             return false;
         };
-        let handshake = TlsStream::accept(tcp, Arc::clone(&self.c2s.tls));
+        let handshake = Transport::accept_tls(tcp, Arc::clone(&self.c2s.tls));
         match tokio::time::timeout(self.c2s.negotiation.negotiation_timeout, handshake).await {
-            Ok(Ok(tls)) => conn.io = Transport::Tls(Box::new(tls)),
+            Ok(Ok(tls)) => conn.io = tls,
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "STARTTLS handshake failed");
                 return false;
