@@ -193,12 +193,7 @@ impl XmppClient {
         socket
             .set_recv_buffer_size(bytes)
             .expect("set the receive buffer size");
-        let tcp = tokio::time::timeout(TIMEOUT, socket.connect(addr))
-            .await
-            .expect("TCP connect timed out")
-            .expect("TCP connect");
-        let _ = tcp.set_nodelay(true);
-        Self::new(Transport::Plain(tcp), ca)
+        Self::connect_socket(socket, addr, ca).await
     }
 
     /// A plain TCP connection from the loopback address `source` (e.g. 127.0.0.2), to
@@ -208,6 +203,10 @@ impl XmppClient {
         socket
             .bind(SocketAddr::new(source, 0))
             .expect("bind the source address");
+        Self::connect_socket(socket, addr, ca).await
+    }
+
+    async fn connect_socket(socket: tokio::net::TcpSocket, addr: SocketAddr, ca: &Path) -> Self {
         let tcp = tokio::time::timeout(TIMEOUT, socket.connect(addr))
             .await
             .expect("TCP connect timed out")
