@@ -7,6 +7,7 @@ use std::path::PathBuf;
 /// Variants that concern a file always carry its path, so that an operator can
 /// tell which of the configured files is at fault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CertError {
     /// A file or directory could not be read, written or created.
     #[error("{}: {source}", path.display())]
