@@ -1,31 +1,80 @@
 #!/usr/bin/env bash
 # The whole test suite, with its own set-up: the command the README names.
-#   bash .ci/test.sh            unit, property and integration tests, interop with real
-#                               clients (slixmpp), fuzz smoke pass
+#   bash .ci/test.sh            lint, build, fuzz smoke pass, interop with real clients
+#                               (slixmpp), tlsfuzzer's short set, unit, property and
+#                               integration tests
 #   HERALD_SKIP_FUZZ=1 ...      skip the fuzz smoke pass (it needs cargo-fuzz)
-set -euo pipefail
+# Every suite runs even when an earlier one failed; the last line sums them all:
+# `N passed, N failed`. Long outputs (fuzzer runs, tlsfuzzer logs) go to files under
+# target/ci-logs; a failing step prints its tail.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
+LOGS=target/ci-logs
+mkdir -p "$LOGS"
 
+passed=0
+failed=0
+failures=()
 log() { printf '\n=== %s\n' "$*"; }
+count() { # count PASSED FAILED WHAT
+  passed=$((passed + $1))
+  failed=$((failed + $2))
+  if [ "$2" -gt 0 ]; then failures+=("$3"); fi
+}
+check() { # check WHAT COMMAND...: one pass or one failure
+  local what=$1
+  shift
+  if "$@"; then count 1 0 "$what"; else count 0 1 "$what"; fi
+}
 
-log "python dependencies for the interop suite"
-python3 -m pip install --quiet --disable-pip-version-check -r interop/scenarios/requirements.txt
+log "python dependencies (slixmpp for the interop suite, tlslite-ng and ecdsa for tlsfuzzer)"
+python3 -m pip install --quiet --disable-pip-version-check \
+  -r interop/scenarios/requirements.txt tlslite-ng==0.9.0b2 ecdsa || exit 1
 
 log "lint"
-cargo fmt --all --check
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+check "rustfmt" cargo fmt --all --check
+check "clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 log "build"
-cargo build --workspace --all-targets --quiet
+cargo build --workspace --all-targets --quiet || exit 1
 
 if [ "${HERALD_SKIP_FUZZ:-0}" != 1 ]; then
   log "fuzz smoke pass (every target, 300k runs or 60 s, fixed seed)"
-  bash .ci/fuzz-smoke.sh 60
+  out=$(bash .ci/fuzz-smoke.sh 60 "$PWD/$LOGS")
+  echo "$out"
+  count "$(grep -c '^PASS' <<<"$out")" "$(grep -c '^FAIL' <<<"$out")" "fuzz"
 fi
 
 log "interop: real slixmpp clients against herald serve"
-python3 interop/scenarios/run.py --herald target/debug/herald
+out=$(python3 interop/scenarios/run.py --herald target/debug/herald 2>&1)
+echo "$out"
+summary=$(tail -n 1 <<<"$out")
+if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+  count "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "interop"
+else
+  count 0 1 "interop (no summary)"
+fi
+
+log "tlsfuzzer: short set against the direct-TLS port"
+out=$(bash .ci/tlsfuzzer.sh target/debug/herald 2>&1)
+status=$?
+echo "$out"
+ok=$(grep -c '^PASS' <<<"$out")
+bad=$(grep -c '^FAIL' <<<"$out")
+if [ "$status" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+count "$ok" "$bad" "tlsfuzzer"
 
 log "unit, property and integration tests"
-cargo test --workspace --quiet 2>&1 | tee /tmp/herald-cargo-test.log
+cargo test --workspace --quiet 2>&1 | tee "$LOGS/cargo-test.log"
+tests_passed=$(grep -o '[0-9]* passed' "$LOGS/cargo-test.log" | awk '{s += $1} END {print s + 0}')
+tests_failed=$(grep -o '[0-9]* failed' "$LOGS/cargo-test.log" | awk '{s += $1} END {print s + 0}')
+if ! grep -q 'test result' "$LOGS/cargo-test.log"; then tests_failed=$((tests_failed + 1)); fi
+count "$tests_passed" "$tests_failed" "cargo test"
+
+log "summary"
+if [ "${#failures[@]}" -gt 0 ]; then
+  echo "failed in: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
