@@ -605,3 +605,10 @@ fn a_bad_application_error_element_ends_the_stream_instead_of_injecting() {
     assert!(!h.wire.contains("<evil"), "{}", h.wire);
     assert_eq!(h.closed_with().as_deref(), Some("internal-server-error"));
 }
+
+#[test]
+fn negotiation_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Negotiation>();
+    assert_send::<Action>();
+}
