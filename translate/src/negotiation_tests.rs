@@ -3,6 +3,7 @@
 use super::*;
 use crate::sasl::{plain_encode, ScramClient};
 use crate::xml::{StreamReader, XmlLimits};
+use base64::engine::general_purpose::STANDARD as B64;
 use rand::SeedableRng;
 
 const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
