@@ -11,13 +11,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
 use crate::jid::{nodeprep, resourceprep, Jid};
 use crate::ns;
+use crate::sasl::framing::{decode_sasl, sasl_element, sasl_failure};
 use crate::sasl::{
     plain_parse, verify_password, DecoySecret, SaslError, ScramHash, ScramRecord, ScramServer,
 };
@@ -751,33 +751,6 @@ fn version_ok(version: Option<&str>) -> bool {
         return false;
     };
     major.trim() == "1"
-}
-
-fn decode_sasl(el: &Element) -> Result<Vec<u8>, SaslError> {
-    let text = el.text();
-    let text = text.trim();
-    if text.is_empty() || text == "=" {
-        return Ok(Vec::new());
-    }
-    B64.decode(text).map_err(|_| SaslError::IncorrectEncoding)
-}
-
-fn sasl_element(name: &str, data: &[u8]) -> Element {
-    let text = if data.is_empty() {
-        String::from("=")
-    } else {
-        B64.encode(data)
-    };
-    let el = Element::new(name, ns::SASL);
-    if name == "challenge" && data.is_empty() {
-        el
-    } else {
-        el.with_text(text)
-    }
-}
-
-fn sasl_failure(condition: &str) -> Element {
-    Element::new("failure", ns::SASL).with_child(Element::new(condition, ns::SASL))
 }
 
 /// A random stream or session identifier from the thread's OS-seeded generator: 16 bytes,

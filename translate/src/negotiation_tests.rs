@@ -3,6 +3,7 @@
 use super::*;
 use crate::sasl::{plain_encode, ScramClient};
 use crate::xml::{StreamReader, XmlLimits};
+use base64::engine::general_purpose::STANDARD as B64;
 use rand::SeedableRng;
 
 const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
@@ -604,4 +605,11 @@ fn a_bad_application_error_element_ends_the_stream_instead_of_injecting() {
     h.drive();
     assert!(!h.wire.contains("<evil"), "{}", h.wire);
     assert_eq!(h.closed_with().as_deref(), Some("internal-server-error"));
+}
+
+#[test]
+fn negotiation_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Negotiation>();
+    assert_send::<Action>();
 }

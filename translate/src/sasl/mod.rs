@@ -1,7 +1,7 @@
 //! SASL mechanisms, server side and client side, as pure state machines.
 //!
 //! `scram.rs` and `plain.rs` implement the mechanisms; `decoy.rs` derives the credentials
-//! unknown users are answered with.
+//! unknown users are answered with; `framing.rs` puts SASL payloads into XMPP elements.
 
 /// A hash family used by a SCRAM mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,6 +29,7 @@ pub const DEFAULT_ITERATIONS: u32 = 4096;
 pub const SALT_LEN: usize = 16;
 
 mod decoy;
+pub(crate) mod framing;
 pub mod plain;
 pub mod scram;
 

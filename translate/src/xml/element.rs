@@ -192,11 +192,7 @@ impl Element {
             let Some(name) = AttrName::parse(k)? else {
                 continue;
             };
-            let earlier = &self.attrs[..i];
-            if earlier
-                .iter()
-                .any(|(e, _)| AttrName::parse(e) == Ok(Some(name)))
-            {
+            if self.attrs[..i].iter().any(|(e, _)| name.is_spelled(e)) {
                 return Err(SerializeError::DuplicateAttribute(k.clone()));
             }
             out.push(' ');
@@ -280,6 +276,19 @@ enum AttrName<'a> {
 }
 
 impl<'a> AttrName<'a> {
+    /// Whether the stored name `k` denotes this attribute. Only names in the XML
+    /// namespace have two spellings (`xml:x` and `{http://www.w3.org/XML/1998/namespace}x`);
+    /// any other name has one, so comparing strings suffices.
+    fn is_spelled(self, k: &str) -> bool {
+        match self {
+            Self::Plain(local) => k == local,
+            Self::Xml(local) => {
+                k.strip_prefix("xml:") == Some(local) || clark(k) == Some((ns::XML, local))
+            }
+            Self::Ns(uri, local) => clark(k) == Some((uri, local)),
+        }
+    }
+
     /// Classifies and checks a stored attribute name; `None` for namespace declarations,
     /// which are never written from `attrs`.
     fn parse(k: &'a str) -> Result<Option<Self>, SerializeError> {

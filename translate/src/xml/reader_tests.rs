@@ -580,3 +580,44 @@ fn large_stanza_byte_by_byte_is_linear() {
     assert_eq!(evs.len(), 2);
     assert!(start.elapsed() < std::time::Duration::from_secs(20));
 }
+
+/// Where the differential fuzz target (`fuzz/fuzz_targets/xml_differential.rs`) found
+/// rxml departing from XML 1.0, Herald follows the specification; these pin it.
+#[test]
+fn constructs_another_restricted_parser_refuses() {
+    // XML 1.0 (fifth edition) §2.3: U+FDF0-U+FFFD may start and continue names.
+    let e = one("<a\u{FEFF} b\u{FDF0}='1'/>");
+    assert_eq!(
+        (e.name.as_str(), e.attrs[0].0.as_str()),
+        ("a\u{FEFF}", "b\u{FDF0}")
+    );
+    // §4.1: a character reference may have any number of digits.
+    assert_eq!(one("<m>&#0000000065;&#x00000000042;</m>").text(), "AB");
+    // §2.11: a lone CR is a line end, in attribute values too (then a space, §3.3.3).
+    assert_eq!(one("<m a='x\ry\r\rz'/>").attr("a"), Some("x y  z"));
+    // ... and in CDATA sections, after a ']' as anywhere else.
+    assert_eq!(one("<m><![CDATA[x]\r\ny]\rz]]></m>").text(), "x]\ny]\nz");
+    // §2.8: whitespace (and a byte order mark, §4.3.3) may precede the root.
+    assert_eq!(run("\u{FEFF} \r\n<s:stream xmlns:s='urn:s'>").1, None);
+    // §2.8: a 1.0 processor reads a 1.x document as 1.0; standalone may be 'no'.
+    assert_eq!(run("<?xml version='1.1' standalone='no'?><a>").1, None);
+}
+
+/// The other way round: namespace-well-formed constructs Herald refuses on purpose, and
+/// one it must refuse that rxml lets pass.
+#[test]
+fn constructs_refused_by_design() {
+    // Declaring the default namespace (or a prefix) twice repeats an attribute.
+    assert!(nwf(err("<m xmlns='urn:a' xmlns='urn:b'/>")));
+    assert!(nwf(err("<m xmlns:p='urn:a' xmlns:p='urn:b'/>")));
+    // Only literal whitespace between stanzas: a reference or CDATA standing for
+    // whitespace is still character data at stream level.
+    assert!(matches!(err("&#32;"), XmlError::BadFormat(_)));
+    assert!(matches!(err("<![CDATA[ ]]>"), XmlError::BadFormat(_)));
+    // An element in the XML namespace could not be written back (names are never
+    // prefixed, and no default namespace declaration may name it).
+    assert!(matches!(
+        err("<m><xml:x/></m>"),
+        XmlError::InvalidNamespace(_)
+    ));
+}

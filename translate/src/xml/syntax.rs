@@ -47,16 +47,47 @@ fn is_name_char(c: char) -> bool {
 
 /// Whether `s` is a non-empty NCName (a name without colon).
 pub(super) fn is_ncname(s: &str) -> bool {
-    // Fast path: nearly every name on the wire is ASCII; one byte scan decides it.
-    if s.is_ascii() {
-        return match s.as_bytes().split_first() {
-            Some((&first, rest)) => matches!(first, b'A'..=b'Z' | b'_' | b'a'..=b'z')
-                && rest.iter().all(
-                    |&b| matches!(b, b'A'..=b'Z' | b'_' | b'a'..=b'z' | b'-' | b'.' | b'0'..=b'9'),
-                ),
-            None => false,
-        };
+    // Fast path: nearly every name on the wire is ASCII, decided by one table lookup per
+    // byte; the first non-ASCII byte sends the name to the full check.
+    let bytes = s.as_bytes();
+    match bytes.first() {
+        None => return false,
+        Some(&b) if b >= 0x80 => return is_ncname_unicode(s),
+        Some(&b) if ASCII_NAME[usize::from(b)] != NAME_START => return false,
+        Some(_) => {}
     }
+    for &b in &bytes[1..] {
+        if b >= 0x80 {
+            return is_ncname_unicode(s);
+        }
+        if ASCII_NAME[usize::from(b)] == 0 {
+            return false;
+        }
+    }
+    true
+}
+
+/// [`ASCII_NAME`] entry of a byte that may start a name.
+const NAME_START: u8 = 2;
+
+/// For each ASCII byte: [`NAME_START`], 1 (may continue a name) or 0.
+const ASCII_NAME: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = match c {
+            b'A'..=b'Z' | b'_' | b'a'..=b'z' => NAME_START,
+            b'-' | b'.' | b'0'..=b'9' => 1,
+            _ => 0,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// [`is_ncname`] for names with non-ASCII characters.
+fn is_ncname_unicode(s: &str) -> bool {
     let mut chars = s.chars();
     match chars.next() {
         Some(c) if is_name_start(c) => chars.all(is_name_char),
