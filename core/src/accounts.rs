@@ -7,8 +7,9 @@ use herald_translate::sasl::{ScramHash, ScramRecord};
 use crate::error::CoreError;
 use crate::store::{Store, StoreError};
 
-/// PBKDF2 iterations for new credentials (RFC 7677 asks for at least 4096).
-pub const DEFAULT_ITERATIONS: u32 = 4096;
+/// PBKDF2 iterations for new credentials (RFC 7677 asks for at least 4096); the same
+/// count unknown users' decoy credentials announce.
+pub const DEFAULT_ITERATIONS: u32 = herald_translate::sasl::DEFAULT_ITERATIONS;
 
 /// Normalize a username (RFC 7622 localpart, PRECIS UsernameCaseMapped).
 pub fn normalize_username(name: &str) -> Result<String, CoreError> {
