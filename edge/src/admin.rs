@@ -19,6 +19,9 @@ use tokio::task::JoinHandle;
 
 use crate::error::EdgeError;
 
+/// Pause after a failed accept (out of descriptors): retrying at once would spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
 /// Largest request head accepted.
 const MAX_REQUEST: usize = 8192;
 /// A token file shorter than this is refused (a generated token has 64 characters).
@@ -61,17 +64,24 @@ pub async fn serve(
                 a = listener.accept() => a,
                 () = herald_core::server::stopping(&mut shutdown) => return,
             };
-            if let Ok((stream, _)) = accepted {
-                let server = Arc::clone(&server);
-                let token = Arc::clone(&token);
-                tokio::spawn(async move {
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(10),
-                        respond(&server, &token, stream),
-                    )
-                    .await;
-                });
-            }
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    tracing::warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            let server = Arc::clone(&server);
+            let token = Arc::clone(&token);
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    respond(&server, &token, stream),
+                )
+                .await;
+            });
         }
     });
     Ok((local, task))
