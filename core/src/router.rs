@@ -137,9 +137,18 @@ pub type Sessions = Arc<[SessionView]>;
 pub struct SessionQueue {
     rx: mpsc::Receiver<Outbound>,
     signal: Arc<Signal>,
+    max_bytes: usize,
 }
 
 impl SessionQueue {
+    /// Half full, by count or by bytes. The session then stops taking input from its
+    /// client until it has written what it owes: a client that sends faster than it
+    /// reads the answers (bounces, IQ results) is slowed down, not disconnected.
+    pub fn backlogged(&self) -> bool {
+        self.rx.len() * 2 >= self.rx.max_capacity()
+            || self.signal.queued_bytes.load(Ordering::Acquire) * 2 >= self.max_bytes
+    }
+
     pub async fn recv(&mut self) -> Option<Outbound> {
         let out = self.rx.recv().await;
         self.took(out.as_ref());
@@ -309,7 +318,11 @@ impl Router {
         }
         Ok(Bound {
             handle,
-            queue: SessionQueue { rx, signal },
+            queue: SessionQueue {
+                rx,
+                signal,
+                max_bytes: limits.bytes,
+            },
             replaced,
         })
     }
@@ -482,12 +495,15 @@ mod tests {
         let mut b = r.bind(&bare(), None, 1, LIMITS, 5).expect("bind");
         let el = Arc::new(Element::new("message", ns::CLIENT));
         // One stanza always fits, however big: a queue of one is never stuck.
+        assert!(!b.queue.backlogged());
         assert!(b.handle.send(Arc::clone(&el), 5000));
+        assert!(b.queue.backlogged(), "over half the bytes");
         assert!(!b.queue.overflowed());
         assert!(!b.handle.send(Arc::clone(&el), 10), "over the byte budget");
         assert!(b.queue.overflowed());
         let b2 = r.bind(&bare(), None, 2, LIMITS, 5).expect("bind");
-        for _ in 0..4 {
+        for i in 0..4 {
+            assert_eq!(b2.queue.backlogged(), i >= 2, "half of 4 stanzas");
             assert!(b2.handle.send(Arc::clone(&el), 10));
         }
         assert!(!b2.handle.send(Arc::clone(&el), 10), "over the count");

@@ -76,11 +76,9 @@ pub async fn serve(
             let server = Arc::clone(&server);
             let token = Arc::clone(&token);
             tokio::spawn(async move {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(10),
-                    respond(&server, &token, stream),
-                )
-                .await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(10), respond(&server, &token, stream))
+                        .await;
             });
         }
     });

@@ -415,3 +415,30 @@ async fn unknown_users_get_the_same_salt_after_a_restart() {
     assert_eq!(scram_salt(&second, "nobody").await, fake);
     drop(second);
 }
+
+/// Found by interop/attacks: a client that sends many stanzas in one go, each answered
+/// by the server (here a bounce), was closed as "not reading" when the answers
+/// overflowed its own queue. Its input now waits while it owes half a queue of output.
+#[tokio::test]
+async fn a_client_whose_requests_outrun_their_answers_is_slowed_not_closed() {
+    let ts = server(|c| c.c2s.send_queue = 64).await;
+    let mut alice = ts.login("alice", "r").await;
+    let mut burst = String::new();
+    for i in 0..1000 {
+        burst.push_str(&format!(
+            "<message to='nobody@localhost' id='m{i}' type='chat'><body>{i}</body></message>"
+        ));
+    }
+    alice.send(&burst).await;
+    for i in 0..1000 {
+        let id = format!("m{i}");
+        let bounce = alice
+            .recv_where("the bounce", |e| e.attr("id") == Some(id.as_str()))
+            .await;
+        assert_eq!(
+            stanza_error(&bounce).as_deref(),
+            Some("service-unavailable")
+        );
+    }
+    alice.assert_alive().await;
+}

@@ -195,8 +195,10 @@ impl Session {
         };
         let kick = queue.kick();
         let exit = loop {
-            // Stanzas the client pipelined behind the bind request are already buffered.
-            if let Some(exit) = self.drain_reader().await {
+            // Stanzas the client pipelined (behind the bind request, or in one read) are
+            // buffered: handle them, but only while what we owe the client fits (the
+            // answers to them go into this queue).
+            if let Some(exit) = self.drain_reader(&queue).await {
                 break exit;
             }
             if let Err(exit) = self.flush(&kick, &mut shutdown).await {
@@ -205,12 +207,14 @@ impl Session {
             let deadline = self.last_input + idle;
             // Stored messages go before live ones (they are older), a page at a time.
             let offline_ready = self.offline_wanted && !self.sm_backlogged();
+            // Input waits while this session owes its client half a queue of output.
+            let reading = !queue.backlogged();
             tokio::select! {
                 biased;
                 () = crate::server::stopping(&mut shutdown) => {
                     break self.fail(StreamError::new(Cond::SystemShutdown));
                 }
-                r = self.conn.read() => match r {
+                r = self.conn.read(), if reading => match r {
                     Ok(true) => {
                         self.last_input = Instant::now();
                         self.ping_sent = false;
@@ -434,8 +438,11 @@ impl Session {
         None
     }
 
-    async fn drain_reader(&mut self) -> Option<Exit> {
+    async fn drain_reader(&mut self, queue: &SessionQueue) -> Option<Exit> {
         loop {
+            if queue.backlogged() {
+                return None;
+            }
             match self.conn.reader.next_event() {
                 Ok(None) => return None,
                 Ok(Some(StreamEvent::Close)) => {
