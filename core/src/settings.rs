@@ -64,6 +64,9 @@ pub struct C2sSettings {
     /// `auth_block_account_secs` (open sessions are not touched).
     pub auth_failures_per_account_burst: u32,
     pub auth_block_account_secs: u64,
+    /// Authentication attempts for one account running at the same time (a failure is
+    /// only counted once its password check is done).
+    pub max_concurrent_auth_per_account: usize,
     /// Offline messages kept per user (XEP-0160); beyond it the sender gets an error.
     pub offline_quota: usize,
     /// Bytes of offline messages kept per user.
@@ -112,6 +115,7 @@ impl Default for C2sSettings {
             auth_failures_per_account_per_min: 5,
             auth_failures_per_account_burst: 10,
             auth_block_account_secs: 60,
+            max_concurrent_auth_per_account: 3,
             offline_quota: 1000,
             offline_quota_bytes: 16 * 1024 * 1024,
             max_roster_items: 1000,

@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 
 use super::admission::ConnGuard;
 use super::io::Conn;
+use super::throttle::Attempt;
 use super::transport::Transport;
 use super::C2s;
 use crate::clock::now;
@@ -62,6 +63,7 @@ pub(crate) async fn negotiate(
         conn_id,
         peer,
         guard,
+        attempt: None,
     };
     let mut shutdown = server.shutdown_signal();
     let outcome = loop {
@@ -104,6 +106,8 @@ struct Negotiator<'a> {
     conn_id: u64,
     peer: IpAddr,
     guard: &'a mut ConnGuard,
+    /// The authentication attempt in progress (its place in the per-account cap).
+    attempt: Option<Attempt>,
 }
 
 impl Negotiator<'_> {
@@ -142,15 +146,18 @@ impl Negotiator<'_> {
                     }
                 }
                 Action::LookupCredentials { username, hash } => {
-                    if let Err(scope) = self.c2s.throttle.check(self.peer, &username) {
-                        server.metrics.auth_throttled(scope.label());
-                        tracing::info!(
-                            %username,
-                            scope = scope.label(),
-                            "authentication refused: too many recent failures"
-                        );
-                        self.neg.credentials_refused(now());
-                        continue;
+                    match self.c2s.throttle.check(self.peer, &username) {
+                        Ok(attempt) => self.attempt = Some(attempt),
+                        Err(scope) => {
+                            server.metrics.auth_throttled(scope.label());
+                            tracing::info!(
+                                %username,
+                                scope = scope.label(),
+                                "authentication refused: too many recent or concurrent attempts"
+                            );
+                            self.neg.credentials_refused(now());
+                            continue;
+                        }
                     }
                     let record = server
                         .db
@@ -168,6 +175,7 @@ impl Negotiator<'_> {
                     self.neg.credentials(record, now());
                 }
                 Action::AuthFailed { username: account } => {
+                    self.attempt = None;
                     server.metrics.auth_failures.inc();
                     for scope in self.c2s.throttle.failed(self.peer, account.as_deref()) {
                         server.metrics.auth_block(scope.label());
@@ -176,6 +184,7 @@ impl Negotiator<'_> {
                     tracing::info!(account = ?account, "authentication failed");
                 }
                 Action::Authenticated { username } => {
+                    self.attempt = None;
                     tracing::debug!(%username, "authenticated");
                     self.guard.authenticated();
                     self.conn.reader.reset();

@@ -5,10 +5,15 @@
 //! that address, or for that account, is refused with `temporary-auth-failure` before
 //! any password work is done. Sessions that are already authenticated are never touched,
 //! so an attacker guessing a user's password cannot end that user's open sessions.
+//!
+//! A failure is only known after the password check, so attempts running at the same
+//! time could all pass `check` before the first failure counts: an account takes at
+//! most `max_concurrent_auth_per_account` attempts at once (an [`Attempt`] guard holds
+//! the place until the attempt ends, however it ends).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::clock::{keyed_limiter, now, KeyedLimiter};
@@ -46,6 +51,28 @@ pub(crate) struct AuthThrottle {
     blocked: Mutex<HashMap<Key, Instant>>,
     block_address: Duration,
     block_account: Duration,
+    /// Attempts in progress per account.
+    in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    max_in_flight: usize,
+}
+
+/// An authentication attempt in progress for an account; dropping it ends it.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    account: String,
+    in_flight: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.account) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.account);
+            }
+        }
+    }
 }
 
 impl AuthThrottle {
@@ -59,6 +86,8 @@ impl AuthThrottle {
             blocked: Mutex::new(HashMap::new()),
             block_address: Duration::from_secs(s.auth_block_ip_secs),
             block_account: Duration::from_secs(s.auth_block_account_secs),
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
+            max_in_flight: s.max_concurrent_auth_per_account.max(1),
         }
     }
 
@@ -66,23 +95,35 @@ impl AuthThrottle {
         self.blocked.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether an attempt from `ip` for `account` may proceed; the blocked scope if not.
-    pub(crate) fn check(&self, ip: IpAddr, account: &str) -> Result<(), Scope> {
+    /// Whether an attempt from `ip` for `account` may proceed (the attempt, held until
+    /// it ends), or the scope that refuses it.
+    pub(crate) fn check(&self, ip: IpAddr, account: &str) -> Result<Attempt, Scope> {
         let now = now();
-        let mut blocked = self.lock();
-        for (key, scope) in [
-            (Key::Address(ip), Scope::Address),
-            (Key::Account(account.to_string()), Scope::Account),
-        ] {
-            match blocked.get(&key) {
-                Some(&until) if until > now => return Err(scope),
-                Some(_) => {
-                    blocked.remove(&key);
+        {
+            let mut blocked = self.lock();
+            for (key, scope) in [
+                (Key::Address(ip), Scope::Address),
+                (Key::Account(account.to_string()), Scope::Account),
+            ] {
+                match blocked.get(&key) {
+                    Some(&until) if until > now => return Err(scope),
+                    Some(_) => {
+                        blocked.remove(&key);
+                    }
+                    None => {}
                 }
-                None => {}
             }
         }
-        Ok(())
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let n = in_flight.entry(account.to_string()).or_insert(0);
+        if *n >= self.max_in_flight {
+            return Err(Scope::Account);
+        }
+        *n += 1;
+        Ok(Attempt {
+            account: account.to_string(),
+            in_flight: Arc::clone(&self.in_flight),
+        })
     }
 
     /// Record a failed attempt. Returns the scopes that became blocked by it. An attempt
@@ -158,12 +199,12 @@ mod tests {
             assert!(t.failed(ip, Some("alice")).is_empty());
         }
         assert_eq!(t.failed(IP, Some("alice")), vec![Scope::Account]);
-        assert_eq!(t.check(OTHER, "alice"), Err(Scope::Account));
+        assert_eq!(t.check(OTHER, "alice").err(), Some(Scope::Account));
         // Attempts refused during the block do not start another one.
         assert!(t.failed(OTHER, Some("alice")).is_empty());
-        assert_eq!(t.check(OTHER, "bob"), Ok(()));
+        assert!(t.check(OTHER, "bob").is_ok());
         tokio::time::advance(Duration::from_secs(61)).await;
-        assert_eq!(t.check(OTHER, "alice"), Ok(()));
+        assert!(t.check(OTHER, "alice").is_ok());
     }
 
     #[tokio::test(start_paused = true)]
@@ -173,13 +214,32 @@ mod tests {
             assert!(t.failed(IP, Some(&format!("user{i}"))).is_empty());
         }
         assert_eq!(t.failed(IP, None), vec![Scope::Address]);
-        assert_eq!(t.check(IP, "anyone"), Err(Scope::Address));
-        assert_eq!(t.check(OTHER, "anyone"), Ok(()));
+        assert_eq!(t.check(IP, "anyone").err(), Some(Scope::Address));
+        assert!(t.check(OTHER, "anyone").is_ok());
         tokio::time::advance(Duration::from_secs(299)).await;
-        assert_eq!(t.check(IP, "anyone"), Err(Scope::Address));
+        assert_eq!(t.check(IP, "anyone").err(), Some(Scope::Address));
         tokio::time::advance(Duration::from_secs(2)).await;
         t.prune();
-        assert_eq!(t.check(IP, "anyone"), Ok(()));
+        assert!(t.check(IP, "anyone").is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_attempts_per_account_are_capped_until_they_end() {
+        let t = AuthThrottle::new(&C2sSettings {
+            max_concurrent_auth_per_account: 2,
+            ..C2sSettings::default()
+        });
+        let a = t.check(IP, "alice").expect("first");
+        let b = t.check(OTHER, "alice").expect("second");
+        assert_eq!(t.check(IP, "alice").err(), Some(Scope::Account));
+        assert!(
+            t.check(IP, "bob").is_ok(),
+            "other accounts are not affected"
+        );
+        drop(a);
+        let _c = t.check(IP, "alice").expect("a place came back");
+        drop(b);
+        assert!(t.in_flight.lock().expect("lock").get("alice") == Some(&1));
     }
 
     #[tokio::test(start_paused = true)]
