@@ -84,7 +84,8 @@ impl Endpoint {
 enum Phase {
     Handshaking,
     Established,
-    Failed(TlsError),
+    /// Boxed: the error is large and most sessions never fail.
+    Failed(Box<TlsError>),
 }
 
 /// What one call to [`TlsSession::feed`] did.
@@ -315,7 +316,7 @@ impl TlsSession {
     /// The error that ended the session, if it failed.
     pub fn error(&self) -> Option<&TlsError> {
         match &self.phase {
-            Phase::Failed(e) => Some(e),
+            Phase::Failed(e) => Some(&**e),
             _ => None,
         }
     }
@@ -363,7 +364,7 @@ impl TlsSession {
 
     fn usable(&self) -> Result<(), TlsError> {
         match &self.phase {
-            Phase::Failed(e) => Err(e.clone()),
+            Phase::Failed(e) => Err((**e).clone()),
             _ => Ok(()),
         }
     }
@@ -525,7 +526,7 @@ impl TlsSession {
         self.pending = Vec::new();
         self.held = Vec::new();
         self.sni.finish();
-        self.phase = Phase::Failed(error.clone());
+        self.phase = Phase::Failed(Box::new(error.clone()));
         error
     }
 
