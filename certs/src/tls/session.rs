@@ -128,8 +128,12 @@ struct Pass<'a, 's, 'd> {
     goal: Option<Goal<'d>>,
     /// Outcome of the goal once rustls reached a writable state.
     goal_result: Option<Result<(), TlsError>>,
-    /// Ask rustls once for a KeyUpdate reply it keeps back (see `probe_key_update`).
+    /// Ask rustls once for a KeyUpdate reply it keeps back (see `probe_key_update`),
+    /// at the first writable state once TLS 1.3 is established.
     probe: bool,
+    /// TLS 1.3 is established (updated before every call into rustls: the
+    /// handshake may complete within the pass).
+    tls13_open: bool,
     plaintext: usize,
     peer_closed: bool,
 }
@@ -470,6 +474,7 @@ impl TlsSession {
             goal: Some(goal),
             goal_result: None,
             probe,
+            tls13_open: false,
             plaintext: 0,
             peer_closed: false,
         };
@@ -485,9 +490,7 @@ impl TlsSession {
                 ));
                 break;
             };
-            if pass.probe && !tls13_established(self.conn.common()) {
-                pass.probe = false;
-            }
+            pass.tls13_open = tls13_established(self.conn.common());
             let (discard, flow) = match &mut self.conn {
                 Endpoint::Server(conn) => step(conn.process_tls_records(rest), &mut pass),
                 Endpoint::Client(conn) => step(conn.process_tls_records(rest), &mut pass),
@@ -628,7 +631,7 @@ fn handle<D>(
         ConnectionState::WriteTraffic(mut write) => {
             let limit = pass.limits.max_outgoing;
             match pass.goal.take() {
-                None | Some(Goal::Read) if pass.probe => {
+                None | Some(Goal::Read) if pass.probe && pass.tls13_open => {
                     pass.probe = false;
                     probe_key_update(&mut write);
                     Ok(Flow::Continue(0))
