@@ -131,11 +131,12 @@ impl Responder {
 
 async fn serve_herald(tcp: TcpStream, config: Arc<ServerConfig>) {
     let _ = tcp.set_nodelay(true);
-    let Ok(Ok(mut tls)) =
-        tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsStream::accept(tcp, config)).await
-    else {
-        return;
-    };
+    let mut tls =
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsStream::accept(tcp, config)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => return eprintln!("handshake failed: {e}"),
+            Err(_) => return eprintln!("handshake timed out"),
+        };
     let mut responder = Responder::default();
     let mut scratch = vec![0; 32 * 1024];
     loop {
@@ -145,6 +146,9 @@ async fn serve_herald(tcp: TcpStream, config: Arc<ServerConfig>) {
             tls.read_with(&mut scratch, |data| received.extend_from_slice(data)),
         )
         .await;
+        if let Ok(Err(e)) = &read {
+            eprintln!("read failed: {e}");
+        }
         let open = matches!(read, Ok(Ok(true)));
         let (reply, done) = responder.on_data(&received);
         if !reply.is_empty() && tls.seal(&reply).is_err() {
@@ -175,11 +179,15 @@ fn serve_reference(mut tcp: StdStream, config: Arc<ServerConfig>) {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
-        let Ok(state) = conn.process_new_packets() else {
-            // rustls queued its alert: send it, then close like Herald does.
-            while conn.wants_write() && conn.write_tls(&mut tcp).is_ok() {}
-            linger(tcp);
-            return;
+        let state = match conn.process_new_packets() {
+            Ok(state) => state,
+            Err(e) => {
+                eprintln!("failed: {e}");
+                // rustls queued its alert: send it, then close like Herald does.
+                while conn.wants_write() && conn.write_tls(&mut tcp).is_ok() {}
+                linger(tcp);
+                return;
+            }
         };
         let mut received = vec![0; state.plaintext_bytes_to_read()];
         if conn.reader().read_exact(&mut received).is_err() {
