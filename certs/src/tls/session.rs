@@ -267,7 +267,8 @@ impl TlsSession {
 
     /// Update our sending keys and ask the peer to update its own (TLS 1.3;
     /// a long-lived connection may do this periodically). The KeyUpdate is
-    /// queued in the outgoing bytes.
+    /// queued in the outgoing bytes. Refused, without failing the session,
+    /// before the handshake completes, after close, or under TLS 1.2.
     pub fn refresh_traffic_keys(&mut self) -> Result<(), TlsError> {
         self.usable()?;
         if self.close_sent {
@@ -275,6 +276,9 @@ impl TlsSession {
         }
         if matches!(self.phase, Phase::Handshaking) {
             return Err(TlsError::HandshakeIncomplete);
+        }
+        if self.protocol_version() != Some(ProtocolVersion::TLSv1_3) {
+            return Err(TlsError::KeyUpdateNeedsTls13);
         }
         self.reach_writable(Goal::RefreshKeys)
     }

@@ -201,3 +201,17 @@ fn a_key_update_in_the_handshakes_last_flight_is_answered() {
         );
     }
 }
+
+#[test]
+fn tls12_sessions_refuse_key_updates_and_carry_on() {
+    let options = Options::default().versions(crate::pki::TLS12);
+    let mut pair = Pair::new(rustls_client(&options), ours_server(&options));
+    pair.handshake();
+    let server = pair.server.ours_mut();
+    assert_eq!(
+        server.refresh_traffic_keys(),
+        Err(herald_certs::tls::TlsError::KeyUpdateNeedsTls13)
+    );
+    assert_eq!(server.error(), None);
+    transfer(&mut pair, 11);
+}
