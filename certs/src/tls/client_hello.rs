@@ -34,16 +34,20 @@ enum Sniff {
     /// Reading records.
     #[default]
     Start,
-    Reading {
-        /// The current record header, while incomplete.
-        header: Vec<u8>,
-        /// Bytes left in the current record's body.
-        body_left: usize,
-        /// The handshake bytes collected so far.
-        hello: Vec<u8>,
-    },
+    /// Reading records (boxed: most of a connection's life is `Done`).
+    Reading(Box<Reading>),
     /// Finished: the name found, if any.
     Done(Option<String>),
+}
+
+#[derive(Debug, Default)]
+struct Reading {
+    /// The current record header, while incomplete.
+    header: Vec<u8>,
+    /// Bytes left in the current record's body.
+    body_left: usize,
+    /// The handshake bytes collected so far.
+    hello: Vec<u8>,
 }
 
 impl SniSniffer {
@@ -77,21 +81,17 @@ impl SniSniffer {
     /// Look at the next received bytes, in order.
     pub(crate) fn observe(&mut self, mut input: &[u8]) {
         if matches!(self.state, Sniff::Start) {
-            self.state = Sniff::Reading {
-                header: Vec::with_capacity(RECORD_HEADER),
-                body_left: 0,
-                hello: Vec::new(),
-            };
+            self.state = Sniff::Reading(Box::default());
         }
         while !input.is_empty() {
-            let Sniff::Reading {
+            let Sniff::Reading(reading) = &mut self.state else {
+                return;
+            };
+            let Reading {
                 header,
                 body_left,
                 hello,
-            } = &mut self.state
-            else {
-                return;
-            };
+            } = &mut **reading;
             if *body_left == 0 {
                 let take = (RECORD_HEADER - header.len()).min(input.len());
                 let (head, rest) = input.split_at(take);

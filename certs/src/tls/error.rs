@@ -27,6 +27,9 @@ pub enum TlsError {
     /// The peer sent 0-RTT early data, which Herald never enables.
     #[error("TLS 0-RTT early data is not supported")]
     EarlyDataUnsupported,
+    /// Key updates exist only in TLS 1.3 (refused without failing the session).
+    #[error("key updates need TLS 1.3")]
+    KeyUpdateNeedsTls13,
     /// rustls reported a state this layer does not know (a newer rustls).
     #[error("unexpected TLS state: {0}")]
     UnexpectedState(String),

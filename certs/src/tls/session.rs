@@ -84,7 +84,8 @@ impl Endpoint {
 enum Phase {
     Handshaking,
     Established,
-    Failed(TlsError),
+    /// Boxed: the error is large and most sessions never fail.
+    Failed(Box<TlsError>),
 }
 
 /// What one call to [`TlsSession::feed`] did.
@@ -127,8 +128,12 @@ struct Pass<'a, 's, 'd> {
     goal: Option<Goal<'d>>,
     /// Outcome of the goal once rustls reached a writable state.
     goal_result: Option<Result<(), TlsError>>,
-    /// Ask rustls once for a KeyUpdate reply it keeps back (see `probe_key_update`).
+    /// Ask rustls once for a KeyUpdate reply it keeps back (see `probe_key_update`),
+    /// at the first writable state once TLS 1.3 is established.
     probe: bool,
+    /// TLS 1.3 is established (updated before every call into rustls: the
+    /// handshake may complete within the pass).
+    tls13_open: bool,
     plaintext: usize,
     peer_closed: bool,
 }
@@ -262,7 +267,8 @@ impl TlsSession {
 
     /// Update our sending keys and ask the peer to update its own (TLS 1.3;
     /// a long-lived connection may do this periodically). The KeyUpdate is
-    /// queued in the outgoing bytes.
+    /// queued in the outgoing bytes. Refused, without failing the session,
+    /// before the handshake completes, after close, or under TLS 1.2.
     pub fn refresh_traffic_keys(&mut self) -> Result<(), TlsError> {
         self.usable()?;
         if self.close_sent {
@@ -270,6 +276,9 @@ impl TlsSession {
         }
         if matches!(self.phase, Phase::Handshaking) {
             return Err(TlsError::HandshakeIncomplete);
+        }
+        if self.protocol_version() != Some(ProtocolVersion::TLSv1_3) {
+            return Err(TlsError::KeyUpdateNeedsTls13);
         }
         self.reach_writable(Goal::RefreshKeys)
     }
@@ -315,7 +324,7 @@ impl TlsSession {
     /// The error that ended the session, if it failed.
     pub fn error(&self) -> Option<&TlsError> {
         match &self.phase {
-            Phase::Failed(e) => Some(e),
+            Phase::Failed(e) => Some(&**e),
             _ => None,
         }
     }
@@ -363,7 +372,7 @@ impl TlsSession {
 
     fn usable(&self) -> Result<(), TlsError> {
         match &self.phase {
-            Phase::Failed(e) => Err(e.clone()),
+            Phase::Failed(e) => Err((**e).clone()),
             _ => Ok(()),
         }
     }
@@ -469,6 +478,7 @@ impl TlsSession {
             goal: Some(goal),
             goal_result: None,
             probe,
+            tls13_open: false,
             plaintext: 0,
             peer_closed: false,
         };
@@ -484,9 +494,7 @@ impl TlsSession {
                 ));
                 break;
             };
-            if pass.probe && !tls13_established(self.conn.common()) {
-                pass.probe = false;
-            }
+            pass.tls13_open = tls13_established(self.conn.common());
             let (discard, flow) = match &mut self.conn {
                 Endpoint::Server(conn) => step(conn.process_tls_records(rest), &mut pass),
                 Endpoint::Client(conn) => step(conn.process_tls_records(rest), &mut pass),
@@ -525,7 +533,7 @@ impl TlsSession {
         self.pending = Vec::new();
         self.held = Vec::new();
         self.sni.finish();
-        self.phase = Phase::Failed(error.clone());
+        self.phase = Phase::Failed(Box::new(error.clone()));
         error
     }
 
@@ -627,7 +635,7 @@ fn handle<D>(
         ConnectionState::WriteTraffic(mut write) => {
             let limit = pass.limits.max_outgoing;
             match pass.goal.take() {
-                None | Some(Goal::Read) if pass.probe => {
+                None | Some(Goal::Read) if pass.probe && pass.tls13_open => {
                     pass.probe = false;
                     probe_key_update(&mut write);
                     Ok(Flow::Continue(0))

@@ -159,3 +159,59 @@ fn a_rustls_client_updating_repeatedly_stays_in_sync() {
         "our last reply reset the client's receiving keys"
     );
 }
+
+/// A client may send its Finished, data and a KeyUpdate request in one
+/// flight: the reply must go out with that input too (tlsfuzzer's "app data
+/// split, conversation with KeyUpdate msg" caught a version that only looked
+/// for it when the handshake was already complete before the input).
+#[test]
+fn a_key_update_in_the_handshakes_last_flight_is_answered() {
+    for hold in [false, true] {
+        let options = options();
+        let mut pair = Pair::new(rustls_client(&options), ours_server(&options));
+        let hello = pair.client.take_output();
+        pair.server.receive(&hello);
+        let flight = pair.server.take_output();
+        pair.client.receive(&flight);
+        assert!(!pair.client.is_handshaking());
+        pair.client
+            .client()
+            .writer()
+            .write_all(b"GET")
+            .expect("data");
+        pair.client
+            .client()
+            .refresh_traffic_keys()
+            .expect("key update");
+        let mut last = pair.client.take_output();
+        let server = pair.server.ours_mut();
+        let received = if hold {
+            server.feed_hold(&mut last).expect("last flight")
+        } else {
+            server.feed(&mut last, &mut |_| {}).expect("last flight")
+        };
+        assert!(received.handshake_complete);
+        let answer = pair.server.take_output();
+        pair.client.receive(&answer);
+        assert_eq!(pair.client.error, None);
+        let (_, received) = sequence_numbers(pair);
+        assert_eq!(
+            received, 0,
+            "the reply came after the tickets and reset the keys"
+        );
+    }
+}
+
+#[test]
+fn tls12_sessions_refuse_key_updates_and_carry_on() {
+    let options = Options::default().versions(crate::pki::TLS12);
+    let mut pair = Pair::new(rustls_client(&options), ours_server(&options));
+    pair.handshake();
+    let server = pair.server.ours_mut();
+    assert_eq!(
+        server.refresh_traffic_keys(),
+        Err(herald_certs::tls::TlsError::KeyUpdateNeedsTls13)
+    );
+    assert_eq!(server.error(), None);
+    transfer(&mut pair, 11);
+}
