@@ -34,7 +34,8 @@ enum Exit {
     Lost,
     /// We closed the stream with an error.
     Error,
-    /// Another connection took over this resource.
+    /// The server closed the stream on request (a newer session took this resource):
+    /// what was queued for it is rescued like on any other end.
     Replaced,
     /// Another connection resumes this stream (XEP-0198): detach, then signal it.
     TakenOver(oneshot::Sender<()>),
@@ -146,19 +147,6 @@ impl Session {
         let (keep, taken_over) = match exit {
             Exit::TakenOver(done) => (resumable, Some(done)),
             Exit::Lost => (resumable && !server.is_shutting_down(), None),
-            Exit::Replaced => {
-                // The new session owns the resource and its queue.
-                self.reg.armed = false;
-                let unacked = self
-                    .sm
-                    .take()
-                    .map(SmState::into_unacked)
-                    .unwrap_or_default();
-                server
-                    .end_session(&handle, None, unacked, &self.directed)
-                    .await;
-                return;
-            }
             _ => (false, None),
         };
         self.reg.armed = false;
