@@ -104,7 +104,7 @@ impl Default for C2sSettings {
             max_sessions_per_account: 10,
             max_connections: 50_000,
             max_unauthenticated: 2_000,
-            max_unauthenticated_per_ip: 32,
+            max_unauthenticated_per_ip: 100,
             connections_per_ip_per_sec: 100,
             connections_per_ip_burst: 200,
             idle_timeout_secs: 600,

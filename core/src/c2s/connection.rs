@@ -25,30 +25,33 @@ pub(crate) async fn handle(
     let conn_id = server.router.next_conn_id();
     let span = tracing::info_span!("c2s", conn = conn_id, %peer);
     async move {
-        // Negotiation is boxed so its state is freed once the session runs: an idle
-        // session then holds only the session loop's state.
-        let negotiated = Box::pin(negotiate(
-            &c2s,
-            tcp,
-            direct_tls,
-            peer.ip(),
-            &mut guard,
-            conn_id,
-        ))
-        .await;
-        let Some((conn, outcome)) = negotiated else {
-            return;
+        // Negotiation is boxed so its state is freed once the session runs, and what it
+        // hands over goes into the boxed session before the session loop starts: an idle
+        // session's task then holds only the loop's state.
+        let session = {
+            let negotiated = Box::pin(negotiate(
+                &c2s,
+                tcp,
+                direct_tls,
+                peer.ip(),
+                &mut guard,
+                conn_id,
+            ))
+            .await;
+            match negotiated {
+                None | Some((_, Negotiated::Closed)) => None,
+                Some((conn, Negotiated::Bound(bound))) => {
+                    tracing::info!(jid = %bound.handle.jid, "session bound");
+                    Some(Session::new(Arc::clone(&server), conn, bound))
+                }
+                Some((conn, Negotiated::Resumed(detached, h))) => {
+                    tracing::info!(jid = %detached.handle.jid, "session resumed");
+                    Some(Session::resume(Arc::clone(&server), conn, *detached, h))
+                }
+            }
         };
-        match outcome {
-            Negotiated::Closed => {}
-            Negotiated::Bound(bound) => {
-                tracing::info!(jid = %bound.handle.jid, "session bound");
-                Session::new(server, conn, bound).run().await;
-            }
-            Negotiated::Resumed(detached, h) => {
-                tracing::info!(jid = %detached.handle.jid, "session resumed");
-                Session::resume(server, conn, *detached, h).run().await;
-            }
+        if let Some(session) = session {
+            session.run().await;
         }
         drop(guard);
     }

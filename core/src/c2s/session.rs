@@ -90,12 +90,12 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(server: Arc<Server>, conn: Conn, bound: Bound) -> Self {
+    pub(crate) fn new(server: Arc<Server>, conn: Conn, bound: Bound) -> Box<Self> {
         let Bound { handle, queue, .. } = bound;
         Self::build(server, conn, handle, queue, None, Vec::new(), None)
     }
 
-    pub(crate) fn resume(server: Arc<Server>, conn: Conn, d: Detached, h: u32) -> Self {
+    pub(crate) fn resume(server: Arc<Server>, conn: Conn, d: Detached, h: u32) -> Box<Self> {
         let Detached {
             handle,
             queue,
@@ -113,8 +113,8 @@ impl Session {
         sm: Option<SmState>,
         directed: Vec<Jid>,
         resume_h: Option<u32>,
-    ) -> Self {
-        Self {
+    ) -> Box<Self> {
+        Box::new(Self {
             jid: handle.jid.clone(),
             reg: Registration {
                 server: Arc::clone(&server),
@@ -131,11 +131,19 @@ impl Session {
             last_input: Instant::now(),
             ping_sent: false,
             offline_wanted: false,
-        }
+        })
     }
 
-    pub(crate) async fn run(mut self) {
+    /// Serve the session to its end. The session lives on the heap and the end of it
+    /// runs in a boxed future of its own, so an idle session's task holds only the
+    /// session loop's state and a pointer.
+    pub(crate) async fn run(mut self: Box<Self>) {
         let exit = self.serve().await;
+        Box::pin(self.finish(exit)).await;
+    }
+
+    /// Close the connection, then detach the session for resumption or end it.
+    async fn finish(mut self: Box<Self>, exit: Exit) {
         tracing::debug!(?exit, jid = %self.jid, "session loop ended");
         self.conn.close().await;
         let server = Arc::clone(&self.server);
@@ -165,7 +173,9 @@ impl Session {
             }
             (_, sm, queue) => {
                 let unacked = sm.map(SmState::into_unacked).unwrap_or_default();
-                Box::pin(server.end_session(&handle, queue, unacked, &self.directed)).await;
+                server
+                    .end_session(&handle, queue, unacked, &self.directed)
+                    .await;
             }
         }
     }
@@ -210,7 +220,9 @@ impl Session {
                     Ok(false) | Err(_) => break Exit::Lost,
                 },
                 () = std::future::ready(()), if offline_ready => {
-                    if let Err(exit) = self.offline_page(&kick, &mut shutdown).await {
+                    // Boxed: a page's state exists only while it is written, not in every
+                    // idle session's task.
+                    if let Err(exit) = Box::pin(self.offline_page(&kick, &mut shutdown)).await {
                         break exit;
                     }
                 }
