@@ -217,9 +217,35 @@ fn enforce_opaque(s: &str) -> Result<Cow<'_, str>, PrecisError> {
     <OpaqueString as PrecisFastInvocation>::enforce(s)
 }
 
+/// Printable ASCII other than space (U+0021 to U+007E): every such character is valid
+/// in the PRECIS IdentifierClass and FreeformClass and left alone by their width and
+/// normalization rules, so a string made only of them needs no PRECIS pass beyond the
+/// case mapping the profile asks for.
+fn is_plain_ascii(b: u8) -> bool {
+    (0x21..=0x7e).contains(&b)
+}
+
 /// Normalizes a localpart (UsernameCaseMapped plus the RFC 7622 §3.3.1 restrictions).
 /// Used for JID parsing and for usernames at account creation.
 pub fn nodeprep(local: &str) -> Result<String, JidError> {
+    if local.is_empty() {
+        return Err(JidError::EmptyLocal);
+    }
+    // Fast path: already-normalized ASCII (what nearly every address on the wire is)
+    // comes out of the profile unchanged.
+    if local.len() <= MAX_PART_LEN
+        && local
+            .bytes()
+            .all(|b| is_plain_ascii(b) && !b.is_ascii_uppercase())
+        && !local.contains(LOCAL_FORBIDDEN)
+    {
+        return Ok(local.to_owned());
+    }
+    nodeprep_precis(local)
+}
+
+/// [`nodeprep`] through the PRECIS profile, always.
+fn nodeprep_precis(local: &str) -> Result<String, JidError> {
     if local.is_empty() {
         return Err(JidError::EmptyLocal);
     }
@@ -235,6 +261,15 @@ pub fn nodeprep(local: &str) -> Result<String, JidError> {
 
 /// Normalizes a resourcepart (OpaqueString profile).
 pub fn resourceprep(res: &str) -> Result<String, JidError> {
+    // Fast path: printable ASCII without spaces is its own OpaqueString form.
+    if !res.is_empty() && res.len() <= MAX_PART_LEN && res.bytes().all(is_plain_ascii) {
+        return Ok(res.to_owned());
+    }
+    resourceprep_precis(res)
+}
+
+/// [`resourceprep`] through the PRECIS profile, always.
+fn resourceprep_precis(res: &str) -> Result<String, JidError> {
     if res.is_empty() {
         return Err(JidError::EmptyResource);
     }
@@ -261,6 +296,28 @@ pub fn domainprep(domain: &str) -> Result<String, JidError> {
     if let Ok(addr) = domain.parse::<Ipv4Addr>() {
         return Ok(addr.to_string());
     }
+    // Fast path: lowercase LDH labels (no A-labels, which must be decoded) are what
+    // UTS #46 returns for them.
+    if domain.len() <= MAX_PART_LEN && domain.split('.').all(is_plain_ldh_label) {
+        return Ok(domain.to_owned());
+    }
+    domainprep_uts46(domain)
+}
+
+/// A label of lowercase letters, digits and inner hyphens, 1 to 63 bytes, not an A-label.
+fn is_plain_ldh_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= MAX_LABEL_LEN
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && !label.starts_with("xn--")
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The UTS #46 part of [`domainprep`] (after the trailing dot and IP literals).
+fn domainprep_uts46(domain: &str) -> Result<String, JidError> {
     let uts46 = Uts46::new();
     let ascii = uts46
         .to_ascii(
@@ -317,6 +374,28 @@ mod tests {
 
     fn p(l: Option<&str>, d: &str, r: Option<&str>) -> (Option<String>, String, Option<String>) {
         (l.map(str::to_owned), d.to_owned(), r.map(str::to_owned))
+    }
+
+    proptest::proptest! {
+        /// The ASCII fast paths give exactly what the PRECIS and UTS #46 passes give.
+        #[test]
+        fn fast_paths_agree_with_the_profiles(s in "[ -~]{0,40}") {
+            proptest::prop_assert_eq!(nodeprep(&s), nodeprep_precis(&s));
+            proptest::prop_assert_eq!(resourceprep(&s), resourceprep_precis(&s));
+            let d = s.strip_suffix('.').unwrap_or(&s);
+            if !d.is_empty() && !d.starts_with('[') && d.parse::<Ipv4Addr>().is_err() {
+                proptest::prop_assert_eq!(domainprep(&s), domainprep_uts46(d));
+            }
+        }
+
+        #[test]
+        fn fast_paths_agree_on_domain_like_strings(s in "[a-z0-9.-]{1,40}") {
+            let d = s.strip_suffix('.').unwrap_or(&s);
+            if !d.is_empty() && d.parse::<Ipv4Addr>().is_err() {
+                proptest::prop_assert_eq!(domainprep(&s), domainprep_uts46(d));
+            }
+            proptest::prop_assert_eq!(nodeprep(&s), nodeprep_precis(&s));
+        }
     }
 
     #[test]
