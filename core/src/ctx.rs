@@ -121,7 +121,7 @@ impl Ctx {
         size: usize,
     ) -> bool {
         if let Some(k) = StanzaKind::of(&el) {
-            self.metrics.stanza_out(k.name());
+            self.metrics.stanza_out(k);
         }
         session.send(el, size)
     }

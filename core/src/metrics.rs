@@ -6,7 +6,17 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use herald_translate::StanzaKind;
+
 type Labels = Vec<(&'static str, &'static str)>;
+
+fn kind_index(kind: StanzaKind) -> usize {
+    match kind {
+        StanzaKind::Message => 0,
+        StanzaKind::Presence => 1,
+        StanzaKind::Iq => 2,
+    }
+}
 
 /// The core's counters and gauges, and the registry that exposes them.
 #[derive(Debug)]
@@ -16,6 +26,10 @@ pub struct Metrics {
     pub sessions: Gauge,
     pub stanzas_in: Family<Labels, Counter>,
     pub stanzas_out: Family<Labels, Counter>,
+    /// The counters of `stanzas_in` and `stanzas_out` per stanza kind, taken once: the
+    /// per-stanza path neither builds a label nor locks the family.
+    kind_in: [Counter; 3],
+    kind_out: [Counter; 3],
     pub auth_failures: Counter,
     pub stream_errors: Family<Labels, Counter>,
     pub offline_queue: Gauge,
@@ -89,7 +103,13 @@ impl Metrics {
             "Temporary authentication blocks started after repeated failures, by scope",
             auth_blocks.clone(),
         );
+        let per_kind = |family: &Family<Labels, Counter>| {
+            [StanzaKind::Message, StanzaKind::Presence, StanzaKind::Iq]
+                .map(|k| family.get_or_create(&vec![("kind", k.name())]).clone())
+        };
         Self {
+            kind_in: per_kind(&stanzas_in),
+            kind_out: per_kind(&stanzas_out),
             registry,
             auth_throttled,
             auth_blocks,
@@ -112,12 +132,12 @@ impl Metrics {
         out
     }
 
-    pub fn stanza_in(&self, kind: &'static str) {
-        self.stanzas_in.get_or_create(&vec![("kind", kind)]).inc();
+    pub fn stanza_in(&self, kind: StanzaKind) {
+        self.kind_in[kind_index(kind)].inc();
     }
 
-    pub fn stanza_out(&self, kind: &'static str) {
-        self.stanzas_out.get_or_create(&vec![("kind", kind)]).inc();
+    pub fn stanza_out(&self, kind: StanzaKind) {
+        self.kind_out[kind_index(kind)].inc();
     }
 
     pub fn stream_error(&self, condition: &'static str) {
@@ -152,7 +172,7 @@ mod tests {
     #[test]
     fn exposition_names_are_prefixed() {
         let m = Metrics::new();
-        m.stanza_in("message");
+        m.stanza_in(StanzaKind::Message);
         m.sessions.inc();
         let text = m.render();
         assert!(

@@ -147,8 +147,13 @@ impl Server {
     /// server, or a remote domain through the federation interface. What that causes
     /// (bounces, subscription answers, probes) is routed in turn, in order.
     pub async fn route(&self, env: Envelope) {
-        let mut queue = VecDeque::from([env]);
-        let mut steps = 0;
+        let mut out = Outbox::new();
+        self.dispatch(env, &mut out).await;
+        if out.is_empty() {
+            return;
+        }
+        let mut queue = VecDeque::from(out);
+        let mut steps = 1;
         while let Some(env) = queue.pop_front() {
             steps += 1;
             if steps > MAX_CASCADE {

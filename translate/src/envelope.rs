@@ -90,6 +90,11 @@ impl Envelope {
         self.stanza
     }
 
+    /// The addresses and the element, taken apart (the element keeps its attributes).
+    pub fn into_parts(self) -> (Jid, Jid, Element) {
+        (self.from, self.to, self.stanza)
+    }
+
     /// The `type` attribute, if any.
     pub fn stanza_type(&self) -> Option<&str> {
         self.stanza.attr("type")

@@ -333,7 +333,7 @@ impl Session {
         }
         self.reg.claimed_offline = true;
         for el in page.messages {
-            self.server.metrics.stanza_out("message");
+            self.server.metrics.stanza_out(StanzaKind::Message);
             self.write(Arc::new(el));
         }
         self.request_ack();
@@ -474,7 +474,7 @@ impl Session {
                 format!("unexpected element {}", el.name),
             ));
         };
-        self.server.metrics.stanza_in(kind.name());
+        self.server.metrics.stanza_in(kind);
         if let Some(sm) = &mut self.sm {
             sm.received();
         }
@@ -563,7 +563,7 @@ impl Session {
 
     fn reply(&mut self, el: Element) {
         if let Some(k) = StanzaKind::of(&el) {
-            self.server.metrics.stanza_out(k.name());
+            self.server.metrics.stanza_out(k);
         }
         self.write(Arc::new(el));
     }

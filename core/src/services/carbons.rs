@@ -6,15 +6,6 @@ use herald_translate::{ns, Element, Jid};
 use crate::ctx::Ctx;
 use crate::router::SessionView;
 
-/// The message as the recipient gets it: the `<private/>` marker is removed.
-pub(crate) fn strip_private(msg: &Element) -> Element {
-    let mut m = msg.clone();
-    if msg.has_child("private", ns::CARBONS) {
-        m.remove_children("private", ns::CARBONS);
-    }
-    m
-}
-
 fn wrap(direction: &str, msg: &Element, owner: &Jid) -> Element {
     let forwarded = Element::new("forwarded", ns::FORWARD).with_child(msg.clone());
     Element::new("message", ns::CLIENT)
@@ -48,14 +39,6 @@ pub(crate) fn sent(ctx: &Ctx, msg: &Element, sender: &Jid) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_private_marker_is_removed() {
-        let private = Element::new("message", ns::CLIENT)
-            .with_attr("type", "chat")
-            .with_child(Element::new("private", ns::CARBONS));
-        assert!(!strip_private(&private).has_child("private", ns::CARBONS));
-    }
 
     #[test]
     fn wrapped_copy_is_from_the_bare_jid() {

@@ -7,7 +7,7 @@ use herald_rules::{
     carbon_eligible, route_message, worth_storing, Addressed, Candidate, MessageAction,
     MessageFacts,
 };
-use herald_translate::{Envelope, StanzaError, StanzaErrorCondition};
+use herald_translate::{ns, Envelope, StanzaError, StanzaErrorCondition};
 
 use super::{carbons, offline, Outbox};
 use crate::ctx::Ctx;
@@ -30,7 +30,7 @@ impl Messages {
 
     /// A message for a local user: the RFC 6121 §8.5 rules in `rules` decide, this
     /// carries the decision out.
-    pub(crate) async fn deliver(&self, env: Envelope, out: &mut Outbox) {
+    pub(crate) async fn deliver(&self, mut env: Envelope, out: &mut Outbox) {
         let ctx = &self.ctx;
         let facts = MessageFacts::of(env.stanza());
         let (mut addressee, sessions) = ctx.addressee(&env).await;
@@ -45,10 +45,10 @@ impl Messages {
             let route = route_message(&facts, &addressee, ctx.settings.delivery, &candidates);
             match route.action {
                 MessageAction::ToResource => {
-                    let target = sessions.iter().position(|s| s.jid == *env.to());
-                    if let Some(i) = target {
-                        if self.send(&env, &facts, &sessions, &[i]) {
-                            return;
+                    if let Some(i) = sessions.iter().position(|s| s.jid == *env.to()) {
+                        match self.send(env, &facts, &sessions, &[i]) {
+                            None => return,
+                            Some(back) => env = back,
                         }
                     }
                     // Its queue is full or it just left: decide again as for a resource
@@ -56,8 +56,10 @@ impl Messages {
                     addressee.to = Addressed::Full { connected: false };
                 }
                 MessageAction::ToSessions(targets) => {
-                    if !self.send(&env, &facts, &sessions, &targets) && storable(&facts) {
-                        self.store_offline(env, out).await;
+                    if let Some(env) = self.send(env, &facts, &sessions, &targets) {
+                        if storable(&facts) {
+                            self.store_offline(env, out).await;
+                        }
                     }
                     return;
                 }
@@ -77,30 +79,38 @@ impl Messages {
         }
     }
 
-    /// Give the message to the chosen sessions (one shared copy) and carbon copies to
-    /// the user's other carbon-enabled sessions. False when none took it.
+    /// Give the message to the chosen sessions (one shared copy, the envelope's own
+    /// element) and carbon copies to the user's other carbon-enabled sessions. The
+    /// envelope comes back when none took it.
     fn send(
         &self,
-        env: &Envelope,
+        env: Envelope,
         facts: &MessageFacts,
         sessions: &[SessionView],
         targets: &[usize],
-    ) -> bool {
-        let clean = Arc::new(carbons::strip_private(env.stanza()));
-        let size = approx_size(&clean);
+    ) -> Option<Envelope> {
+        let (from, to, mut el) = env.into_parts();
+        if facts.private {
+            // XEP-0280 §7: the recipient gets it without the marker.
+            el.remove_children("private", ns::CARBONS);
+        }
+        let el = Arc::new(el);
+        let size = approx_size(&el);
         let delivered: Vec<u64> = targets
             .iter()
             .filter_map(|&i| sessions.get(i))
-            .filter(|s| self.ctx.deliver_shared(s, Arc::clone(&clean), size))
+            .filter(|s| self.ctx.deliver_shared(s, Arc::clone(&el), size))
             .map(|s| s.conn_id)
             .collect();
         if delivered.is_empty() {
-            return false;
+            return Envelope::new(from, to, Arc::unwrap_or_clone(el))
+                .inspect_err(|e| tracing::error!(error = %e, "message lost its envelope"))
+                .ok();
         }
         if carbon_eligible(facts).copy {
-            carbons::received(&self.ctx, env.stanza(), sessions, &delivered);
+            carbons::received(&self.ctx, &el, sessions, &delivered);
         }
-        true
+        None
     }
 
     /// Keep a message for a user with no available session (XEP-0160). Messages
