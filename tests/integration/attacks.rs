@@ -45,6 +45,15 @@ async fn store_for_bob(ts: &TestServer, n: usize, body_len: usize) {
     alice.close().await;
 }
 
+/// carol logged in as `carol@localhost/stuck` with a 4 KiB receive buffer; the test
+/// never reads from her, so the server's writes to her stall quickly.
+async fn never_reading_carol(ts: &TestServer) -> XmppClient {
+    XmppClient::connect_plain_with_recv_buffer(ts.starttls, &ts.ca, 4096)
+        .await
+        .login("carol", PASSWORD, Some("stuck"))
+        .await
+}
+
 fn index_of(msg: &herald_translate::Element) -> usize {
     body_of(msg)
         .and_then(|b| b.split(' ').next().and_then(|n| n.parse().ok()))
@@ -130,10 +139,7 @@ async fn a_session_that_never_reads_is_closed_by_the_byte_bound() {
         c.c2s.send_queue_bytes = 256 * 1024;
     })
     .await;
-    let _carol = XmppClient::connect_plain_with_recv_buffer(ts.starttls, &ts.ca, 4096)
-        .await
-        .login("carol", PASSWORD, Some("stuck"))
-        .await;
+    let _carol = never_reading_carol(&ts).await;
     let mut alice = ts.login("alice", "r").await;
     let sessions = ts.server.metrics.sessions.clone();
     assert_eq!(sessions.get(), 2);
@@ -163,10 +169,7 @@ async fn a_stalled_write_is_timed_out_before_the_idle_timeout() {
         c.c2s.send_queue = 4096;
     })
     .await;
-    let _carol = XmppClient::connect_plain_with_recv_buffer(ts.starttls, &ts.ca, 4096)
-        .await
-        .login("carol", PASSWORD, Some("stuck"))
-        .await;
+    let _carol = never_reading_carol(&ts).await;
     let mut alice = ts.login("alice", "r").await;
     let sessions = ts.server.metrics.sessions.clone();
     let big = "y".repeat(200 * 1024);
