@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::client::ResolvesClientCert;
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{
     ClientConfig, RootCertStore, ServerConfig, SignatureScheme, SupportedProtocolVersion,
@@ -13,16 +13,19 @@ use rustls::{
 
 use crate::error::CertError;
 use crate::identity::{read_certs, CertifiedIdentity};
-use crate::store::SniStore;
 
 /// TLS 1.3 preferred, TLS 1.2 still accepted.
 const VERSIONS: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// Server configuration (TLS 1.2 + 1.3) presenting certificates chosen by
-/// SNI from `store`, without client authentication. `alpn` lists the
+/// SNI from `store` (an [`SniStore`](crate::SniStore), or a
+/// [`ReloadableCerts`](crate::ReloadableCerts) over one), without client authentication. `alpn` lists the
 /// protocols to accept, e.g. `[b"xmpp-client"]` for XEP-0368 direct TLS, or
 /// nothing for STARTTLS.
-pub fn server_config(store: Arc<SniStore>, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, CertError> {
+pub fn server_config(
+    store: Arc<dyn ResolvesServerCert>,
+    alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>, CertError> {
     let mut config = ServerConfig::builder_with_provider(crate::crypto_provider())
         .with_protocol_versions(VERSIONS)?
         .with_no_client_auth()
@@ -34,7 +37,7 @@ pub fn server_config(store: Arc<SniStore>, alpn: &[&[u8]]) -> Result<Arc<ServerC
 /// Like [`server_config`], but every client must present a certificate that
 /// chains to one of the CA certificates in `client_roots` (PEM files).
 pub fn server_config_mtls(
-    store: Arc<SniStore>,
+    store: Arc<dyn ResolvesServerCert>,
     alpn: &[&[u8]],
     client_roots: &[PathBuf],
 ) -> Result<Arc<ServerConfig>, CertError> {

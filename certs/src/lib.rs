@@ -25,6 +25,7 @@ mod der;
 mod dev_ca;
 mod error;
 mod identity;
+mod reloadable;
 mod store;
 pub mod tls;
 
@@ -36,6 +37,7 @@ pub use config::{client_config, server_config, server_config_mtls};
 pub use dev_ca::{ensure_dev_pki, DevPki, DEV_CA_COMMON_NAME};
 pub use error::CertError;
 pub use identity::{load_identity, read_certs, CertifiedIdentity};
+pub use reloadable::ReloadableCerts;
 pub use store::SniStore;
 
 /// The crypto provider (ring) every configuration of this crate is built on.

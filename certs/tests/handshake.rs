@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::{domains, handshake, Failure, TempDir};
 use herald_certs::{
     client_config, crypto_provider, ensure_dev_pki, load_identity, read_certs, server_config,
-    server_config_mtls, CertError, CertifiedIdentity, DevPki, SniStore,
+    server_config_mtls, CertError, CertifiedIdentity, DevPki, ReloadableCerts, SniStore,
 };
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -71,10 +71,35 @@ fn client_trusting_dev_ca_connects_to_localhost() {
 }
 
 #[test]
+fn replaced_certificates_serve_the_next_handshake() {
+    let fx = Fixture::new("hs-reload");
+    let certs = Arc::new(ReloadableCerts::new(SniStore::new(Fixture::identity(
+        &fx.local,
+    ))));
+    let server = server_config(certs.clone(), &[]).expect("server config");
+    let trust = [fx.local.ca_cert.clone(), fx.remote.ca_cert.clone()];
+    let client = client_config(&trust, None, &[]).expect("client config");
+    let presented = |name| {
+        let done = handshake(client.clone(), server.clone(), name).expect("handshake");
+        done.client.peer_certificates().expect("certs")[0].clone()
+    };
+    assert_eq!(
+        &presented("localhost"),
+        Fixture::identity(&fx.local).end_entity()
+    );
+    // The same server configuration, new certificates: no listener is rebuilt.
+    certs.replace(SniStore::new(Fixture::identity(&fx.remote)));
+    assert_eq!(
+        &presented("example.org"),
+        Fixture::identity(&fx.remote).end_entity()
+    );
+}
+
+#[test]
 fn sni_selects_the_certificate_for_the_requested_domain() {
     let fx = Fixture::new("hs-sni");
     let store = fx.store();
-    let server = server_config(Arc::clone(&store), &[]).expect("server config");
+    let server = server_config(store.clone(), &[]).expect("server config");
     let trust = [fx.local.ca_cert.clone(), fx.remote.ca_cert.clone()];
     let client = client_config(&trust, None, &[]).expect("client config");
     let local_leaf = Fixture::identity(&fx.local).end_entity().clone();

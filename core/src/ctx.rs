@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use herald_rules::{Addressed, Addressee};
 use herald_translate::{Element, Jid, StanzaKind};
 
@@ -19,7 +21,8 @@ use crate::store::Store;
 pub struct Ctx {
     /// Hosted domains, normalized; the first is the default.
     pub domains: Vec<String>,
-    pub settings: C2sSettings,
+    /// Replaced whole by a reload; readers take the current one per use.
+    settings: ArcSwap<C2sSettings>,
     pub db: Db,
     pub router: Router,
     pub metrics: Metrics,
@@ -31,12 +34,23 @@ impl Ctx {
         let db = Db::new(store);
         Self {
             domains,
-            settings,
+            settings: ArcSwap::from_pointee(settings),
             blocks: BlockLists::new(db.clone()),
             db,
             router: Router::new(),
             metrics: Metrics::new(),
         }
+    }
+
+    /// The settings in force. Hold the guard only for a moment (never across an
+    /// await): a reload replaces them.
+    pub fn settings(&self) -> arc_swap::Guard<Arc<C2sSettings>> {
+        self.settings.load()
+    }
+
+    /// Put new settings in force; returns the old ones.
+    pub(crate) fn replace_settings(&self, settings: C2sSettings) -> Arc<C2sSettings> {
+        self.settings.swap(Arc::new(settings))
     }
 
     pub fn default_domain(&self) -> &str {

@@ -5,6 +5,7 @@
 //! leave through the [`federation::Federation`] interface, which the edge implements.
 //! Storage goes through the [`store::Store`] trait.
 
+pub mod account_control;
 pub mod accounts;
 mod bare_map;
 mod blocklists;
@@ -16,6 +17,7 @@ pub mod db;
 pub mod error;
 pub mod federation;
 pub mod metrics;
+pub mod reload;
 pub mod router;
 pub mod server;
 pub mod services;

@@ -134,7 +134,7 @@ impl Server {
         tracing::info!(jid = %d.handle.jid, "session detached, resumable");
         self.detached.insert(d);
         let server = Arc::clone(self);
-        let wait = Duration::from_secs(self.settings.sm_resume_timeout_secs);
+        let wait = Duration::from_secs(self.settings().sm_resume_timeout_secs);
         let mut shutdown = self.shutdown_signal();
         self.spawn_tracked(async move {
             tokio::select! {

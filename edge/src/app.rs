@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_certs::{ensure_dev_pki, load_identity, server_config, SniStore};
+use herald_certs::{ensure_dev_pki, load_identity, server_config, ReloadableCerts, SniStore};
 use herald_core::c2s::{C2sParts, Listeners};
 use herald_core::server::ServerParts;
 use herald_core::store::SqliteStore;
@@ -25,6 +25,10 @@ pub struct Running {
     pub admin: Option<SocketAddr>,
     /// The development CA certificate, when one was generated.
     pub dev_ca: Option<PathBuf>,
+    /// The certificates every listener presents; a reload replaces them.
+    pub(crate) certs: Arc<ReloadableCerts>,
+    /// The configuration in force (a reload compares against it).
+    pub(crate) config: Config,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -48,6 +52,16 @@ pub fn database_path(config: &Config) -> PathBuf {
     config.server.data_dir.join("herald.db")
 }
 
+/// Open the store of an existing database: account and roster commands never create
+/// one (a second, empty database the server does not use would take their changes).
+pub fn open_existing_store(config: &Config) -> Result<SqliteStore, EdgeError> {
+    let path = database_path(config);
+    if !path.is_file() {
+        return Err(EdgeError::NoDatabase { path });
+    }
+    Ok(SqliteStore::open(&path)?)
+}
+
 /// Open the configured store (creating the data directory).
 pub fn open_store(config: &Config) -> Result<SqliteStore, EdgeError> {
     let dir = &config.server.data_dir;
@@ -58,7 +72,7 @@ pub fn open_store(config: &Config) -> Result<SqliteStore, EdgeError> {
     Ok(SqliteStore::open(&database_path(config))?)
 }
 
-fn certificates(config: &Config) -> Result<(SniStore, Option<PathBuf>), EdgeError> {
+pub(crate) fn certificates(config: &Config) -> Result<(SniStore, Option<PathBuf>), EdgeError> {
     if config.tls.certificates.is_empty() {
         let pki = ensure_dev_pki(&config.server.data_dir.join("tls"), &config.server.domains)?;
         let identity = load_identity(&pki.cert, &pki.key)?;
@@ -84,7 +98,7 @@ fn certificates(config: &Config) -> Result<(SniStore, Option<PathBuf>), EdgeErro
 pub async fn start(config: &Config) -> Result<Running, EdgeError> {
     let store = open_store(config)?;
     let (sni, dev_ca) = certificates(config)?;
-    let sni = Arc::new(sni);
+    let certs = Arc::new(ReloadableCerts::new(sni));
     let decoy_secret =
         crate::secrets::load_or_create_key(&config.server.data_dir.join("scram-decoy.key"))?;
     let server = Server::new(ServerParts {
@@ -93,8 +107,8 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
         store: Arc::new(store),
     });
     let c2s_parts = C2sParts {
-        tls: server_config(Arc::clone(&sni), &[])?,
-        tls_direct: server_config(sni, &[ALPN_XMPP_CLIENT])?,
+        tls: server_config(certs.clone(), &[])?,
+        tls_direct: server_config(certs.clone(), &[ALPN_XMPP_CLIENT])?,
         decoy_secret,
     };
     let (c2s, task) = herald_core::c2s::serve(Arc::clone(&server), c2s_parts).await?;
@@ -113,6 +127,8 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
         c2s,
         admin,
         dev_ca,
+        certs,
+        config: config.clone(),
         tasks,
     })
 }
@@ -126,10 +142,7 @@ pub fn admin_token_path(config: &Config) -> PathBuf {
         .unwrap_or_else(|| config.server.data_dir.join("admin.token"))
 }
 
-/// The configuration file given, or the embedded default.
-pub fn load_config(path: Option<&Path>) -> Result<Config, EdgeError> {
-    Ok(match path {
-        Some(p) => Config::load(p)?,
-        None => Config::default(),
-    })
+/// The configuration found by the search order (see [`crate::config_source`]).
+pub fn load_config(flag: Option<&Path>) -> Result<Config, EdgeError> {
+    Ok(crate::config_source::locate(flag)?.config)
 }

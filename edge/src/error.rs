@@ -19,6 +19,15 @@ pub enum EdgeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "no database at {path}. Account and roster commands do not create one: start the \
+         server once with this configuration (`herald serve`), or point at the server's \
+         configuration with --config FILE or HERALD_CONFIG=FILE"
+    )]
+    NoDatabase { path: PathBuf },
+    /// A command was used wrongly; the text says how to use it.
+    #[error("{0}")]
+    Usage(String),
     #[error("admin listener {addr}: {source}")]
     Admin {
         addr: SocketAddr,

@@ -5,10 +5,15 @@
 //! The edge owns every socket that faces another domain; it must never hold user state
 //! (that is the core's).
 
+pub mod account_arg;
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod config_source;
 pub mod error;
+pub mod logging;
+pub mod password;
+pub mod reload;
 pub mod secrets;
 
 pub use app::{start, Running};

@@ -1,7 +1,7 @@
 //! The `herald` command: run the server, check a configuration, manage accounts and
 //! contact lists.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,17 +9,28 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use herald_core::store::Store;
 use herald_core::{accounts, contacts};
-use herald_edge::app::{admin_token_path, database_path, load_config, open_store};
-use herald_edge::config::{Config, LogFormat};
-use herald_edge::EdgeError;
+use herald_edge::account_arg::username_of;
+use herald_edge::app::{admin_token_path, database_path, open_existing_store};
+use herald_edge::config::Config;
+use herald_edge::config_source::{self, ConfigSource, Located};
+use herald_edge::password::read_password;
+use herald_edge::{logging, EdgeError};
 
 #[derive(Parser)]
 #[command(
     name = "herald",
     version,
-    about = "Herald: XMPP/SIP presence and IM gateway"
+    about = "Herald: XMPP/SIP presence and IM gateway",
+    after_help = "Every command finds its configuration the same way: --config FILE, \
+                  then $HERALD_CONFIG, then ./herald.toml, then /etc/herald/herald.toml, \
+                  then the embedded default. Commands that touch data print which one \
+                  they use."
 )]
 struct Cli {
+    /// Configuration file (default: $HERALD_CONFIG, ./herald.toml,
+    /// /etc/herald/herald.toml, else the embedded default).
+    #[arg(long, short, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,23 +38,20 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (no config file: domain localhost on 127.0.0.1, data in ./data).
-    Serve {
-        #[arg(long, short)]
-        config: Option<PathBuf>,
+    /// SIGHUP reloads the configuration; SIGTERM and SIGINT shut down cleanly.
+    Serve,
+    /// Check a configuration file and print every problem with file, line and key.
+    CheckConfig {
+        /// The file to check (default: the one the search order finds).
+        file: Option<PathBuf>,
     },
-    /// Validate a configuration file and print every problem with file, line and key.
-    CheckConfig { file: PathBuf },
     /// Manage accounts (works while the server runs).
     User {
-        #[arg(long, short, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         action: UserAction,
     },
     /// Manage contact lists (rosters).
     Roster {
-        #[arg(long, short, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         action: RosterAction,
     },
@@ -54,41 +62,58 @@ enum RosterAction {
     /// Add contacts from a CSV file of `owner,contact[,name[,groups[,subscription]]]`
     /// lines (groups separated by `;`; subscription none|to|from|both, default both).
     /// Online users see the new contacts at their next login.
-    Import { file: PathBuf },
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
 enum UserAction {
-    /// Create an account. The password is read from --password or standard input.
+    /// Create an account. Without --password, the password is asked twice without
+    /// echo on a terminal, or read as one line from standard input.
     Add {
-        username: String,
+        /// `alice`, or `alice@example.com` for a hosted domain.
+        account: String,
+        /// The password on the command line: other users can see it in the process
+        /// list, so use it only in scripts for throwaway accounts.
         #[arg(long)]
         password: Option<String>,
     },
-    /// Change an account's password.
+    /// Change an account's password; its sessions are ended.
     Passwd {
-        username: String,
+        /// `alice`, or `alice@example.com` for a hosted domain.
+        account: String,
+        /// The new password on the command line (visible in the process list: for
+        /// scripts only).
         #[arg(long)]
         password: Option<String>,
     },
-    /// Delete an account with its roster, offline messages and block list.
-    Remove { username: String },
+    /// Delete an account with its roster, offline messages and block list; its
+    /// sessions end and it leaves its contacts' rosters.
+    Remove {
+        /// `alice`, or `alice@example.com` for a hosted domain.
+        account: String,
+    },
     /// List accounts.
     List,
     /// Create accounts from a CSV file of `username,password` lines.
-    Import { file: PathBuf },
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let flag = cli.config.as_deref();
     let result = match cli.command {
-        Command::Serve { config } => serve(config.as_deref()),
-        Command::CheckConfig { file } => check_config(&file),
-        Command::User { config, action } => user(config.as_deref(), action),
+        Command::Serve => serve(flag),
+        Command::CheckConfig { file } => check_config_cmd(file.as_deref(), flag),
+        Command::User { action } => user(flag, action),
         Command::Roster {
-            config,
             action: RosterAction::Import { file },
-        } => roster_import(config.as_deref(), &file),
+        } => roster_import(flag, &file),
     };
     match result {
         Ok(code) => code,
@@ -99,21 +124,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Human => builder.init(),
-    }
+/// The configuration for a command that touches data, said on standard error.
+fn located(flag: Option<&Path>) -> Result<Located, EdgeError> {
+    let l = config_source::locate(flag)?;
+    eprintln!("configuration: {}", l.source);
+    Ok(l)
 }
 
-fn serve(config_path: Option<&Path>) -> Result<ExitCode, EdgeError> {
-    let config = load_config(config_path)?;
-    init_logging(&config);
+fn serve(flag: Option<&Path>) -> Result<ExitCode, EdgeError> {
+    let Located { config, source } = config_source::locate(flag)?;
+    let log = logging::init(&config);
     // Storage calls run on the blocking pool but serialize on one database connection:
     // a small pool is as fast and keeps thread stacks and allocator arenas few.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -125,17 +145,22 @@ fn serve(config_path: Option<&Path>) -> Result<ExitCode, EdgeError> {
             source,
         })?;
     runtime.block_on(async {
-        let running = herald_edge::start(&config).await?;
-        print_banner(&config, &running, config_path);
-        wait_for_signal().await;
+        let mut running = herald_edge::start(&config).await?;
+        print_banner(&config, &running, &source, flag);
+        run_until_stopped(&mut running, &source, &log).await;
         tracing::info!("shutting down");
         running.shutdown(Duration::from_secs(5)).await;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-fn print_banner(config: &Config, running: &herald_edge::Running, config_path: Option<&Path>) {
-    let cfg_arg = config_path
+fn print_banner(
+    config: &Config,
+    running: &herald_edge::Running,
+    source: &ConfigSource,
+    flag: Option<&Path>,
+) {
+    let cfg_arg = flag
         .map(|p| format!(" --config {}", p.display()))
         .unwrap_or_default();
     let mut out = String::new();
@@ -144,6 +169,7 @@ fn print_banner(config: &Config, running: &herald_edge::Running, config_path: Op
         env!("CARGO_PKG_VERSION"),
         config.server.domains.join(", ")
     ));
+    out.push_str(&format!("  configuration: {source}\n"));
     for a in &running.c2s.starttls {
         out.push_str(&format!("  XMPP clients (STARTTLS):   {a}\n"));
     }
@@ -167,7 +193,7 @@ fn print_banner(config: &Config, running: &herald_edge::Running, config_path: Op
         ));
     }
     out.push_str(&format!(
-        "Add a user:  herald user add alice{cfg_arg}   (then log in as alice@{})\n",
+        "Add a user:  herald{cfg_arg} user add alice   (then log in as alice@{})\n",
         config
             .server
             .domains
@@ -179,23 +205,81 @@ fn print_banner(config: &Config, running: &herald_edge::Running, config_path: Op
     let _ = std::io::stdout().flush();
 }
 
-async fn wait_for_signal() {
+/// Serve until SIGTERM or SIGINT; SIGHUP reloads the configuration file in use.
+async fn run_until_stopped(
+    running: &mut herald_edge::Running,
+    source: &ConfigSource,
+    log: &logging::LogControl,
+) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
             let _ = tokio::signal::ctrl_c().await;
             return;
         };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return,
+                _ = term.recv() => return,
+                _ = hup.recv() => reload(running, source, log),
+            }
         }
     }
     #[cfg(not(unix))]
     {
+        let _ = (running, source, log);
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// SIGHUP: the same file again. A file that fails to load changes nothing.
+fn reload(running: &mut herald_edge::Running, source: &ConfigSource, log: &logging::LogControl) {
+    let Some(file) = source.file() else {
+        tracing::info!("reload: no configuration file in use, nothing to reload");
+        return;
+    };
+    let new = match config_source::locate(Some(file)) {
+        Ok(l) => l.config,
+        Err(e) => {
+            for issue in &e.0 {
+                tracing::error!(%issue, "reload refused: the running configuration stays");
+            }
+            return;
+        }
+    };
+    match running.reload(&new, Some(log)) {
+        Ok(restart) if restart.is_empty() => {
+            tracing::info!(file = %file.display(), "configuration reloaded");
+        }
+        Ok(restart) => tracing::warn!(
+            file = %file.display(),
+            restart_needed = %restart.join(", "),
+            "configuration reloaded; these changes take effect at the next restart"
+        ),
+        Err(e) => tracing::error!(error = %e, "reload refused: the running configuration stays"),
+    }
+}
+
+/// `check-config [FILE]`: the file given, or the one the search order finds.
+fn check_config_cmd(file: Option<&Path>, flag: Option<&Path>) -> Result<ExitCode, EdgeError> {
+    let file = match file.or(flag) {
+        Some(f) => f.to_path_buf(),
+        None => {
+            let l = config_source::locate(None)?;
+            match l.source.file() {
+                Some(f) => f.to_path_buf(),
+                None => {
+                    println!("no configuration file: {}; it is valid", l.source);
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
+    };
+    check_config(&file)
 }
 
 fn check_config(file: &Path) -> Result<ExitCode, EdgeError> {
@@ -213,41 +297,27 @@ fn check_config(file: &Path) -> Result<ExitCode, EdgeError> {
     }
 }
 
-fn read_password(given: Option<String>) -> std::io::Result<String> {
-    if let Some(p) = given {
-        return Ok(p);
-    }
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        eprint!("Password (echoed): ");
-        let _ = std::io::stderr().flush();
-    }
-    let mut line = String::new();
-    stdin.lock().read_line(&mut line)?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_string())
-}
-
-fn user(config_path: Option<&Path>, action: UserAction) -> Result<ExitCode, EdgeError> {
-    let config = load_config(config_path)?;
-    let store = open_store(&config)?;
+fn user(flag: Option<&Path>, action: UserAction) -> Result<ExitCode, EdgeError> {
+    let Located { config, .. } = located(flag)?;
+    let store = open_existing_store(&config)?;
+    eprintln!("database: {}", database_path(&config).display());
+    let domains = &config.server.domains;
     let domain = default_domain(&config);
-    let io_err = |source| EdgeError::DataDir {
-        path: PathBuf::from("<stdin>"),
-        source,
-    };
     match action {
-        UserAction::Add { username, password } => {
-            let password = read_password(password).map_err(io_err)?;
-            let user = accounts::add_user(&store, &username, &password)?;
+        UserAction::Add { account, password } => {
+            let user = username_of(&account, domains)?;
+            let password = read_password(password)?;
+            let user = accounts::add_user(&store, &user, &password)?;
             println!("created {user}@{domain}");
         }
-        UserAction::Passwd { username, password } => {
-            let password = read_password(password).map_err(io_err)?;
-            let user = accounts::set_password(&store, &username, &password)?;
+        UserAction::Passwd { account, password } => {
+            let user = username_of(&account, domains)?;
+            let password = read_password(password)?;
+            let user = accounts::set_password(&store, &user, &password)?;
             println!("password changed for {user}@{domain}");
         }
-        UserAction::Remove { username } => {
-            let user = accounts::normalize_username(&username)?;
+        UserAction::Remove { account } => {
+            let user = username_of(&account, domains)?;
             store.remove_user(&user)?;
             println!("removed {user}@{domain}");
         }
@@ -279,9 +349,10 @@ fn import(store: &dyn Store, file: &Path) -> Result<ExitCode, EdgeError> {
 }
 
 /// Bulk contact-list import.
-fn roster_import(config_path: Option<&Path>, file: &Path) -> Result<ExitCode, EdgeError> {
-    let config = load_config(config_path)?;
-    let store = open_store(&config)?;
+fn roster_import(flag: Option<&Path>, file: &Path) -> Result<ExitCode, EdgeError> {
+    let Located { config, .. } = located(flag)?;
+    let store = open_existing_store(&config)?;
+    eprintln!("database: {}", database_path(&config).display());
     let domain = default_domain(&config);
     let max = config.c2s.max_roster_items;
     run_import(

@@ -35,8 +35,8 @@ pub async fn serve(
     let mut bound = Listeners::default();
     let mut sockets = Vec::new();
     for (addrs, direct) in [
-        (&server.settings.listen, false),
-        (&server.settings.listen_tls, true),
+        (&server.settings().listen, false),
+        (&server.settings().listen_tls, true),
     ] {
         for &addr in addrs {
             let l = TcpListener::bind(addr)
@@ -53,7 +53,7 @@ pub async fn serve(
             sockets.push((l, direct));
         }
     }
-    let s = &server.settings;
+    let s = server.settings();
     let fd_limit = super::fd_limit::raise();
     let max_connections = super::fd_limit::clamp_connections(s.max_connections, fd_limit);
     if max_connections < s.max_connections {

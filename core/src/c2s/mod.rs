@@ -48,7 +48,7 @@ pub(crate) struct C2s {
 
 impl C2s {
     fn new(server: Arc<Server>, parts: C2sParts) -> Self {
-        let s = &server.settings;
+        let s = server.settings();
         let negotiation = Arc::new(NegotiationConfig {
             domains: server.domains.clone(),
             allow_plain: s.allow_plain,
@@ -59,7 +59,7 @@ impl C2s {
             decoy_secret: DecoySecret::from_bytes(parts.decoy_secret),
         });
         Self {
-            throttle: throttle::AuthThrottle::new(s),
+            throttle: throttle::AuthThrottle::new(&s),
             negotiation,
             tls: parts.tls,
             tls_direct: parts.tls_direct,

@@ -58,7 +58,7 @@ pub(crate) async fn negotiate(
         neg: Negotiation::from_entropy(Arc::clone(&c2s.negotiation), direct_tls, now()),
         conn: Conn::new(
             io,
-            herald_translate::StreamReader::new(server.settings.limits_preauth()),
+            herald_translate::StreamReader::new(server.settings().limits_preauth()),
         ),
         conn_id,
         peer,
@@ -188,7 +188,7 @@ impl Negotiator<'_> {
                     tracing::debug!(%username, "authenticated");
                     self.guard.authenticated();
                     self.conn.reader.reset();
-                    self.conn.reader.set_limits(server.settings.limits());
+                    self.conn.reader.set_limits(server.settings().limits());
                 }
                 Action::Bind { resource } => {
                     let result = self.bind(resource);
@@ -307,15 +307,15 @@ impl Negotiator<'_> {
             .user_jid()
             .ok_or_else(|| StanzaError::new(StanzaErrorCondition::JidMalformed))?;
         let limits = QueueLimits {
-            stanzas: server.settings.send_queue,
-            bytes: server.settings.send_queue_bytes,
+            stanzas: server.settings().send_queue,
+            bytes: server.settings().send_queue_bytes,
         };
         let bound = server.router.bind(
             &bare,
             resource,
             self.conn_id,
             limits,
-            server.settings.max_sessions_per_account,
+            server.settings().max_sessions_per_account,
         )?;
         if let Some(old) = &bound.replaced {
             tracing::info!(jid = %old.jid, "resource conflict: replacing the older session");

@@ -187,7 +187,7 @@ impl Session {
             }
         }
         let mut shutdown = self.server.shutdown_signal();
-        let idle = self.server.settings.idle_timeout();
+        let idle = self.server.settings().idle_timeout();
         let Some(mut queue) = self.queue.take() else {
             return Exit::Error;
         };
@@ -284,7 +284,7 @@ impl Session {
         if self.conn.is_drained() {
             return Ok(());
         }
-        let stall = tokio::time::sleep(self.server.settings.write_timeout());
+        let stall = tokio::time::sleep(self.server.settings().write_timeout());
         tokio::pin!(stall);
         let stuck = loop {
             tokio::select! {
@@ -306,7 +306,7 @@ impl Session {
     /// Too many stanzas await acknowledgement: hold back optional output (offline pages)
     /// until the client acknowledges.
     fn sm_backlogged(&self) -> bool {
-        let s = &self.server.settings;
+        let s = self.server.settings();
         self.sm.as_ref().is_some_and(|sm| {
             sm.unacked_len() * 2 > s.sm_max_unacked
                 || sm.unacked_bytes() * 2 > s.sm_max_unacked_bytes
@@ -375,7 +375,7 @@ impl Session {
         match out {
             Outbound::Stanza { el, .. } => {
                 self.write(el);
-                let s = &self.server.settings;
+                let s = self.server.settings();
                 if self.sm.as_ref().is_some_and(|sm| {
                     sm.unacked_len() > s.sm_max_unacked
                         || sm.unacked_bytes() > s.sm_max_unacked_bytes
@@ -528,7 +528,7 @@ impl Session {
                     self.put(&failed);
                     return Ok(());
                 }
-                let timeout = self.server.settings.sm_resume_timeout_secs;
+                let timeout = self.server.settings().sm_resume_timeout_secs;
                 let wants = matches!(el.attr("resume"), Some("true" | "1"));
                 let sm = SmState::new(random_id(), wants && timeout > 0);
                 self.put(&sm.enabled_element(timeout));

@@ -78,7 +78,7 @@ pub(crate) async fn handle_iq(
             if block && jids.is_empty() {
                 return fail(StanzaErrorCondition::BadRequest, "nothing to block");
             }
-            let max = ctx.settings.max_blocklist_items;
+            let max = ctx.settings().max_blocklist_items;
             let list: Vec<String> = jids.iter().map(Jid::to_string).collect();
             let outcome = ctx
                 .db

@@ -42,7 +42,7 @@ impl Messages {
                     priority: s.priority,
                 })
                 .collect();
-            let route = route_message(&facts, &addressee, ctx.settings.delivery, &candidates);
+            let route = route_message(&facts, &addressee, ctx.settings().delivery, &candidates);
             match route.action {
                 MessageAction::ToResource => {
                     if let Some(i) = sessions.iter().position(|s| s.jid == *env.to()) {

@@ -31,8 +31,8 @@ pub(crate) async fn push(ctx: &Ctx, env: &Envelope) -> Result<bool, CoreError> {
     let xml = stored.to_xml(ns::CLIENT)?;
     let user = to.local().unwrap_or_default().to_string();
     let quota = OfflineQuota {
-        messages: ctx.settings.offline_quota,
-        bytes: ctx.settings.offline_quota_bytes,
+        messages: ctx.settings().offline_quota,
+        bytes: ctx.settings().offline_quota_bytes,
     };
     let outcome = ctx
         .db

@@ -20,6 +20,18 @@ const MAX_NAME_BYTES: usize = 1024;
 /// Number of stripes of the per-user roster lock.
 const LOCK_STRIPES: usize = 64;
 
+/// The stanza error for a storage failure. An account removed while one of its
+/// sessions was still finishing is the client's lot (`not-authorized`, logged as a
+/// warning); anything else is the server's fault (`internal-server-error`, an error).
+pub(crate) fn storage_failure(e: &crate::CoreError, what: &str) -> StanzaError {
+    if let crate::CoreError::Store(crate::store::StoreError::NoSuchUser(user)) = e {
+        tracing::warn!(%user, what, "request for an account that no longer exists");
+        return StanzaError::new(StanzaErrorCondition::NotAuthorized);
+    }
+    tracing::error!(error = %e, what, "storage failed");
+    StanzaError::new(StanzaErrorCondition::InternalServerError)
+}
+
 /// Which side of a subscription to list.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Side {
@@ -206,6 +218,14 @@ impl Rosters {
         self.push_element(user, item_element(item), ver);
     }
 
+    /// Push the removal of `contact` from `user`'s roster.
+    pub(crate) fn push_removal(&self, user: &Jid, contact: &Jid, ver: u64) {
+        let removal = Element::new("item", ns::ROSTER)
+            .with_attr("jid", contact.to_string())
+            .with_attr("subscription", "remove");
+        self.push_element(user, removal, ver);
+    }
+
     fn push_element(&self, user: &Jid, item: Element, ver: u64) {
         for s in self.ctx.router.sessions(user).iter() {
             if s.interested {
@@ -228,13 +248,7 @@ impl Rosters {
             let err = StanzaError::new(StanzaErrorCondition::BadRequest);
             return (error_reply(iq, &err, None), None);
         };
-        let internal = || {
-            error_reply(
-                iq,
-                &StanzaError::new(StanzaErrorCondition::InternalServerError),
-                None,
-            )
-        };
+        let failed = |e: &crate::CoreError| error_reply(iq, &storage_failure(e, "roster"), None);
         match iq.attr("type") {
             Some("get") => {
                 self.ctx
@@ -242,10 +256,7 @@ impl Rosters {
                     .update(session, conn_id, |s| s.interested = true);
                 let (ver, items) = match self.ctx.db.run(move |s| s.roster(&user)).await {
                     Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(error = %e, "roster read failed");
-                        return (internal(), None);
-                    }
+                    Err(e) => return (failed(&e), None),
                 };
                 if query.attr("ver") == Some(ver.to_string().as_str()) {
                     return (iq_result(iq, None, None), None);
@@ -268,10 +279,10 @@ impl Rosters {
                         ),
                         None,
                     ),
-                    Err(()) => (internal(), None),
+                    Err(e) => (failed(&e), None),
                 },
                 Ok(SetRequest::Update { jid, name, groups }) => {
-                    let max = self.ctx.settings.max_roster_items;
+                    let max = self.ctx.settings().max_roster_items;
                     let c = jid.to_string();
                     let _guard = self.lock(session).await;
                     let outcome = self
@@ -303,10 +314,7 @@ impl Rosters {
                             ),
                             None,
                         ),
-                        Err(e) => {
-                            tracing::error!(error = %e, "roster write failed");
-                            (internal(), None)
-                        }
+                        Err(e) => (failed(&e), None),
                     }
                 }
             },
@@ -323,7 +331,11 @@ impl Rosters {
 
     /// RFC 6121 §2.5: remove a contact and its pending request, push the removal.
     /// Ok(None) when there was no such item.
-    async fn remove(&self, session: &Jid, contact: &Jid) -> Result<Option<Removed>, ()> {
+    async fn remove(
+        &self,
+        session: &Jid,
+        contact: &Jid,
+    ) -> Result<Option<Removed>, crate::CoreError> {
         let user = session.local().unwrap_or_default().to_string();
         let c = contact.to_string();
         let guard = self.lock(session).await;
@@ -338,16 +350,11 @@ impl Rosters {
             })
             .await;
         drop(guard);
-        let (item, pending, ver) = removed.map_err(|e| {
-            tracing::error!(error = %e, "roster remove failed");
-        })?;
+        let (item, pending, ver) = removed?;
         let (Some(item), Some(ver)) = (item, ver) else {
             return Ok(None);
         };
-        let removal = Element::new("item", ns::ROSTER)
-            .with_attr("jid", contact.to_string())
-            .with_attr("subscription", "remove");
-        self.push_element(session, removal, ver);
+        self.push_removal(session, contact, ver);
         Ok(Some(Removed {
             unsubscribe: matches!(item.subscription, Subscription::To | Subscription::Both)
                 || item.ask,

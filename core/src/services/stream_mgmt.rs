@@ -143,6 +143,17 @@ impl DetachedSessions {
         map.remove(previd)
     }
 
+    /// Take every detached session of `user` (a bare JID): the account is going.
+    pub(crate) fn take_user(&self, user: &Jid) -> Vec<Detached> {
+        let mut map = self.lock();
+        let ids: Vec<String> = map
+            .iter()
+            .filter(|(_, d)| d.handle.jid.bare() == *user)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.iter().filter_map(|id| map.remove(id)).collect()
+    }
+
     /// Take it whoever it belongs to (expiry).
     pub(crate) fn take(&self, previd: &str) -> Option<Detached> {
         self.lock().remove(previd)

@@ -201,6 +201,9 @@ pub trait Store: Send + Sync + 'static {
     fn roster_remove(&self, user: &str, contact: &str) -> Result<Option<u64>, StoreError>;
     /// Number of items (for the per-user roster size limit).
     fn roster_len(&self, user: &str) -> Result<usize, StoreError>;
+    /// Users whose roster holds `contact` or who have a pending request from it,
+    /// sorted (an account being removed leaves every roster).
+    fn roster_owners_of(&self, contact: &str) -> Result<Vec<String>, StoreError>;
 
     // ----- pending inbound subscription requests (RFC 6121 §3.1.3) -----
 

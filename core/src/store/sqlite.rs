@@ -556,6 +556,22 @@ impl Store for SqliteStore {
         })
     }
 
+    fn roster_owners_of(&self, contact: &str) -> Result<Vec<String>, StoreError> {
+        self.read(|tx| {
+            // A scan: removing an account is rare, and an index on the contact would
+            // cost every roster write.
+            let mut stmt = tx.prepare_cached(
+                "SELECT username FROM roster_items WHERE jid = ?1
+                 UNION SELECT username FROM pending_in WHERE from_jid = ?1
+                 ORDER BY username",
+            )?;
+            let owners = stmt
+                .query_map([contact], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(owners)
+        })
+    }
+
     fn pending_in_remove(&self, user: &str, from: &str) -> Result<bool, StoreError> {
         self.write_relaxed(|tx| {
             require_user(tx, user)?;

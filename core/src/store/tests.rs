@@ -368,6 +368,35 @@ fn pending_in(s: &dyn Store) {
     assert_no_such_user(s.pending_in_list("ghost"));
 }
 
+fn roster_owners_of(s: &dyn Store) {
+    for u in ["alice", "bob", "carol", "dave"] {
+        s.create_user(u, &[]).unwrap();
+    }
+    let eve = "eve@example.org";
+    s.roster_put("bob", &item(eve, Subscription::Both, &["friends"]))
+        .unwrap();
+    s.roster_put("alice", &item(eve, Subscription::None, &[]))
+        .unwrap();
+    s.roster_put("carol", &item("eve@example.com", Subscription::To, &[]))
+        .unwrap();
+    s.pending_in_put("dave", eve, "<presence type='subscribe'/>")
+        .unwrap();
+    s.pending_in_put("alice", eve, "<presence type='subscribe'/>")
+        .unwrap();
+    // Sorted, each owner once, exact JID match only.
+    assert_eq!(
+        s.roster_owners_of(eve).unwrap(),
+        strings(&["alice", "bob", "dave"])
+    );
+    assert!(s.roster_owners_of("nobody@example.org").unwrap().is_empty());
+    // The owner's own removal takes it off the list.
+    s.remove_user("bob").unwrap();
+    assert_eq!(
+        s.roster_owners_of(eve).unwrap(),
+        strings(&["alice", "dave"])
+    );
+}
+
 fn blocklist(s: &dyn Store) {
     s.create_user("alice", &[]).unwrap();
     s.create_user("bob", &[]).unwrap();
@@ -447,6 +476,7 @@ suite!(
     bulk_create,
     roster,
     pending_in,
+    roster_owners_of,
     offline,
     offline_quota_concurrent,
     offline_quota_bytes,
