@@ -164,14 +164,12 @@ fn certificates(config: &Config, out: &mut Vec<Finding>) {
                 field(path),
                 format!("{} is not usable: {reason}", shown(path)),
             ),
-            CertError::NoCertificate(path) => (
-                "cert",
-                format!("{} holds no PEM certificate", shown(path)),
-            ),
-            CertError::NoPrivateKey(path) => (
-                "key",
-                format!("{} holds no PEM private key", shown(path)),
-            ),
+            CertError::NoCertificate(path) => {
+                ("cert", format!("{} holds no PEM certificate", shown(path)))
+            }
+            CertError::NoPrivateKey(path) => {
+                ("key", format!("{} holds no PEM private key", shown(path)))
+            }
             CertError::KeyMismatch { .. } => (
                 "key",
                 format!(

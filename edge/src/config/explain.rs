@@ -147,7 +147,9 @@ fn address(s: &str, key: &str) -> String {
     }
     if let Some((host, p)) = s.rsplit_once(':') {
         if let Ok(ip) = host.parse::<std::net::Ipv6Addr>() {
-            return format!("an IPv6 address with a port is written in brackets: write `[{ip}]:{p}`");
+            return format!(
+                "an IPv6 address with a port is written in brackets: write `[{ip}]:{p}`"
+            );
         }
         if p.parse::<u16>().is_err() {
             return format!("`{s}`: the port `{p}` is not a number from 0 to 65535");
@@ -182,11 +184,9 @@ fn type_words(expected: &str) -> String {
 /// `string "lots", expected usize`
 fn wrong_type(rest: &str) -> String {
     match rest.rsplit_once(", expected ") {
-        Some((found, expected)) => format!(
-            "expected {}, found {}",
-            type_words(expected),
-            found.trim()
-        ),
+        Some((found, expected)) => {
+            format!("expected {}, found {}", type_words(expected), found.trim())
+        }
         None => format!("wrong type: {rest}"),
     }
 }
@@ -198,12 +198,12 @@ fn bad_value(rest: &str) -> String {
             let found = found.trim();
             let unsigned = matches!(expected.trim(), "usize" | "u64" | "u32" | "u16" | "u8");
             if unsigned && found.contains("`-") {
-                format!("{found} is negative: write {} instead", type_words(expected))
-            } else {
                 format!(
-                    "{found} is out of range: expected {}",
+                    "{found} is negative: write {} instead",
                     type_words(expected)
                 )
+            } else {
+                format!("{found} is out of range: expected {}", type_words(expected))
             }
         }
         None => format!("invalid value: {rest}"),
@@ -231,7 +231,10 @@ mod tests {
         assert_eq!(nearest("xyz", &known), None);
         assert_eq!(nearest("keyfile", &["cert", "key"]), Some("key"));
         assert_eq!(nearest("max", &known), None);
-        assert_eq!(nearest("token", &["listen", "token_file"]), Some("token_file"));
+        assert_eq!(
+            nearest("token", &["listen", "token_file"]),
+            Some("token_file")
+        );
     }
 
     #[test]

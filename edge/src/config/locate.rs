@@ -99,10 +99,7 @@ fn search_value(
 }
 
 /// The value at `path`, if the document has it.
-pub(super) fn get<'a, 'i>(
-    root: &'a DeTable<'i>,
-    path: &[Seg],
-) -> Option<&'a Spanned<DeValue<'i>>> {
+pub(super) fn get<'a, 'i>(root: &'a DeTable<'i>, path: &[Seg]) -> Option<&'a Spanned<DeValue<'i>>> {
     let (first, rest) = path.split_first()?;
     let Seg::Key(k) = first else { return None };
     let mut value = root.get(k.as_str())?;
@@ -203,7 +200,11 @@ mod tests {
         ];
         assert_eq!(dotted(&p), "tls.certificates[1].key");
         assert_eq!(
-            dotted(&[Seg::Key("c2s".into()), Seg::Key("listen".into()), Seg::Index(2)]),
+            dotted(&[
+                Seg::Key("c2s".into()),
+                Seg::Key("listen".into()),
+                Seg::Index(2)
+            ]),
             "c2s.listen"
         );
     }
@@ -223,7 +224,11 @@ mod tests {
     fn removing_an_element_keeps_the_others() {
         let text = "[c2s]\nlisten = [\"a\", \"b\", \"c\"]\n";
         let mut d = doc(text);
-        let p = vec![Seg::Key("c2s".into()), Seg::Key("listen".into()), Seg::Index(1)];
+        let p = vec![
+            Seg::Key("c2s".into()),
+            Seg::Key("listen".into()),
+            Seg::Index(1),
+        ];
         assert!(remove(&mut d, &p));
         let listen = get(&d, &keys("c2s.listen")).expect("listen");
         let DeValue::Array(a) = listen.get_ref() else {

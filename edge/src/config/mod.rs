@@ -207,7 +207,6 @@ type Located = (Option<usize>, Vec<Seg>, String);
 /// Deserialize, setting aside each key or element serde stops at, until it reads.
 /// Returns the configuration read without them (`None` when a problem could not be
 /// located and set aside) and every problem.
-
 fn read_all(mut doc: toml::Spanned<DeTable<'_>>) -> (Option<Config>, Vec<Located>) {
     let mut errors = Vec::new();
     // Tables a key was taken from: their "missing field" follows from that problem.

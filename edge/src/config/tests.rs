@@ -8,7 +8,9 @@ fn parse(text: &str) -> Result<Config, ConfigError> {
 }
 
 fn issues(text: &str) -> Vec<ConfigIssue> {
-    parse(text).expect_err("the configuration must be refused").0
+    parse(text)
+        .expect_err("the configuration must be refused")
+        .0
 }
 
 /// (key, line) of every issue.
@@ -59,7 +61,11 @@ fn a_syntax_error_is_reported_alone_with_its_line() {
     let all = issues("[c2s]\nmax_depth = 1\nlisten = [\"127.0.0.1:5222\"\n");
     assert_eq!(all.len(), 1, "{all:#?}");
     assert_eq!(all[0].line, Some(3));
-    assert!(all[0].message.starts_with("TOML syntax"), "{}", all[0].message);
+    assert!(
+        all[0].message.starts_with("TOML syntax"),
+        "{}",
+        all[0].message
+    );
 }
 
 #[test]
@@ -86,12 +92,19 @@ fn no_suggestion_when_nothing_is_close() {
 fn unknown_table_gets_a_suggestion() {
     let i = the_one(&issues("[servr]\ndomains = [\"a.example\"]\n"), "servr");
     assert_eq!(i.line, Some(1));
-    assert!(i.message.contains("did you mean [server]?"), "{}", i.message);
+    assert!(
+        i.message.contains("did you mean [server]?"),
+        "{}",
+        i.message
+    );
 }
 
 #[test]
 fn wrong_type_is_located() {
-    let i = the_one(&issues("[c2s]\noffline_quota = \"lots\"\n"), "c2s.offline_quota");
+    let i = the_one(
+        &issues("[c2s]\noffline_quota = \"lots\"\n"),
+        "c2s.offline_quota",
+    );
     assert_eq!(i.line, Some(2));
     assert!(i.message.contains("whole number"), "{}", i.message);
 }
@@ -138,7 +151,8 @@ fn an_address_without_port_says_what_to_write() {
 
 #[test]
 fn each_bad_address_of_a_list_is_reported() {
-    let text = "[c2s]\nlisten = [\n  \"127.0.0.1\",\n  \"127.0.0.1:5222\",\n  \"localhost:5222\",\n]\n";
+    let text =
+        "[c2s]\nlisten = [\n  \"127.0.0.1\",\n  \"127.0.0.1:5222\",\n  \"localhost:5222\",\n]\n";
     let all = issues(text);
     assert_eq!(
         where_(&all),
@@ -148,7 +162,11 @@ fn each_bad_address_of_a_list_is_reported() {
         ],
         "{all:#?}"
     );
-    assert!(all[1].message.contains("not an IP address"), "{}", all[1].message);
+    assert!(
+        all[1].message.contains("not an IP address"),
+        "{}",
+        all[1].message
+    );
 }
 
 #[test]
@@ -170,14 +188,24 @@ listen = \"127.0.0.1:5223\"
         ],
         "{all:#?}"
     );
-    assert!(all[0].message.contains("`0.0.0.0:5222`"), "{}", all[0].message);
-    assert!(all[1].message.contains("c2s.listen_tls"), "{}", all[1].message);
+    assert!(
+        all[0].message.contains("`0.0.0.0:5222`"),
+        "{}",
+        all[0].message
+    );
+    assert!(
+        all[1].message.contains("c2s.listen_tls"),
+        "{}",
+        all[1].message
+    );
 }
 
 #[test]
 fn port_zero_never_collides() {
-    parse("[c2s]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = []\n[admin]\nlisten = \"127.0.0.1:0\"\n")
-        .expect("ephemeral ports");
+    parse(
+        "[c2s]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = []\n[admin]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .expect("ephemeral ports");
 }
 
 #[test]
@@ -191,19 +219,45 @@ fn limits_must_be_in_range() {
             ("c2s.max_connections".to_string(), Some(4)),
         ]
     );
-    let i = the_one(&issues("[c2s]\nmax_auth_attempts = -1\n"), "c2s.max_auth_attempts");
+    let i = the_one(
+        &issues("[c2s]\nmax_connections = 0\n"),
+        "c2s.max_connections",
+    );
+    assert_eq!(
+        i.message,
+        "0 is too small: write at least 1 (default 50000)"
+    );
+    let all = issues("[c2s]\nnegotiation_timeout_secs = 0\nmax_connections = 1000000000000\n");
+    assert_eq!(
+        where_(&all),
+        vec![
+            ("c2s.negotiation_timeout_secs".to_string(), Some(2)),
+            ("c2s.max_connections".to_string(), Some(3)),
+        ]
+    );
+    assert!(all[1].message.contains("too large"), "{}", all[1].message);
+    let i = the_one(
+        &issues("[c2s]\nmax_auth_attempts = -1\n"),
+        "c2s.max_auth_attempts",
+    );
     assert!(i.message.contains("negative"), "{}", i.message);
 }
 
 #[test]
 fn no_listener_at_all_is_refused() {
-    let i = the_one(&issues("[c2s]\nlisten = []\nlisten_tls = []\n"), "c2s.listen");
+    let i = the_one(
+        &issues("[c2s]\nlisten = []\nlisten_tls = []\n"),
+        "c2s.listen",
+    );
     assert_eq!(i.line, Some(2));
 }
 
 #[test]
 fn the_log_filter_must_parse() {
-    let i = the_one(&issues("[log]\nlevel = \"herald_core=loud\"\n"), "log.level");
+    let i = the_one(
+        &issues("[log]\nlevel = \"herald_core=loud\"\n"),
+        "log.level",
+    );
     assert_eq!(i.line, Some(2));
     parse("[log]\nlevel = \"herald_core=debug,info\"\n").expect("a valid filter");
 }
@@ -288,7 +342,14 @@ mod certificates {
     fn a_misspelt_field_is_one_problem() {
         let text = "[[tls.certificates]]\ncert = \"a.pem\"\nkeyfile = \"a.key\"\n";
         let all = issues(text);
-        assert_eq!(where_(&all), vec![("tls.certificates[0].keyfile".to_string(), Some(3))]);
-        assert!(all[0].message.contains("did you mean `key`?"), "{}", all[0].message);
+        assert_eq!(
+            where_(&all),
+            vec![("tls.certificates[0].keyfile".to_string(), Some(3))]
+        );
+        assert!(
+            all[0].message.contains("did you mean `key`?"),
+            "{}",
+            all[0].message
+        );
     }
 }
