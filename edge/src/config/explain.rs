@@ -138,6 +138,17 @@ fn usual_port(key: &str) -> u16 {
 fn address(s: &str, key: &str) -> String {
     let port = usual_port(key);
     let s = s.trim();
+    // `::1:5222` is a valid IPv6 address, but most likely meant `[::1]:5222`.
+    if let Some((host, p)) = s.rsplit_once(':') {
+        if host.parse::<std::net::Ipv6Addr>().is_ok() && host.contains("::") {
+            if let Ok(p) = p.parse::<u16>() {
+                return format!(
+                    "`{s}` has no port (an IPv6 address with a port is written in \
+                     brackets): write `[{host}]:{p}`"
+                );
+            }
+        }
+    }
     if let Ok(ip) = s.trim_matches(['[', ']']).parse::<IpAddr>() {
         let with_port = match ip {
             IpAddr::V4(_) => format!("{ip}:{port}"),
@@ -252,6 +263,12 @@ mod tests {
         let v = DeValue::String("localhost:5222".into());
         let m = explain("invalid socket address syntax", "c2s.listen", Some(&v));
         assert!(m.contains("not an IP address"), "{m}");
+        let v = DeValue::String("::1:5222".into());
+        let m = explain("invalid socket address syntax", "c2s.listen", Some(&v));
+        assert!(m.ends_with("write `[::1]:5222`"), "{m}");
+        let v = DeValue::String("127.0.0.1:99999".into());
+        let m = explain("invalid socket address syntax", "c2s.listen", Some(&v));
+        assert!(m.contains("not a number from 0 to 65535"), "{m}");
     }
 
     #[test]

@@ -222,10 +222,14 @@ fn read_all(mut doc: toml::Spanned<DeTable<'_>>) -> (Option<Config>, Vec<Located
             .unwrap_or_default();
         let key = locate::dotted(&path);
         let value = locate::get(doc.get_ref(), &path).map(|v| v.get_ref());
-        let message = explain::explain(e.message(), &key, value);
+        let mut message = explain::explain(e.message(), &key, value);
         let offset = e.span().map(|s| s.start);
-        let follows = e.message().starts_with("missing field") && emptied.contains(&path);
-        if !follows {
+        let missing = e.message().starts_with("missing field");
+        if let (true, Some(Seg::Index(i))) = (missing, path.last()) {
+            // The key alone does not say which entry of the list lacks the field.
+            message = format!("entry {} of the list: {message}", i + 1);
+        }
+        if !(missing && emptied.contains(&path)) {
             errors.push((offset, path.clone(), message));
         }
         if !locate::remove(doc.get_mut(), &path) {

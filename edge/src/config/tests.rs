@@ -269,6 +269,20 @@ fn domains_must_be_normalized() {
 }
 
 #[test]
+fn domains_must_fit_in_the_development_certificate() {
+    let i = the_one(
+        &issues("[server]\ndomains = [\"münchen.de\"]\n"),
+        "server.domains",
+    );
+    assert!(
+        i.message.contains("development certificate"),
+        "{}",
+        i.message
+    );
+    parse("[server]\ndomains = [\"127.0.0.1\", \"localhost\"]\n").expect("IP and DNS names");
+}
+
+#[test]
 fn data_dir_must_be_a_directory() {
     let dir = temp_dir("datadir");
     let file = dir.join("file");
@@ -335,7 +349,10 @@ mod certificates {
         let all = issues(text);
         assert_eq!(all.len(), 1, "{all:#?}");
         assert_eq!(all[0].line, Some(2));
-        assert!(all[0].message.contains("`key`"), "{}", all[0].message);
+        assert_eq!(
+            all[0].message,
+            "entry 1 of the list: `key` is required here"
+        );
     }
 
     #[test]
