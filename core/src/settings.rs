@@ -154,64 +154,168 @@ impl C2sSettings {
         Duration::from_secs(self.write_timeout_secs.max(1))
     }
 
-    /// Problems a running server would trip over, as (key, message).
+    /// Problems a running server would trip over, as (key, message). Each message says
+    /// what would do instead.
     pub fn validate(&self) -> Vec<(&'static str, String)> {
+        let d = Self::default();
         let mut errs = Vec::new();
-        if self.max_stanza_bytes < 1024 {
-            errs.push(("max_stanza_bytes", "must be at least 1024".to_string()));
+        let mut at_least = |key: &'static str, value: u64, min: u64, default: u64| {
+            if value < min {
+                errs.push((
+                    key,
+                    format!("{value} is too small: write at least {min} (default {default})"),
+                ));
+            }
+        };
+        let n = |v: usize| v as u64;
+        at_least(
+            "max_stanza_bytes",
+            n(self.max_stanza_bytes),
+            1024,
+            n(d.max_stanza_bytes),
+        );
+        at_least("max_depth", n(self.max_depth), 4, n(d.max_depth));
+        at_least(
+            "max_attributes",
+            n(self.max_attributes),
+            8,
+            n(d.max_attributes),
+        );
+        let positive: [(&'static str, u64, u64); 13] = [
+            (
+                "connections_per_ip_per_sec",
+                self.connections_per_ip_per_sec.into(),
+                d.connections_per_ip_per_sec.into(),
+            ),
+            (
+                "connections_per_ip_burst",
+                self.connections_per_ip_burst.into(),
+                d.connections_per_ip_burst.into(),
+            ),
+            (
+                "max_sessions_per_account",
+                n(self.max_sessions_per_account),
+                n(d.max_sessions_per_account),
+            ),
+            (
+                "max_connections",
+                n(self.max_connections),
+                n(d.max_connections),
+            ),
+            (
+                "max_unauthenticated",
+                n(self.max_unauthenticated),
+                n(d.max_unauthenticated),
+            ),
+            (
+                "max_unauthenticated_per_ip",
+                n(self.max_unauthenticated_per_ip),
+                n(d.max_unauthenticated_per_ip),
+            ),
+            (
+                "write_timeout_secs",
+                self.write_timeout_secs,
+                d.write_timeout_secs,
+            ),
+            (
+                "negotiation_timeout_secs",
+                self.negotiation_timeout_secs,
+                d.negotiation_timeout_secs,
+            ),
+            (
+                "max_auth_attempts",
+                self.max_auth_attempts.into(),
+                d.max_auth_attempts.into(),
+            ),
+            (
+                "auth_failures_per_ip_burst",
+                self.auth_failures_per_ip_burst.into(),
+                d.auth_failures_per_ip_burst.into(),
+            ),
+            (
+                "auth_failures_per_account_burst",
+                self.auth_failures_per_account_burst.into(),
+                d.auth_failures_per_account_burst.into(),
+            ),
+            (
+                "auth_failures_per_ip_per_min",
+                self.auth_failures_per_ip_per_min.into(),
+                d.auth_failures_per_ip_per_min.into(),
+            ),
+            (
+                "auth_failures_per_account_per_min",
+                self.auth_failures_per_account_per_min.into(),
+                d.auth_failures_per_account_per_min.into(),
+            ),
+        ];
+        for (key, value, default) in positive {
+            at_least(key, value, 1, default);
         }
+        at_least("send_queue", n(self.send_queue), 16, n(d.send_queue));
+        at_least(
+            "send_queue_bytes",
+            n(self.send_queue_bytes),
+            64 * 1024,
+            n(d.send_queue_bytes),
+        );
         if self.max_stanza_bytes_preauth < 512
             || self.max_stanza_bytes_preauth > self.max_stanza_bytes
         {
             errs.push((
                 "max_stanza_bytes_preauth",
-                "must be between 512 and max_stanza_bytes".to_string(),
+                format!(
+                    "{} is out of range: write a value from 512 to max_stanza_bytes ({}) \
+                     (default {})",
+                    self.max_stanza_bytes_preauth,
+                    self.max_stanza_bytes,
+                    d.max_stanza_bytes_preauth
+                ),
             ));
-        }
-        if self.max_depth < 4 {
-            errs.push(("max_depth", "must be at least 4".to_string()));
-        }
-        if self.max_attributes < 8 {
-            errs.push(("max_attributes", "must be at least 8".to_string()));
-        }
-        if self.connections_per_ip_per_sec == 0 || self.connections_per_ip_burst == 0 {
-            errs.push((
-                "connections_per_ip_per_sec",
-                "rate and burst must be positive".to_string(),
-            ));
-        }
-        if self.max_sessions_per_account == 0 {
-            errs.push(("max_sessions_per_account", "must be positive".to_string()));
-        }
-        if self.send_queue < 16 {
-            errs.push(("send_queue", "must be at least 16".to_string()));
-        }
-        if self.send_queue_bytes < 64 * 1024 {
-            errs.push(("send_queue_bytes", "must be at least 65536".to_string()));
         }
         if self.sm_max_unacked_bytes < self.max_stanza_bytes {
             errs.push((
                 "sm_max_unacked_bytes",
-                "must be at least max_stanza_bytes".to_string(),
+                format!(
+                    "{} is smaller than max_stanza_bytes ({}): write at least that (default {})",
+                    self.sm_max_unacked_bytes, self.max_stanza_bytes, d.sm_max_unacked_bytes
+                ),
             ));
         }
-        if self.max_connections == 0 {
-            errs.push(("max_connections", "must be positive".to_string()));
-        }
-        if self.max_unauthenticated == 0 || self.max_unauthenticated_per_ip == 0 {
-            errs.push((
+        // Counts that size semaphores, and durations added to the clock: past these
+        // bounds they stop meaning anything and may overflow.
+        const MAX_COUNT: u64 = 100_000_000;
+        const MAX_SECS: u64 = 366 * 24 * 3600;
+        let bounded: [(&'static str, u64, u64); 9] = [
+            ("max_connections", n(self.max_connections), MAX_COUNT),
+            (
                 "max_unauthenticated",
-                "max_unauthenticated and max_unauthenticated_per_ip must be positive".to_string(),
-            ));
-        }
-        if self.write_timeout_secs == 0 {
-            errs.push(("write_timeout_secs", "must be positive".to_string()));
-        }
-        if self.auth_failures_per_ip_burst == 0 || self.auth_failures_per_account_burst == 0 {
-            errs.push((
-                "auth_failures_per_ip_burst",
-                "failure bursts must be positive".to_string(),
-            ));
+                n(self.max_unauthenticated),
+                MAX_COUNT,
+            ),
+            (
+                "negotiation_timeout_secs",
+                self.negotiation_timeout_secs,
+                MAX_SECS,
+            ),
+            ("idle_timeout_secs", self.idle_timeout_secs, MAX_SECS),
+            ("write_timeout_secs", self.write_timeout_secs, MAX_SECS),
+            ("auth_block_ip_secs", self.auth_block_ip_secs, MAX_SECS),
+            (
+                "auth_block_account_secs",
+                self.auth_block_account_secs,
+                MAX_SECS,
+            ),
+            (
+                "sm_resume_timeout_secs",
+                self.sm_resume_timeout_secs,
+                MAX_SECS,
+            ),
+            ("auth_failure_delay_ms", self.auth_failure_delay_ms, 60_000),
+        ];
+        for (key, value, max) in bounded {
+            if value > max {
+                errs.push((key, format!("{value} is too large: write at most {max}")));
+            }
         }
         errs
     }

@@ -97,9 +97,7 @@ pub fn locate_in(
                     message: format!("no such file (named by {})", named_by(&source)),
                 }]));
             }
-            let mut config = Config::load(file)?;
-            config.resolve_paths(&base_dir(file));
-            config
+            Config::load(file)?
         }
     };
     Ok(Located { config, source })
@@ -114,7 +112,7 @@ fn named_by(source: &ConfigSource) -> &'static str {
 }
 
 /// The directory relative paths in `file` are taken from.
-fn base_dir(file: &Path) -> PathBuf {
+pub(crate) fn base_dir(file: &Path) -> PathBuf {
     let dir = file.parent().unwrap_or_else(|| Path::new(""));
     if dir.as_os_str().is_empty() {
         PathBuf::from(".")

@@ -282,6 +282,8 @@ fn check_config_cmd(file: Option<&Path>, flag: Option<&Path>) -> Result<ExitCode
     check_config(&file)
 }
 
+/// The same reading and checks as `serve` (both go through `Config::load`), with every
+/// problem printed.
 fn check_config(file: &Path) -> Result<ExitCode, EdgeError> {
     match Config::load(file) {
         Ok(_) => {
@@ -292,6 +294,9 @@ fn check_config(file: &Path) -> Result<ExitCode, EdgeError> {
             for issue in &e.0 {
                 eprintln!("{issue}");
             }
+            let n = e.0.len();
+            let plural = if n == 1 { "" } else { "s" };
+            eprintln!("{n} problem{plural} in {}", file.display());
             Ok(ExitCode::FAILURE)
         }
     }

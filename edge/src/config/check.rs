@@ -1,0 +1,240 @@
+//! What the types cannot say: limits in range, a log filter that parses, certificate
+//! files that load and match their keys, listeners that do not collide. `serve` runs
+//! the same checks (through [`super::Config::parse`]), so a file `check-config`
+//! accepts does not fail at start for a configuration reason.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use herald_certs::CertError;
+use rustls_pki_types::DnsName;
+
+use super::locate::{keys, Seg};
+use super::Config;
+
+/// A problem found in a deserialized configuration: where (a path into the document)
+/// and what.
+pub(super) struct Finding {
+    pub(super) path: Vec<Seg>,
+    pub(super) message: String,
+}
+
+fn at(dotted: &str, message: impl Into<String>) -> Finding {
+    Finding {
+        path: keys(dotted),
+        message: message.into(),
+    }
+}
+
+fn at_index(dotted: &str, index: usize, message: impl Into<String>) -> Finding {
+    let mut path = keys(dotted);
+    path.push(Seg::Index(index));
+    Finding {
+        path,
+        message: message.into(),
+    }
+}
+
+/// Every problem of `config`.
+pub(super) fn check(config: &Config) -> Vec<Finding> {
+    let mut out = Vec::new();
+    domains(config, &mut out);
+    for (key, msg) in config.c2s.validate() {
+        out.push(at(&format!("c2s.{key}"), msg));
+    }
+    if config.c2s.listen.is_empty() && config.c2s.listen_tls.is_empty() {
+        out.push(at(
+            "c2s.listen",
+            "no client listener configured: write e.g. `listen = [\"127.0.0.1:5222\"]`",
+        ));
+    }
+    listeners(config, &mut out);
+    certificates(config, &mut out);
+    files(config, &mut out);
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.log.level) {
+        out.push(at(
+            "log.level",
+            format!(
+                "invalid log filter {:?} ({e}): write e.g. \"info\" or \"herald_core=debug,info\"",
+                config.log.level
+            ),
+        ));
+    }
+    out
+}
+
+fn domains(config: &Config, out: &mut Vec<Finding>) {
+    let domains = &config.server.domains;
+    if domains.is_empty() {
+        out.push(at(
+            "server.domains",
+            "at least one domain is required: write e.g. `domains = [\"example.com\"]`",
+        ));
+    }
+    for (i, d) in domains.iter().enumerate() {
+        match herald_translate::Jid::domain_jid(d) {
+            Ok(j) if j.domain() == d => {}
+            Ok(j) => out.push(at_index(
+                "server.domains",
+                i,
+                format!("{d:?} must be written in normalized form {:?}", j.domain()),
+            )),
+            Err(e) => out.push(at_index(
+                "server.domains",
+                i,
+                format!("{d:?} is not a valid domain: {e}"),
+            )),
+        }
+        let dev_cert = config.tls.certificates.is_empty();
+        if dev_cert && d.parse::<IpAddr>().is_err() && DnsName::try_from(d.as_str()).is_err() {
+            out.push(at_index(
+                "server.domains",
+                i,
+                format!(
+                    "{d:?} cannot be put in the development certificate generated when \
+                     tls.certificates is empty: list a certificate for it in [tls]"
+                ),
+            ));
+        }
+        if domains[..i].contains(d) {
+            out.push(at_index(
+                "server.domains",
+                i,
+                format!("{d:?} is listed twice"),
+            ));
+        }
+    }
+}
+
+/// Whether binding `a` and then `b` fails: the same port, and the same address or one
+/// of them is the wildcard of the other's family (`[::]` also takes IPv4 on the usual
+/// dual-stack setup). Port 0 picks a free port and never collides.
+pub(super) fn collide(a: SocketAddr, b: SocketAddr) -> bool {
+    if a.port() != b.port() || a.port() == 0 {
+        return false;
+    }
+    let covers = |w: IpAddr, other: IpAddr| match w {
+        IpAddr::V4(v4) => v4.is_unspecified() && other.is_ipv4(),
+        IpAddr::V6(v6) => v6.is_unspecified(),
+    };
+    a.ip() == b.ip() || covers(a.ip(), b.ip()) || covers(b.ip(), a.ip())
+}
+
+fn listeners(config: &Config, out: &mut Vec<Finding>) {
+    let mut all: Vec<(&str, usize, SocketAddr)> = Vec::new();
+    for (i, a) in config.c2s.listen.iter().enumerate() {
+        all.push(("c2s.listen", i, *a));
+    }
+    for (i, a) in config.c2s.listen_tls.iter().enumerate() {
+        all.push(("c2s.listen_tls", i, *a));
+    }
+    if let Some(a) = config.admin.listen {
+        all.push(("admin.listen", usize::MAX, a));
+    }
+    for (n, &(key, i, addr)) in all.iter().enumerate() {
+        let Some(&(other_key, _, other)) = all[..n].iter().find(|(_, _, o)| collide(*o, addr))
+        else {
+            continue;
+        };
+        let message = format!(
+            "`{addr}` collides with `{other}` in {other_key}: both take port {}; \
+             give one of them another port",
+            addr.port()
+        );
+        out.push(if i == usize::MAX {
+            at(key, message)
+        } else {
+            at_index(key, i, message)
+        });
+    }
+}
+
+fn certificates(config: &Config, out: &mut Vec<Finding>) {
+    for (i, c) in config.tls.certificates.iter().enumerate() {
+        let Err(e) = herald_certs::load_identity(&c.cert, &c.key) else {
+            continue;
+        };
+        let field = |path: &Path| if path == c.cert { "cert" } else { "key" };
+        let (which, message) = match &e {
+            CertError::Io { path, source } => (
+                field(path),
+                format!("cannot read {}: {source}", shown(path)),
+            ),
+            CertError::Pem { path, reason } => (
+                field(path),
+                format!("{} is not usable: {reason}", shown(path)),
+            ),
+            CertError::NoCertificate(path) => {
+                ("cert", format!("{} holds no PEM certificate", shown(path)))
+            }
+            CertError::NoPrivateKey(path) => {
+                ("key", format!("{} holds no PEM private key", shown(path)))
+            }
+            CertError::KeyMismatch { .. } => (
+                "key",
+                format!(
+                    "the private key in {} does not belong to the certificate in {}",
+                    shown(&c.key),
+                    shown(&c.cert)
+                ),
+            ),
+            other => ("cert", other.to_string()),
+        };
+        let mut path = keys("tls.certificates");
+        path.push(Seg::Index(i));
+        path.push(Seg::Key(which.to_string()));
+        out.push(Finding { path, message });
+    }
+}
+
+/// A path in a message; a relative one says what it is relative to.
+fn shown(path: &Path) -> String {
+    if path.is_relative() {
+        format!(
+            "`{}` (relative paths are taken from the configuration file's directory)",
+            path.display()
+        )
+    } else {
+        format!("`{}`", path.display())
+    }
+}
+
+fn files(config: &Config, out: &mut Vec<Finding>) {
+    let dir = &config.server.data_dir;
+    if dir.exists() && !dir.is_dir() {
+        out.push(at(
+            "server.data_dir",
+            format!("{} exists and is not a directory", shown(dir)),
+        ));
+    }
+    if let Some(token) = &config.admin.token_file {
+        if token.is_dir() {
+            out.push(at(
+                "admin.token_file",
+                format!("{} is a directory: name a file", shown(token)),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::collide;
+
+    fn a(s: &str) -> std::net::SocketAddr {
+        s.parse().expect("address")
+    }
+
+    #[test]
+    fn collisions() {
+        assert!(collide(a("127.0.0.1:5222"), a("127.0.0.1:5222")));
+        assert!(collide(a("0.0.0.0:5222"), a("127.0.0.1:5222")));
+        assert!(collide(a("127.0.0.1:5222"), a("0.0.0.0:5222")));
+        assert!(collide(a("[::]:5222"), a("10.0.0.1:5222")));
+        assert!(collide(a("[::]:5222"), a("[::1]:5222")));
+        assert!(!collide(a("0.0.0.0:5222"), a("[::1]:5222")));
+        assert!(!collide(a("127.0.0.1:5222"), a("127.0.0.1:5223")));
+        assert!(!collide(a("127.0.0.1:5222"), a("10.0.0.1:5222")));
+        assert!(!collide(a("127.0.0.1:0"), a("127.0.0.1:0")));
+    }
+}

@@ -1,0 +1,250 @@
+//! The `herald` configuration file: one TOML document, every table closed to unknown
+//! keys. Reading it reports every problem at once, each with file, line and key:
+//! a syntax error alone (nothing after it can be trusted); otherwise every unknown key
+//! and badly typed value (each is set aside and reading goes on), then the checks of
+//! meaning in [`check`] on what was read.
+
+mod check;
+mod explain;
+mod locate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use herald_core::C2sSettings;
+use serde::Deserialize;
+use toml::de::DeTable;
+
+use locate::Seg;
+
+/// Rounds of "set the bad key aside and read again" before giving up.
+const MAX_ROUNDS: usize = 100;
+
+/// The whole configuration. Every table and key is optional; the defaults are the
+/// embedded all-in-one server on loopback.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub tls: TlsConfig,
+    pub c2s: C2sSettings,
+    pub admin: AdminConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Domains this server hosts; the first is the default.
+    pub domains: Vec<String>,
+    /// Where the database and the generated development certificates live.
+    pub data_dir: PathBuf,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            domains: vec!["localhost".into()],
+            data_dir: PathBuf::from("data"),
+        }
+    }
+}
+
+/// Certificates. Without any, a development CA and a server certificate for every
+/// hosted domain are generated under `<data_dir>/tls` so TLS is always on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub certificates: Vec<CertificateConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateConfig {
+    /// PEM chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// `/health` and `/metrics`; keep it on loopback or a management network.
+    pub listen: Option<SocketAddr>,
+    /// The bearer token `/metrics` requires; created with a random value when missing.
+    /// Default: `admin.token` in the data directory.
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+            token_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `herald_core=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Configuration could not be used; every issue found is listed.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError(pub Vec<ConfigIssue>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, issue) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{issue}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Read, parse and validate a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(vec![ConfigIssue {
+                file: path.to_path_buf(),
+                line: None,
+                key: None,
+                message: format!("cannot read: {e}"),
+            }])
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse and validate configuration text; `path` is only used in messages. Fails
+    /// with every problem found.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let issue = |offset: Option<usize>, key: Option<String>, message: String| ConfigIssue {
+            file: path.to_path_buf(),
+            line: offset.map(|o| locate::line_of(text, o)),
+            key,
+            message,
+        };
+        let doc = match DeTable::parse(text) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let offset = e.span().map(|s| s.start);
+                let message = format!("TOML syntax: {}", e.message().trim());
+                return Err(ConfigError(vec![issue(offset, None, message)]));
+            }
+        };
+        let mut issues = Vec::new();
+        let (config, errors) = read_all(doc.clone());
+        for (offset, path, message) in errors {
+            let key = (!path.is_empty()).then(|| locate::dotted(&path));
+            issues.push(issue(offset, key, message));
+        }
+        let mut config = config;
+        if let Some(config) = &mut config {
+            // Relative paths are the file's: one file names one database wherever the
+            // command runs.
+            config.resolve_paths(&crate::config_source::base_dir(path));
+            for f in check::check(config) {
+                let offset = locate::offset_of(doc.get_ref(), &f.path);
+                issues.push(issue(offset, Some(locate::dotted(&f.path)), f.message));
+            }
+        }
+        issues.sort_by_key(|i| i.line.unwrap_or(usize::MAX));
+        match config {
+            Some(config) if issues.is_empty() => Ok(config),
+            _ => Err(ConfigError(issues)),
+        }
+    }
+}
+
+/// A deserialization problem: (offset, path, message).
+type Located = (Option<usize>, Vec<Seg>, String);
+
+/// Deserialize, setting aside each key or element serde stops at, until it reads.
+/// Returns the configuration read without them (`None` when a problem could not be
+/// located and set aside) and every problem.
+fn read_all(mut doc: toml::Spanned<DeTable<'_>>) -> (Option<Config>, Vec<Located>) {
+    let mut errors = Vec::new();
+    // Tables a key was taken from: their "missing field" follows from that problem.
+    let mut emptied: Vec<Vec<Seg>> = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        let e = match Config::deserialize(toml::de::Deserializer::from(doc.clone())) {
+            Ok(config) => return (Some(config), errors),
+            Err(e) => e,
+        };
+        let path = e
+            .span()
+            .map(|s| locate::path_at(doc.get_ref(), s.start))
+            .unwrap_or_default();
+        let key = locate::dotted(&path);
+        let value = locate::get(doc.get_ref(), &path).map(|v| v.get_ref());
+        let mut message = explain::explain(e.message(), &key, value);
+        let offset = e.span().map(|s| s.start);
+        let missing = e.message().starts_with("missing field");
+        if let (true, Some(Seg::Index(i))) = (missing, path.last()) {
+            // The key alone does not say which entry of the list lacks the field.
+            message = format!("entry {} of the list: {message}", i + 1);
+        }
+        if !(missing && emptied.contains(&path)) {
+            errors.push((offset, path.clone(), message));
+        }
+        if !locate::remove(doc.get_mut(), &path) {
+            return (None, errors);
+        }
+        if let Some((_, parent)) = path.split_last() {
+            emptied.push(parent.to_vec());
+        }
+    }
+    (None, errors)
+}
+
+#[cfg(test)]
+mod tests;
