@@ -13,6 +13,9 @@ EJABBERD_PORT=${EJABBERD_PORT:-25222}
 EJABBERD_HTTP_PORT=${EJABBERD_HTTP_PORT:-25280}
 EJABBERD_DIST_PORT=${EJABBERD_DIST_PORT:-25299}
 EJABBERD_NODE=${EJABBERD_NODE:-heraldbench@localhost}
+# The private epmd the tsung step starts (and stops) for tsung's Erlang node, so it
+# never starts, shares or stops the machine's own epmd on 4369.
+TSUNG_EPMD_PORT=${TSUNG_EPMD_PORT:-24369}
 
 HERALD_BIN=${HERALD_BIN:-$REPO/target/release/herald}
 LOADGEN_BIN=${LOADGEN_BIN:-$REPO/target/release/herald-loadgen}

@@ -115,7 +115,7 @@ EOF
 # bind, session, presence, roster), held HOLD+10 s; the sessions it reports and the
 # peak of Herald's own session gauge are compared with herald-loadgen's figure.
 tsung_check() {
-    local dir=$RES/tsung xml epmd_before peak=0 v tpid i secs
+    local dir=$RES/tsung xml epmd_pid peak=0 v tpid i secs
     mkdir -p "$dir/log"
     python3 -c "
 import sys
@@ -132,8 +132,27 @@ with open(sys.argv[2], 'w') as f:
         -e "s|@HOLD@|$((HOLD + 10))|g" -e "s|@CSV@|$dir/users.csv|g" \
         "$BENCH_SRC/tsung/connect.xml.in" >"$dir/connect.xml"
     start_server herald
-    epmd_before=$(pgrep -x epmd || true)
-    (ulimit -n "$FD_LIMIT" && cd "$dir" && exec timeout $((secs + HOLD + 120)) \
+    # tsung's Erlang node needs an epmd. Left alone, erl would use the machine's epmd on
+    # 4369 or start one with `epmd -daemon`, which this script could then only stop by
+    # name. Instead: our own epmd, in the foreground as a child whose pid we keep, on a
+    # private port (ERL_EPMD_PORT, inherited by tsung's erl), stopped by that pid.
+    if listening "$TSUNG_EPMD_PORT"; then
+        log "tsung: port $TSUNG_EPMD_PORT (TSUNG_EPMD_PORT) is taken; not running tsung"
+        stop_server herald
+        return 1
+    fi
+    epmd -port "$TSUNG_EPMD_PORT" -address 127.0.0.1 >"$dir/epmd.out" 2>&1 &
+    epmd_pid=$!
+    # Until it listens (bounded), so that erl finds it instead of starting another.
+    if ! wait_listen "$TSUNG_EPMD_PORT" 10 "$epmd_pid"; then
+        log "tsung: the private epmd on port $TSUNG_EPMD_PORT did not start (see $dir/epmd.out)"
+        kill -TERM "$epmd_pid" 2>/dev/null || true
+        wait "$epmd_pid" 2>/dev/null || true
+        stop_server herald
+        return 1
+    fi
+    (ulimit -n "$FD_LIMIT" && cd "$dir" && export ERL_EPMD_PORT=$TSUNG_EPMD_PORT &&
+        exec timeout $((secs + HOLD + 120)) \
         tsung -f "$dir/connect.xml" -l "$dir/log" start) >"$dir/tsung.out" 2>&1 &
     tpid=$!
     # Sample Herald's session gauge while tsung runs.
@@ -147,12 +166,9 @@ with open(sys.argv[2], 'w') as f:
     done
     wait "$tpid" 2>/dev/null || true
     stop_server herald
-    # tsung starts epmd for its Erlang node: stop it if it was not running before.
-    if [[ -z $epmd_before ]]; then
-        for v in $(pgrep -x epmd || true); do
-            kill -TERM "$v" 2>/dev/null || true
-        done
-    fi
+    # Our epmd, by the pid we started it with (nothing else is touched).
+    kill -TERM "$epmd_pid" 2>/dev/null || true
+    wait "$epmd_pid" 2>/dev/null || true
     echo "{\"herald_sessions_peak\": $peak, \"users\": $N, \"rate\": $CONNECT_RATE}" >"$dir/peak.json"
     log "tsung: done (herald session gauge peak $peak)"
 }

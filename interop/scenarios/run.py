@@ -30,6 +30,7 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 from clients import Client, ScenarioError  # noqa: E402
+from gosendxmpp import GoSendxmpp  # noqa: E402
 from relay import Relay  # noqa: E402
 from scenarios import SCENARIOS, Scenario  # noqa: E402
 
@@ -210,6 +211,7 @@ class Context:
         self.clients: list[Client] = []
         self.servers: list[Server] = []
         self.relays: list[Relay] = []
+        self.go_clients: list[GoSendxmpp] = []
 
     def account(self, user: str) -> str:
         """The account name for this scenario's `user` (accounts are per scenario)."""
@@ -247,6 +249,20 @@ class Context:
         kwargs.setdefault("presence", {})
         return await self.make_client(user, resource, **kwargs).start()
 
+    def go_sendxmpp(self, user: str, server: Server | None = None) -> GoSendxmpp:
+        """go-sendxmpp for this scenario's `user` (see gosendxmpp.py), trusting the
+        server's dev CA; whatever it still runs is killed at the end of the scenario."""
+        srv = server or self.server
+        workdir = srv.workdir / "go-sendxmpp" / self.account(user)
+        g = GoSendxmpp(workdir, self.jid(user), self.password(user), srv.ca_file)
+        self.go_clients.append(g)
+        return g
+
+    def address(self, server: Server | None = None, direct_tls: bool = False) -> str:
+        """HOST:PORT of the server's STARTTLS (or direct TLS) client port."""
+        srv = server or self.server
+        return f"{HOST}:{srv.tls_port if direct_tls else srv.c2s_port}"
+
     async def add_user(self, user: str, server: Server | None = None) -> None:
         await (server or self.server).add_user(self.account(user), self.password(user))
 
@@ -272,6 +288,8 @@ class Context:
         await asyncio.gather(*(c.stop(wait=2.0) for c in self.clients), return_exceptions=True)
         for c in self.clients:
             await c.kill()
+        for g in self.go_clients:
+            await g.close()
         for relay in self.relays:
             await relay.close()
         for srv in self.servers:

@@ -692,3 +692,62 @@ async def offline_once(ctx) -> None:
         check(not (set(counts) - set(bodies)), f"round {rnd}: unexpected bodies: {set(counts) - set(bodies)}")
         # bob goes offline again before the next round.
         await asyncio.gather(*(stop_and_wait_gone(r, alice) for r in resources))
+
+
+# --------------------------------------------------------------------------- go-sendxmpp
+
+# One line (go-sendxmpp -l prints a message per line), non-ASCII and XML specials.
+GO_BODY = "go-sendxmpp says: héllo ✓ 🙂 <b>&amp; 'q' \"qq\" ]]>"
+
+
+async def go_send_to_slixmpp(ctx, direct_tls: bool) -> None:
+    bob = await ctx.client("bob", "phone")
+    mark = bob.mark()
+    sender = ctx.go_sendxmpp("alice")
+    await sender.send(ctx.address(direct_tls=direct_tls), ctx.jid("bob"), GO_BODY, direct_tls=direct_tls)
+    got = await bob.wait_for(lambda s: is_message(s, sender=ctx.jid("alice")),
+                             "a message from alice's go-sendxmpp", since=mark)
+    check(got["body"] == GO_BODY, f"bob got body {got['body']!r}, want {GO_BODY!r}")
+    check(JID(got["from"]).bare == ctx.jid("alice") and JID(got["from"]).resource,
+          f"the message is from {got['from']!r}, want a full JID of {ctx.jid('alice')}")
+    await settle(bob)
+    check(not bob.find(is_error_message, mark), "an error message reached bob")
+
+
+@scenario("go_sendxmpp_starttls", users=("alice", "bob"))
+async def go_sendxmpp_starttls(ctx) -> None:
+    """go-sendxmpp (Go, go-xmpp) on the STARTTLS port: it writes a newline after
+    `<starttls/>`, verifies the certificate against the dev CA only (`SSL_CERT_FILE`),
+    logs in as alice (password from a 0600 config file) and sends a message to bob's bare
+    JID; it exits 0 and bob (slixmpp) gets the message from alice's full JID, body
+    intact."""
+    await go_send_to_slixmpp(ctx, direct_tls=False)
+
+
+@scenario("go_sendxmpp_direct_tls", users=("alice", "bob"))
+async def go_sendxmpp_direct_tls(ctx) -> None:
+    """The same over direct TLS (go-sendxmpp `-t`, XEP-0368 port)."""
+    await go_send_to_slixmpp(ctx, direct_tls=True)
+
+
+@scenario("go_sendxmpp_listen", users=("alice", "bob"))
+async def go_sendxmpp_listen(ctx) -> None:
+    """bob runs `go-sendxmpp -l` (STARTTLS); alice and bob are mutual contacts (`herald
+    roster import`), so alice (slixmpp) sees go-sendxmpp's available presence, then sends
+    a chat message to that full JID; go-sendxmpp prints `<time> <alice's JID>: <body>`."""
+    roster = ctx.server.workdir / f"{ctx.scenario.name}-roster.csv"
+    roster.write_text(f"{ctx.account('alice')},{ctx.jid('bob')},,,both\n"
+                      f"{ctx.account('bob')},{ctx.jid('alice')},,,both\n")
+    await ctx.server.cli("roster", "import", str(roster))
+    alice = await ctx.client("alice", "desk")
+    mark = alice.mark()
+    listener = await ctx.go_sendxmpp("bob").listen(ctx.address())
+    presence = await listener.while_running(
+        alice.wait_for(lambda s: is_presence(s, sender=ctx.jid("bob"), ptype="available"),
+                       "available presence from bob's go-sendxmpp", since=mark),
+        "alice to see its presence")
+    alice.send_message(mto=presence["from"], mbody=GO_BODY, mtype="chat")
+    line = await listener.wait_line(lambda text: GO_BODY in text, "line with alice's message")
+    check(line.endswith(f"{ctx.jid('alice')}: {GO_BODY}"),
+          f"go-sendxmpp printed {line!r}, want '<time> {ctx.jid('alice')}: {GO_BODY}'")
+    await listener.stop()

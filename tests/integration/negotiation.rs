@@ -222,6 +222,50 @@ async fn data_pipelined_after_starttls_is_refused() {
 }
 
 #[tokio::test]
+async fn whitespace_after_starttls_is_not_refused() {
+    // go-sendxmpp writes "<starttls .../>\n": whitespace between elements is not
+    // pipelined data, whether it arrives with the element or after <proceed/>.
+    let ts = TestServer::start().await;
+    ts.add_user("alice");
+    for (request_tail, after_proceed) in [
+        ("\n", &b""[..]),
+        (" \t\r\n", b""),
+        ("", b"\n"),
+        ("\n", b"\r\n  \n"),
+    ] {
+        let mut c = ts.connect().await;
+        c.open_stream().await;
+        c.starttls_raw(
+            &format!("<starttls xmlns='{}'/>{request_tail}", ns::TLS),
+            after_proceed,
+        )
+        .await;
+        c.open_stream().await;
+        c.authenticate(Mechanism::ScramSha256, "alice", PASSWORD)
+            .await
+            .expect("authenticated after STARTTLS");
+        c.open_stream().await;
+        c.bind(None).await.expect("bound");
+        c.assert_alive().await;
+    }
+}
+
+#[tokio::test]
+async fn non_whitespace_after_starttls_is_refused() {
+    // One byte that is not XML whitespace behind the whitespace is still pipelined data.
+    let ts = TestServer::start().await;
+    for tail in ["\nx", " \r\n<", "\u{a0}"] {
+        let mut c = ts.connect().await;
+        c.open_stream().await;
+        c.send(&format!("<starttls xmlns='{}'/>{tail}", ns::TLS))
+            .await;
+        let proceed = c.recv().await;
+        assert!(proceed.is("proceed", ns::TLS));
+        c.expect_closed().await;
+    }
+}
+
+#[tokio::test]
 async fn same_resource_replaces_the_old_session_with_conflict() {
     let ts = TestServer::start().await;
     ts.add_user("alice");

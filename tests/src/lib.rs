@@ -343,7 +343,14 @@ impl XmppClient {
 
     /// `<starttls/>`, `<proceed/>`, then the TLS handshake (no ALPN).
     pub async fn starttls(&mut self) {
-        self.send(&format!("<starttls xmlns='{}'/>", ns::TLS)).await;
+        self.starttls_raw(&format!("<starttls xmlns='{}'/>", ns::TLS), b"")
+            .await;
+    }
+
+    /// [`starttls`](Self::starttls) sending `request` as written, and `after_proceed`
+    /// in the clear once `<proceed/>` is in, before the handshake.
+    pub async fn starttls_raw(&mut self, request: &str, after_proceed: &[u8]) {
+        self.send(request).await;
         let answer = self.recv().await;
         if !answer.is("proceed", ns::TLS) {
             self.fail(&format!(
@@ -354,6 +361,12 @@ impl XmppClient {
         let Transport::Plain(tcp) = std::mem::replace(&mut self.io, Transport::Gone) else {
             panic!("STARTTLS on a stream that is already encrypted");
         };
+        let mut tcp = tcp;
+        if !after_proceed.is_empty() {
+            tcp.write_all(after_proceed)
+                .await
+                .expect("write after <proceed/>");
+        }
         let tls = tls_handshake(tcp, &self.ca, &[]).await;
         self.io = Transport::Tls(Box::new(tls));
         self.reader = StreamReader::default();

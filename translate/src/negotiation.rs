@@ -67,7 +67,8 @@ pub enum Action {
     /// Write these bytes.
     Send(String),
     /// Flush, then run the TLS handshake as server and call [`Negotiation::tls_established`].
-    /// Input already buffered after `<starttls/>` must be refused, not decrypted.
+    /// Input already buffered after `<starttls/>` must be refused, not decrypted; only
+    /// whitespace (see [`crate::StreamReader::only_whitespace_buffered`]) may be dropped.
     StartTls,
     /// Look up the SCRAM record and call [`Negotiation::credentials`].
     LookupCredentials { username: String, hash: ScramHash },

@@ -268,16 +268,21 @@ impl Negotiator<'_> {
         if conn.flush().await.is_err() {
             return false;
         }
-        if conn.reader.buffered_len() > 0 {
+        if !conn.reader.only_whitespace_buffered() {
             // Data pipelined behind <starttls/> would be read as if it had come over TLS
-            // (a command injection): refuse the connection.
+            // (a command injection): refuse the connection. Whitespace between elements
+            // (a newline after <starttls/>) is not data; the reset below drops it.
             tracing::warn!("data after <starttls/>; closing");
             return false;
         }
-        let Some(tcp) = conn.io.take_plain() else {
+        let Some(mut tcp) = conn.io.take_plain() else {
             return false;
         };
-        let handshake = Transport::accept_tls(tcp, Arc::clone(&self.c2s.tls));
+        let tls = Arc::clone(&self.c2s.tls);
+        let handshake = async move {
+            skip_whitespace(&mut tcp).await?;
+            Transport::accept_tls(tcp, tls).await
+        };
         match tokio::time::timeout(self.c2s.negotiation.negotiation_timeout, handshake).await {
             Ok(Ok(tls)) => conn.io = tls,
             Ok(Err(e)) => {
@@ -327,6 +332,28 @@ impl Negotiator<'_> {
             server.metrics.sessions.inc();
         }
         Ok(bound)
+    }
+}
+
+/// Drop XML whitespace that reaches the socket after `<proceed/>` ahead of the
+/// ClientHello: a newline the client wrote after `<starttls/>` that arrived too late for
+/// the reader to see it. A TLS record never starts with such a byte (a handshake record
+/// starts with 0x16), so this cannot swallow any of the handshake; any other byte is
+/// left for the handshake to judge.
+async fn skip_whitespace(tcp: &mut TcpStream) -> std::io::Result<()> {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 64];
+    loop {
+        let n = tcp.peek(&mut buf).await?;
+        let spaces = buf[..n]
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            .count();
+        if spaces == 0 {
+            // The first byte of the handshake, or end of stream: the handshake reports it.
+            return Ok(());
+        }
+        tcp.read_exact(&mut buf[..spaces]).await?;
     }
 }
 

@@ -99,6 +99,11 @@ impl Lexer {
         self.buf.len() - self.pos
     }
 
+    /// The bytes [`pending`](Self::pending) counts.
+    pub(super) fn pending_bytes(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
     /// The token's content without its delimiters.
     pub(super) fn inner(&self, tok: &Token) -> &[u8] {
         let Range { start, end } = tok.range;

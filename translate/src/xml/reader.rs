@@ -225,6 +225,21 @@ impl StreamReader {
         self.lexer.pending() + partial
     }
 
+    /// Whether everything held is whitespace between stanzas (XML `S`: space, tab, CR,
+    /// LF), which a client may write after a top-level element (e.g. a newline after
+    /// `<starttls/>`): no stanza in progress, no other byte received. True when nothing
+    /// is held; false once the reader has failed.
+    pub fn only_whitespace_buffered(&self) -> bool {
+        self.error.is_none()
+            && self.queued.is_none()
+            && self.stack.is_empty()
+            && self
+                .lexer
+                .pending_bytes()
+                .iter()
+                .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    }
+
     fn step(&mut self) -> Result<Option<StreamEvent>, XmlError> {
         if let Some(ev) = self.queued.take() {
             return Ok(Some(ev));

@@ -521,6 +521,47 @@ fn buffered_len_reveals_pipelined_data() {
 }
 
 #[test]
+fn whitespace_after_starttls_is_not_pipelined_data() {
+    let starttls = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+    // What go-sendxmpp writes: the element and a newline, in one write.
+    for tail in ["", "\n", "\r\n", " \t \r\n "] {
+        let mut r = StreamReader::default();
+        r.feed(format!("{HEAD}{starttls}{tail}").as_bytes());
+        assert!(matches!(r.next_event(), Ok(Some(StreamEvent::Open(_)))));
+        assert!(matches!(r.next_event(), Ok(Some(StreamEvent::Stanza(_)))));
+        assert_eq!(r.buffered_len(), tail.len());
+        assert!(r.only_whitespace_buffered(), "tail {tail:?}");
+    }
+    // Anything else is pipelined data: markup, text, a TLS record, a partial stanza.
+    for tail in [
+        &b"\n<auth"[..],
+        b"x",
+        b" \n\x16\x03\x01",
+        b"\x0b",
+        b"\xc2\xa0",
+        b"<iq><query>",
+    ] {
+        let mut r = StreamReader::default();
+        r.feed(format!("{HEAD}{starttls}").as_bytes());
+        r.feed(tail);
+        assert!(matches!(r.next_event(), Ok(Some(StreamEvent::Open(_)))));
+        assert!(matches!(r.next_event(), Ok(Some(StreamEvent::Stanza(_)))));
+        assert!(!r.only_whitespace_buffered(), "tail {tail:?}");
+    }
+    // A stanza in progress whose bytes are all parsed still counts.
+    let mut r = StreamReader::default();
+    r.feed(format!("{HEAD}<iq><query>").as_bytes());
+    assert!(matches!(r.next_event(), Ok(Some(StreamEvent::Open(_)))));
+    assert_eq!(r.next_event(), Ok(None));
+    assert!(!r.only_whitespace_buffered());
+    // A failed reader holds nothing but is not a clean stream.
+    let mut r = StreamReader::default();
+    r.feed(b"<!--");
+    assert!(r.next_event().is_err());
+    assert!(!r.only_whitespace_buffered());
+}
+
+#[test]
 fn limits_can_be_raised() {
     let mut r = StreamReader::new(limits());
     assert_eq!(r.limits(), limits());
