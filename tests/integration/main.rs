@@ -4,6 +4,7 @@
 //!
 //! One test binary with a module per area keeps link time down.
 
+mod accounts;
 mod admin;
 mod attacks;
 mod durability;

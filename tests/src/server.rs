@@ -14,6 +14,8 @@ pub struct TestServer {
     /// The generated development CA clients must trust.
     pub ca: PathBuf,
     pub data_dir: PathBuf,
+    /// The configuration it runs with (a reload starts from it).
+    pub config: herald_edge::Config,
 }
 
 impl TestServer {
@@ -44,6 +46,7 @@ impl TestServer {
                 .clone()
                 .expect("a development CA was generated"),
             data_dir: config.server.data_dir.clone(),
+            config,
             running: Some(running),
         }
     }
@@ -72,6 +75,20 @@ impl TestServer {
         c.starttls().await;
         let features = c.open_stream().await;
         (c, features)
+    }
+
+    /// What SIGHUP does to `herald serve`: the configuration changed by `tune`, put in
+    /// force while sessions run. Returns the keys that wait for a restart.
+    pub fn reload(
+        &mut self,
+        tune: impl FnOnce(&mut herald_edge::Config),
+    ) -> Result<Vec<String>, herald_edge::EdgeError> {
+        let mut config = self.config.clone();
+        tune(&mut config);
+        let running = self.running.as_mut().expect("the server runs");
+        let restart = running.reload(&config, None)?;
+        self.config = config;
+        Ok(restart)
     }
 
     /// The graceful shutdown of `herald serve`: every session gets `system-shutdown`.
