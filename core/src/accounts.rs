@@ -19,9 +19,7 @@ pub fn normalize_username(name: &str) -> Result<String, CoreError> {
 /// SCRAM-SHA-1 and SCRAM-SHA-256 records for a password.
 pub fn credentials_for(password: &str, iterations: u32) -> Result<Vec<ScramRecord>, CoreError> {
     if password.is_empty() {
-        return Err(CoreError::InvalidPassword(
-            herald_translate::sasl::SaslError::NotAuthorized,
-        ));
+        return Err(CoreError::EmptyPassword);
     }
     [ScramHash::Sha256, ScramHash::Sha1]
         .into_iter()
@@ -45,6 +43,37 @@ pub fn set_password(
     let creds = credentials_for(password, DEFAULT_ITERATIONS)?;
     store.set_credentials(&user, &creds)?;
     Ok(user)
+}
+
+/// Remove an account while no server runs on the database: it leaves every local
+/// roster and pending request that names it (one address per hosted domain), then goes
+/// with its own roster, offline messages and block list. Returns how many other
+/// users' rosters changed. A running server does this itself
+/// ([`Server::remove_account`](crate::Server::remove_account)), with the pushes and
+/// presence its contacts' sessions expect.
+pub fn remove_account_offline(
+    store: &dyn Store,
+    username: &str,
+    domains: &[String],
+) -> Result<usize, CoreError> {
+    let user = normalize_username(username)?;
+    if !store.user_exists(&user)? {
+        return Err(StoreError::NoSuchUser(user).into());
+    }
+    let mut updated = 0;
+    for domain in domains {
+        let jid = format!("{user}@{domain}");
+        for owner in store.roster_owners_of(&jid)? {
+            if owner == user {
+                continue;
+            }
+            store.pending_in_remove(&owner, &jid)?;
+            store.roster_remove(&owner, &jid)?;
+            updated += 1;
+        }
+    }
+    store.remove_user(&user)?;
+    Ok(updated)
 }
 
 /// One line of an import file that could not be used.
@@ -221,6 +250,43 @@ mod tests {
         let (rows, errors) = parse_import_csv("\"alice,secret\n");
         assert!(rows.is_empty());
         assert_eq!(errors[0].message, "unterminated quoted field");
+    }
+
+    #[test]
+    fn offline_removal_leaves_every_roster_that_names_the_account() {
+        use crate::store::{RosterItem, SqliteStore};
+        let store = SqliteStore::open_in_memory().expect("store");
+        for u in ["alice", "bob", "carol"] {
+            add_user(&store, u, "pw").expect("user");
+        }
+        let domains = vec!["localhost".to_string(), "example.com".to_string()];
+        store
+            .roster_put("alice", &RosterItem::new("bob@localhost"))
+            .expect("item");
+        store
+            .roster_put("alice", &RosterItem::new("carol@localhost"))
+            .expect("item");
+        store
+            .pending_in_put("carol", "bob@example.com", "<presence type='subscribe'/>")
+            .expect("pending");
+        assert_eq!(
+            remove_account_offline(&store, "Bob", &domains).expect("removed"),
+            2
+        );
+        assert!(!store.user_exists("bob").expect("lookup"));
+        let (_, items) = store.roster("alice").expect("roster");
+        assert_eq!(items.len(), 1, "carol stays: {items:?}");
+        assert!(store.pending_in_list("carol").expect("pending").is_empty());
+        assert!(matches!(
+            remove_account_offline(&store, "bob", &domains),
+            Err(CoreError::Store(StoreError::NoSuchUser(_)))
+        ));
+    }
+
+    #[test]
+    fn an_empty_password_is_named() {
+        let err = credentials_for("", 4096).expect_err("empty").to_string();
+        assert_eq!(err, "the password is empty");
     }
 
     #[test]

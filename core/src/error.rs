@@ -16,6 +16,8 @@ pub enum CoreError {
     },
     #[error("invalid username {0:?}: {1}")]
     InvalidUsername(String, herald_translate::JidError),
+    #[error("the password is empty")]
+    EmptyPassword,
     #[error("invalid password: {0}")]
     InvalidPassword(herald_translate::sasl::SaslError),
     #[error("background task failed: {0}")]

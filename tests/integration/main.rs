@@ -10,5 +10,6 @@ mod attacks;
 mod durability;
 mod im;
 mod limits;
+mod logs;
 mod negotiation;
 mod stream_management;
