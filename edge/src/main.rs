@@ -323,7 +323,7 @@ fn user(flag: Option<&Path>, action: UserAction) -> Result<ExitCode, EdgeError> 
         }
         UserAction::Remove { account } => {
             let user = username_of(&account, domains)?;
-            store.remove_user(&user)?;
+            accounts::remove_account_offline(&store, &user, domains)?;
             println!("removed {user}@{domain}");
         }
         UserAction::List => {
