@@ -6,6 +6,7 @@
 //! Storage goes through the [`store::Store`] trait.
 
 pub mod accounts;
+mod admin;
 mod bare_map;
 mod blocklists;
 pub mod c2s;
@@ -24,6 +25,7 @@ pub mod settings;
 pub mod store;
 pub mod time;
 
+pub use admin::SessionInfo;
 pub use error::CoreError;
 pub use server::Server;
 pub use settings::C2sSettings;

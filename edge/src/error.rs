@@ -24,4 +24,19 @@ pub enum EdgeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// Reading or writing a file an admin command names.
+    #[error("{path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Another Herald holds the data directory's lock.
+    #[error("{path} is locked: a Herald server is running on this data directory (stop it first)")]
+    Locked { path: PathBuf },
+    /// The admin API did not answer.
+    #[error("server not running (no answer on {addr})")]
+    NotRunning { addr: SocketAddr },
+    /// An admin command failed; the message says why.
+    #[error("{0}")]
+    Command(String),
 }
