@@ -18,6 +18,18 @@ fn kind_index(kind: StanzaKind) -> usize {
     }
 }
 
+/// Stream error conditions shown at zero before they first happen (others appear when
+/// they do): the ones an operator alerts on.
+const COMMON_STREAM_ERRORS: [&str; 7] = [
+    "conflict",
+    "connection-timeout",
+    "not-well-formed",
+    "policy-violation",
+    "restricted-xml",
+    "system-shutdown",
+    "write-stalled",
+];
+
 /// The core's counters and gauges, and the registry that exposes them.
 #[derive(Debug)]
 pub struct Metrics {
@@ -111,6 +123,9 @@ impl Metrics {
         for scope in crate::c2s::throttle::Scope::ALL {
             let _ = auth_throttled.get_or_create(&vec![("scope", scope.label())]);
             let _ = auth_blocks.get_or_create(&vec![("scope", scope.label())]);
+        }
+        for condition in COMMON_STREAM_ERRORS {
+            let _ = stream_errors.get_or_create(&vec![("condition", condition)]);
         }
         let per_kind = |family: &Family<Labels, Counter>| {
             [StanzaKind::Message, StanzaKind::Presence, StanzaKind::Iq]
@@ -207,7 +222,7 @@ mod tests {
             "herald_c2s_connections_refused_total{reason=\"per_ip_unauthenticated\"} 0",
             "herald_auth_throttled_total{scope=\"address\"} 0",
             "herald_auth_blocks_total{scope=\"account\"} 0",
-            "# TYPE herald_stream_errors counter",
+            "herald_stream_errors_total{condition=\"policy-violation\"} 0",
         ] {
             assert!(text.contains(series), "{series} missing from:\n{text}");
         }

@@ -26,6 +26,8 @@ pub struct Running {
     /// The development CA certificate, when one was generated.
     pub dev_ca: Option<PathBuf>,
     tasks: Vec<JoinHandle<()>>,
+    /// Held for as long as this server runs (see [`crate::lock`]).
+    _lock: crate::lock::DataDirLock,
 }
 
 impl Running {
@@ -82,6 +84,7 @@ fn certificates(config: &Config) -> Result<(SniStore, Option<PathBuf>), EdgeErro
 
 /// Start Herald as configured.
 pub async fn start(config: &Config) -> Result<Running, EdgeError> {
+    let lock = crate::lock::try_lock(&config.server.data_dir)?;
     let store = open_store(config)?;
     let (sni, dev_ca) = certificates(config)?;
     let sni = Arc::new(sni);
@@ -102,7 +105,14 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
     let admin = match config.admin.listen {
         Some(addr) => {
             let token = crate::admin::load_or_create_token(&admin_token_path(config))?;
-            let (local, t) = crate::admin::serve(Arc::clone(&server), addr, token).await?;
+            let mut listeners: Vec<(&'static str, SocketAddr)> = Vec::new();
+            listeners.extend(c2s.starttls.iter().map(|a| ("c2s-starttls", *a)));
+            listeners.extend(c2s.direct_tls.iter().map(|a| ("c2s-direct-tls", *a)));
+            let info = crate::admin::AdminInfo {
+                listeners,
+                database: database_path(config),
+            };
+            let (local, t) = crate::admin::serve(Arc::clone(&server), addr, token, info).await?;
             tasks.push(t);
             Some(local)
         }
@@ -114,6 +124,7 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
         admin,
         dev_ca,
         tasks,
+        _lock: lock,
     })
 }
 

@@ -6,9 +6,14 @@
 //! (that is the core's).
 
 pub mod admin;
+mod admin_api;
+pub mod admin_client;
+pub mod admin_http;
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod lock;
+pub mod ops;
 pub mod secrets;
 
 pub use app::{start, Running};

@@ -11,7 +11,7 @@ use herald_core::store::Store;
 use herald_core::{accounts, contacts};
 use herald_edge::app::{admin_token_path, database_path, load_config, open_store};
 use herald_edge::config::{Config, LogFormat};
-use herald_edge::EdgeError;
+use herald_edge::{ops, EdgeError};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +46,53 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: RosterAction,
+    },
+    /// Show the running server's version, uptime, listeners, sessions, connections and
+    /// database size.
+    Status {
+        /// The configuration file (default: the embedded default).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// List or end client sessions of the running server.
+    Sessions {
+        /// The configuration file (default: the embedded default).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: ops::sessions::SessionsAction,
+    },
+    /// Copy the database to FILE, consistently, while the server runs.
+    Backup {
+        /// The configuration file (default: the embedded default).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The backup file to write (replaced if it exists).
+        file: PathBuf,
+    },
+    /// Replace the database with a backup; refused while the server runs.
+    Restore {
+        /// The configuration file (default: the embedded default).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The backup file (made by `herald backup`) to restore.
+        file: PathBuf,
+    },
+    /// Export or import accounts, rosters and offline messages as XEP-0227 XML.
+    Xep0227 {
+        /// The configuration file (default: the embedded default).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: ops::xep0227::Xep0227Action,
+    },
+    /// Make a key and signing request, import or check TLS certificates.
+    Cert {
+        /// The configuration file (default: the embedded default).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: ops::cert::CertAction,
     },
 }
 
@@ -89,6 +136,12 @@ fn main() -> ExitCode {
             config,
             action: RosterAction::Import { file },
         } => roster_import(config.as_deref(), &file),
+        Command::Status { config } => ops::status::run(config.as_deref()),
+        Command::Sessions { config, action } => ops::sessions::run(config.as_deref(), action),
+        Command::Backup { config, file } => ops::backup::run_backup(config.as_deref(), &file),
+        Command::Restore { config, file } => ops::backup::run_restore(config.as_deref(), &file),
+        Command::Xep0227 { config, action } => ops::xep0227::run(config.as_deref(), action),
+        Command::Cert { config, action } => ops::cert::run(config.as_deref(), action),
     };
     match result {
         Ok(code) => code,
