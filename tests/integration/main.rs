@@ -5,6 +5,7 @@
 //! One test binary with a module per area keeps link time down.
 
 mod admin;
+mod admin_ops;
 mod attacks;
 mod durability;
 mod im;

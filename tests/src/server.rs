@@ -14,6 +14,9 @@ pub struct TestServer {
     /// The generated development CA clients must trust.
     pub ca: PathBuf,
     pub data_dir: PathBuf,
+    /// The configuration it was started with, the admin listener's real address in
+    /// `admin.listen` (what the `herald` admin commands read).
+    pub config: herald_edge::Config,
 }
 
 impl TestServer {
@@ -44,6 +47,11 @@ impl TestServer {
                 .clone()
                 .expect("a development CA was generated"),
             data_dir: config.server.data_dir.clone(),
+            config: {
+                let mut c = config.clone();
+                c.admin.listen = running.admin;
+                c
+            },
             running: Some(running),
         }
     }
