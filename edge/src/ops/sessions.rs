@@ -85,7 +85,7 @@ pub fn render_list(v: &Value) -> String {
             let since = s
                 .get("since_unix_ms")
                 .and_then(Value::as_i64)
-                .map_or_else(|| "-".into(), |ms| herald_core::time::xep0082(ms));
+                .map_or_else(|| "-".into(), herald_core::time::xep0082);
             let state = if flag("detached") {
                 "detached"
             } else if flag("resumable") {

@@ -259,7 +259,7 @@ pub fn import(store: &dyn Store, domains: &[String], xml: &[u8]) -> Result<Repor
     let mut served = 0;
     for host in hosts {
         let jid = host.attr("jid").unwrap_or_default().to_ascii_lowercase();
-        if !domains.iter().any(|d| *d == jid) {
+        if !domains.contains(&jid) {
             report
                 .warnings
                 .push(format!("host {jid:?} is not a hosted domain: skipped"));
