@@ -122,9 +122,86 @@ fn read_general_names(value: &[u8], names: &mut Vec<String>) -> Result<(), &'sta
     Ok(())
 }
 
+const INTEGER: u8 = 0x02;
+const UTC_TIME: u8 = 0x17;
+const GENERALIZED_TIME: u8 = 0x18;
+/// `[0] EXPLICIT Version` inside `TBSCertificate`.
+const VERSION: u8 = 0xa0;
+
+/// The certificate's validity period, `(notBefore, notAfter)`, in seconds since the
+/// Unix epoch.
+pub(crate) fn validity(cert_der: &[u8]) -> Result<(i64, i64), &'static str> {
+    let certificate = Reader(cert_der).expect(SEQUENCE)?;
+    let mut tbs = Reader(Reader(certificate).expect(SEQUENCE)?);
+    let (mut tag, _) = tbs.next_tlv()?;
+    if tag == VERSION {
+        (tag, _) = tbs.next_tlv()?;
+    }
+    if tag != INTEGER {
+        return Err("unexpected DER structure");
+    }
+    tbs.expect(SEQUENCE)?; // signature algorithm
+    tbs.expect(SEQUENCE)?; // issuer
+    let mut validity = Reader(tbs.expect(SEQUENCE)?);
+    let not_before = read_time(&mut validity)?;
+    let not_after = read_time(&mut validity)?;
+    Ok((not_before, not_after))
+}
+
+/// A UTCTime (`YYMMDDHHMMSSZ`, years 1950-2049) or GeneralizedTime
+/// (`YYYYMMDDHHMMSSZ`), as RFC 5280 §4.1.2.5 allows them.
+fn read_time(r: &mut Reader<'_>) -> Result<i64, &'static str> {
+    let (tag, value) = r.next_tlv()?;
+    let text = std::str::from_utf8(value).map_err(|_| "malformed time")?;
+    let digits = text.strip_suffix('Z').ok_or("time not in UTC")?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("malformed time");
+    }
+    let num = |s: &str| s.parse::<i64>().map_err(|_| "malformed time");
+    let (year, rest) = match (tag, digits.len()) {
+        (UTC_TIME, 12) => {
+            let yy = num(&digits[..2])?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &digits[2..])
+        }
+        (GENERALIZED_TIME, 14) => (num(&digits[..4])?, &digits[4..]),
+        _ => return Err("malformed time"),
+    };
+    let (month, day) = (num(&rest[..2])?, num(&rest[2..4])?);
+    let (h, m, s) = (num(&rest[4..6])?, num(&rest[6..8])?, num(&rest[8..10])?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return Err("malformed time");
+    }
+    Ok(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
-    use super::subject_alt_names;
+    use super::{days_from_civil, subject_alt_names, validity};
+
+    #[test]
+    fn validity_is_read_from_rcgen_certificates() {
+        let mut params = rcgen::CertificateParams::new(vec!["a.example".to_owned()]).expect("p");
+        params.not_before = rcgen::date_time_ymd(2020, 2, 29);
+        params.not_after = rcgen::date_time_ymd(2051, 1, 2);
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("cert");
+        let (from, to) = validity(cert.der()).expect("validity");
+        assert_eq!(from, days_from_civil(2020, 2, 29) * 86_400);
+        assert_eq!(from, 1_582_934_400);
+        assert_eq!(to, days_from_civil(2051, 1, 2) * 86_400);
+        assert!(validity(&cert.der()[..40]).is_err());
+    }
 
     #[test]
     fn reads_dns_and_ip_names_from_rcgen_certificate() {

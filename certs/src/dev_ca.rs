@@ -370,7 +370,7 @@ fn set_validity(params: &mut CertificateParams, validity: Duration) -> Result<()
     Ok(())
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), CertError> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), CertError> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -383,7 +383,7 @@ fn create_private_dir(dir: &Path) -> Result<(), CertError> {
 
 /// Writes `contents` to `path` atomically (temporary file + rename), the file
 /// having permission `mode` (on Unix) from its creation on.
-fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), CertError> {
+pub(crate) fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), CertError> {
     let mut temp_name = path.file_name().unwrap_or_default().to_os_string();
     temp_name.push(".tmp");
     let temp = path.with_file_name(temp_name);

@@ -5,7 +5,9 @@
 //! from the client's SNI ([`SniStore`]), builds rustls client and server
 //! configurations ([`server_config`], [`server_config_mtls`],
 //! [`client_config`]), and creates a development PKI so that a fresh
-//! install works out of the box ([`ensure_dev_pki`]). Its [`tls`] module is
+//! install works out of the box ([`ensure_dev_pki`]). For operators it makes
+//! keys and signing requests, checks and imports certificates ([`request`],
+//! [`inspect`], [`import`]). Its [`tls`] module is
 //! the record layer connections use: a sans-IO session on rustls' unbuffered
 //! API and a thin async adapter.
 //!
@@ -25,6 +27,7 @@ mod der;
 mod dev_ca;
 mod error;
 mod identity;
+mod inspect;
 mod reloadable;
 mod store;
 pub mod tls;
@@ -37,6 +40,7 @@ pub use config::{client_config, server_config, server_config_mtls};
 pub use dev_ca::{ensure_dev_pki, DevPki, DEV_CA_COMMON_NAME};
 pub use error::CertError;
 pub use identity::{load_identity, read_certs, CertifiedIdentity};
+pub use inspect::{import, inspect, request, unix_now, CertReport, CsrFiles, Imported};
 pub use reloadable::ReloadableCerts;
 pub use store::SniStore;
 

@@ -7,6 +7,7 @@
 
 pub mod account_control;
 pub mod accounts;
+mod admin;
 mod bare_map;
 mod blocklists;
 pub mod c2s;
@@ -26,6 +27,7 @@ pub mod settings;
 pub mod store;
 pub mod time;
 
+pub use admin::SessionInfo;
 pub use error::CoreError;
 pub use server::Server;
 pub use settings::C2sSettings;

@@ -18,6 +18,18 @@ fn kind_index(kind: StanzaKind) -> usize {
     }
 }
 
+/// Stream error conditions shown at zero before they first happen (others appear when
+/// they do): the ones an operator alerts on.
+const COMMON_STREAM_ERRORS: [&str; 7] = [
+    "conflict",
+    "connection-timeout",
+    "not-well-formed",
+    "policy-violation",
+    "restricted-xml",
+    "system-shutdown",
+    "write-stalled",
+];
+
 /// The core's counters and gauges, and the registry that exposes them.
 #[derive(Debug)]
 pub struct Metrics {
@@ -103,6 +115,18 @@ impl Metrics {
             "Temporary authentication blocks started after repeated failures, by scope",
             auth_blocks.clone(),
         );
+        // A family shows no series until a label is used: create every known label now,
+        // so that a scrape (and an alert on it) finds each series at zero from the start.
+        for r in crate::c2s::admission::Refusal::ALL {
+            let _ = connections_refused.get_or_create(&vec![("reason", r.label())]);
+        }
+        for scope in crate::c2s::throttle::Scope::ALL {
+            let _ = auth_throttled.get_or_create(&vec![("scope", scope.label())]);
+            let _ = auth_blocks.get_or_create(&vec![("scope", scope.label())]);
+        }
+        for condition in COMMON_STREAM_ERRORS {
+            let _ = stream_errors.get_or_create(&vec![("condition", condition)]);
+        }
         let per_kind = |family: &Family<Labels, Counter>| {
             [StanzaKind::Message, StanzaKind::Presence, StanzaKind::Iq]
                 .map(|k| family.get_or_create(&vec![("kind", k.name())]).clone())
@@ -180,5 +204,27 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("herald_c2s_sessions 1"), "{text}");
+    }
+
+    #[test]
+    fn every_series_the_readme_lists_exists_before_first_use() {
+        let text = Metrics::new().render();
+        for series in [
+            "herald_c2s_connections ",
+            "herald_c2s_sessions ",
+            "herald_stanzas_in_total{kind=\"presence\"} 0",
+            "herald_stanzas_out_total{kind=\"iq\"} 0",
+            "herald_auth_failures_total 0",
+            "herald_offline_queue_messages ",
+            "herald_c2s_connections_refused_total{reason=\"rate_limited\"} 0",
+            "herald_c2s_connections_refused_total{reason=\"max_connections\"} 0",
+            "herald_c2s_connections_refused_total{reason=\"max_unauthenticated\"} 0",
+            "herald_c2s_connections_refused_total{reason=\"per_ip_unauthenticated\"} 0",
+            "herald_auth_throttled_total{scope=\"address\"} 0",
+            "herald_auth_blocks_total{scope=\"account\"} 0",
+            "herald_stream_errors_total{condition=\"policy-violation\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} missing from:\n{text}");
+        }
     }
 }

@@ -10,6 +10,7 @@
 //! (`send_queue_bytes`). A sender that finds it full marks the session overflowed and
 //! wakes it; the session closes its stream (what it held is rescued when it ends).
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -47,12 +48,24 @@ struct Signal {
     queued_bytes: AtomicUsize,
 }
 
+/// Where the connection that bound a session came from (admin listings). A resumed
+/// session keeps what its first connection had.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnInfo {
+    pub ip: Option<IpAddr>,
+    /// XEP-0368 direct TLS rather than STARTTLS.
+    pub direct_tls: bool,
+    /// When the resource was bound, milliseconds since the Unix epoch.
+    pub since_unix_ms: i64,
+}
+
 /// One bound resource: its address and the sending side of its queue. Never changes
 /// while the session lives.
 #[derive(Debug)]
 pub struct SessionHandle {
     pub jid: Jid,
     pub conn_id: u64,
+    pub info: ConnInfo,
     tx: mpsc::Sender<Outbound>,
     signal: Arc<Signal>,
     max_bytes: usize,
@@ -274,6 +287,7 @@ impl Router {
         bare: &Jid,
         resource: Option<String>,
         conn_id: u64,
+        info: ConnInfo,
         limits: QueueLimits,
         max_sessions: usize,
     ) -> Result<Bound, BindRefused> {
@@ -299,6 +313,7 @@ impl Router {
         let handle = Arc::new(SessionHandle {
             jid,
             conn_id,
+            info,
             tx,
             signal: Arc::clone(&signal),
             max_bytes: limits.bytes,
@@ -440,11 +455,25 @@ mod tests {
     fn same_resource_replaces_the_old_session() {
         let r = Router::new();
         let a = r
-            .bind(&bare(), Some("phone".into()), 1, LIMITS, 5)
+            .bind(
+                &bare(),
+                Some("phone".into()),
+                1,
+                ConnInfo::default(),
+                LIMITS,
+                5,
+            )
             .expect("bind");
         assert!(a.replaced.is_none());
         let b = r
-            .bind(&bare(), Some("phone".into()), 2, LIMITS, 5)
+            .bind(
+                &bare(),
+                Some("phone".into()),
+                2,
+                ConnInfo::default(),
+                LIMITS,
+                5,
+            )
             .expect("bind");
         assert_eq!(a.handle.jid, b.handle.jid);
         assert_eq!(b.replaced.map(|s| s.conn_id), Some(1));
@@ -460,10 +489,11 @@ mod tests {
     fn session_cap_refuses_new_resources() {
         let r = Router::new();
         for i in 0..2 {
-            r.bind(&bare(), None, i, LIMITS, 2).expect("bind");
+            r.bind(&bare(), None, i, ConnInfo::default(), LIMITS, 2)
+                .expect("bind");
         }
         assert!(matches!(
-            r.bind(&bare(), None, 9, LIMITS, 2),
+            r.bind(&bare(), None, 9, ConnInfo::default(), LIMITS, 2),
             Err(BindRefused::TooManySessions)
         ));
         assert_eq!(r.session_count(), 2);
@@ -472,7 +502,9 @@ mod tests {
     #[test]
     fn snapshots_do_not_change_under_the_reader() {
         let r = Router::new();
-        let a = r.bind(&bare(), None, 1, LIMITS, 5).expect("bind");
+        let a = r
+            .bind(&bare(), None, 1, ConnInfo::default(), LIMITS, 5)
+            .expect("bind");
         let before = r.sessions(&bare());
         let p = Arc::new(Element::new("presence", ns::CLIENT));
         assert!(r.update(&a.handle.jid, 1, |s| {
@@ -492,7 +524,9 @@ mod tests {
     #[test]
     fn queues_are_bounded_by_count_and_by_bytes() {
         let r = Router::new();
-        let mut b = r.bind(&bare(), None, 1, LIMITS, 5).expect("bind");
+        let mut b = r
+            .bind(&bare(), None, 1, ConnInfo::default(), LIMITS, 5)
+            .expect("bind");
         let el = Arc::new(Element::new("message", ns::CLIENT));
         // One stanza always fits, however big: a queue of one is never stuck.
         assert!(!b.queue.backlogged());
@@ -501,7 +535,9 @@ mod tests {
         assert!(!b.queue.overflowed());
         assert!(!b.handle.send(Arc::clone(&el), 10), "over the byte budget");
         assert!(b.queue.overflowed());
-        let b2 = r.bind(&bare(), None, 2, LIMITS, 5).expect("bind");
+        let b2 = r
+            .bind(&bare(), None, 2, ConnInfo::default(), LIMITS, 5)
+            .expect("bind");
         for i in 0..4 {
             assert_eq!(b2.queue.backlogged(), i >= 2, "half of 4 stanzas");
             assert!(b2.handle.send(Arc::clone(&el), 10));
@@ -514,7 +550,9 @@ mod tests {
             Some(Outbound::Stanza { size: 5000, .. })
         ));
         let r2 = Router::new();
-        let mut c = r2.bind(&bare(), None, 3, LIMITS, 5).expect("bind");
+        let mut c = r2
+            .bind(&bare(), None, 3, ConnInfo::default(), LIMITS, 5)
+            .expect("bind");
         assert!(c.handle.send(Arc::clone(&el), 600));
         assert!(!c.handle.send(Arc::clone(&el), 600));
         c.queue.try_recv();

@@ -12,21 +12,21 @@ pub fn username_of(arg: &str, domains: &[String]) -> Result<String, EdgeError> {
         return Ok(normalize_username(arg)?);
     }
     let jid = Jid::parse(arg)
-        .map_err(|e| EdgeError::Usage(format!("{arg:?} is not a valid address: {e}")))?;
+        .map_err(|e| EdgeError::Command(format!("{arg:?} is not a valid address: {e}")))?;
     let Some(local) = jid.local() else {
-        return Err(EdgeError::Usage(format!(
+        return Err(EdgeError::Command(format!(
             "{arg:?} has no user part: write user@{}",
             jid.domain()
         )));
     };
     if jid.resource().is_some() {
-        return Err(EdgeError::Usage(format!(
+        return Err(EdgeError::Command(format!(
             "{arg:?} names a resource: accounts are bare JIDs ({})",
             jid.bare()
         )));
     }
     if !domains.iter().any(|d| d == jid.domain()) {
-        return Err(EdgeError::Usage(format!(
+        return Err(EdgeError::Command(format!(
             "{} is not a domain this server hosts (hosted: {}); accounts can only be \
              created for hosted domains",
             jid.domain(),

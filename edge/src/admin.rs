@@ -1,31 +1,51 @@
-//! The admin HTTP listener: `GET /health` and `GET /metrics` (Prometheus text format).
-//! A deliberately tiny HTTP/1.1 responder: one bounded request per connection, a read
-//! timeout, no keep-alive.
+//! The admin HTTP listener: `GET /health`, `GET /metrics` (Prometheus text format) and
+//! the JSON API the `herald` command uses (`GET /api/status`, `GET /api/sessions`,
+//! `POST /api/sessions/kick`, see [`crate::admin_api`]). A deliberately tiny HTTP/1.1
+//! responder: one bounded request per connection ([`crate::admin_http`]), a timeout for
+//! the whole exchange, no keep-alive.
 //!
-//! `/metrics` needs `Authorization: Bearer <token>`, the token being the content of the
-//! admin token file (generated on first start, mode 0600; Prometheus reads it with
-//! `authorization.credentials_file`). `/health` answers without it and says only whether
-//! the server is up, for load balancers and service managers.
+//! Everything but `/health` needs `Authorization: Bearer <token>`, the token being the
+//! content of the admin token file (generated on first start, mode 0600; Prometheus
+//! reads it with `authorization.credentials_file`). `/health` answers without it and
+//! says only whether the server is up, for load balancers and service managers.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use herald_core::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use crate::admin_http::{parse, HttpError, Parsed, Request, MAX_BODY, MAX_HEAD};
 use crate::error::EdgeError;
 
 /// Pause after a failed accept (out of descriptors): retrying at once would spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// How long one connection may take, from accept to the last byte of the answer.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Largest request head accepted.
-const MAX_REQUEST: usize = 8192;
 /// A token file shorter than this is refused (a generated token has 64 characters).
 const MIN_TOKEN_LEN: usize = 16;
+
+/// What the status endpoint reports besides the core's own state.
+#[derive(Debug, Clone, Default)]
+pub struct AdminInfo {
+    /// Listening sockets by kind (`c2s-starttls`, `c2s-direct-tls`, `admin`).
+    pub listeners: Vec<(&'static str, SocketAddr)>,
+    /// The database file.
+    pub database: PathBuf,
+}
+
+/// The state every admin request sees.
+pub(crate) struct AdminCtx {
+    pub(crate) server: Arc<Server>,
+    pub(crate) info: AdminInfo,
+    pub(crate) started: Instant,
+    token: Arc<str>,
+}
 
 /// The admin token from `path`, created with a random value when the file is missing.
 pub fn load_or_create_token(path: &Path) -> Result<String, EdgeError> {
@@ -44,20 +64,28 @@ pub fn load_or_create_token(path: &Path) -> Result<String, EdgeError> {
     Ok(token)
 }
 
-/// Bind the admin listener; the task ends at shutdown.
+/// Bind the admin listener; the task ends at shutdown. `info.listeners` gets the admin
+/// listener's own address added.
 pub async fn serve(
     server: Arc<Server>,
     addr: SocketAddr,
     token: String,
+    mut info: AdminInfo,
 ) -> Result<(SocketAddr, JoinHandle<()>), EdgeError> {
-    let token: Arc<str> = token.into();
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| EdgeError::Admin { addr, source })?;
     let local = listener
         .local_addr()
         .map_err(|source| EdgeError::Admin { addr, source })?;
+    info.listeners.push(("admin", local));
     let mut shutdown = server.shutdown_signal();
+    let ctx = Arc::new(AdminCtx {
+        server,
+        info,
+        started: Instant::now(),
+        token: token.into(),
+    });
     let task = tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -73,12 +101,9 @@ pub async fn serve(
                     continue;
                 }
             };
-            let server = Arc::clone(&server);
-            let token = Arc::clone(&token);
+            let ctx = Arc::clone(&ctx);
             tokio::spawn(async move {
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(10), respond(&server, &token, stream))
-                        .await;
+                let _ = tokio::time::timeout(EXCHANGE_TIMEOUT, respond(&ctx, stream)).await;
             });
         }
     });
@@ -109,69 +134,110 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn respond(server: &Server, token: &str, mut stream: TcpStream) -> std::io::Result<()> {
+/// Read one request, within the limits.
+async fn read_request(stream: &mut TcpStream) -> std::io::Result<Result<Request, HttpError>> {
     let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+    let mut chunk = [0u8; 2048];
+    loop {
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
-            return Ok(());
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         buf.extend_from_slice(&chunk[..n]);
-        if buf.len() > MAX_REQUEST {
-            return write(
-                &mut stream,
-                "431 Request Header Fields Too Large",
-                "text/plain",
-                "too large\n",
-            )
-            .await;
+        match parse(&buf) {
+            Parsed::Done(req) => return Ok(Ok(req)),
+            Parsed::Refused(e) => return Ok(Err(e)),
+            // parse() refuses a head over MAX_HEAD and a body over MAX_BODY: the buffer
+            // stays below their sum plus one read.
+            Parsed::Incomplete => debug_assert!(buf.len() <= MAX_HEAD + MAX_BODY + chunk.len()),
         }
     }
-    let head = String::from_utf8_lossy(&buf);
-    let mut parts = head.lines().next().unwrap_or_default().split_whitespace();
-    let (method, path) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    match (method, path) {
-        ("GET", "/health") => {
-            let body = if server.is_shutting_down() {
-                "{\"status\":\"stopping\"}\n"
-            } else {
-                "{\"status\":\"ok\"}\n"
-            };
-            write(&mut stream, "200 OK", "application/json", body).await
-        }
-        ("GET", "/metrics") if !authorized(&head, token) => {
-            write_with(
+}
+
+async fn respond(ctx: &AdminCtx, mut stream: TcpStream) -> std::io::Result<()> {
+    let req = match read_request(&mut stream).await? {
+        Ok(req) => req,
+        Err(e) => {
+            return write(
                 &mut stream,
-                "401 Unauthorized",
-                "WWW-Authenticate: Bearer realm=\"herald admin\"\r\n",
+                e.status(),
                 "text/plain",
-                "a bearer token is required (see the admin token file)\n",
+                &format!("{}\n", e.message()),
             )
             .await
         }
+    };
+    let (method, path) = (req.method.as_str(), req.path.as_str());
+    if (method, path) == ("GET", "/health") {
+        let body = if ctx.server.is_shutting_down() {
+            "{\"status\":\"stopping\"}\n"
+        } else {
+            "{\"status\":\"ok\"}\n"
+        };
+        return write(&mut stream, "200 OK", "application/json", body).await;
+    }
+    let Some(allow) = method_of(path) else {
+        return write(&mut stream, "404 Not Found", "text/plain", "not found\n").await;
+    };
+    if !authorized(&req.head, &ctx.token) {
+        return write_with(
+            &mut stream,
+            "401 Unauthorized",
+            "WWW-Authenticate: Bearer realm=\"herald admin\"\r\n",
+            "text/plain",
+            "a bearer token is required (see the admin token file)\n",
+        )
+        .await;
+    }
+    match (method, path) {
         ("GET", "/metrics") => {
             write(
                 &mut stream,
                 "200 OK",
                 "text/plain; version=0.0.4; charset=utf-8",
-                &server.metrics.render(),
+                &ctx.server.metrics.render(),
             )
             .await
         }
-        ("GET", _) => write(&mut stream, "404 Not Found", "text/plain", "not found\n").await,
+        ("GET", "/api/status") => {
+            let (status, body) = crate::admin_api::status(ctx);
+            write(&mut stream, status, "application/json", &body).await
+        }
+        ("GET", "/api/sessions") => {
+            let (status, body) = crate::admin_api::sessions(ctx, &req);
+            write(&mut stream, status, "application/json", &body).await
+        }
+        ("POST", "/api/sessions/kick") => {
+            let (status, body) = crate::admin_api::kick(ctx, &req).await;
+            write(&mut stream, status, "application/json", &body).await
+        }
+        ("POST", "/api/users/remove") => {
+            let (status, body) = crate::admin_api::remove_user(ctx, &req).await;
+            write(&mut stream, status, "application/json", &body).await
+        }
+        ("POST", "/api/users/end-sessions") => {
+            let (status, body) = crate::admin_api::end_sessions(ctx, &req).await;
+            write(&mut stream, status, "application/json", &body).await
+        }
         _ => {
-            write(
+            write_with(
                 &mut stream,
                 "405 Method Not Allowed",
+                &format!("Allow: {allow}\r\n"),
                 "text/plain",
-                "GET only\n",
+                &format!("{allow} only\n"),
             )
             .await
         }
+    }
+}
+
+/// The method a known path takes; `None` for an unknown path.
+fn method_of(path: &str) -> Option<&'static str> {
+    match path {
+        "/metrics" | "/api/status" | "/api/sessions" => Some("GET"),
+        "/api/sessions/kick" | "/api/users/remove" | "/api/users/end-sessions" => Some("POST"),
+        _ => None,
     }
 }
 

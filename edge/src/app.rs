@@ -30,9 +30,16 @@ pub struct Running {
     /// The configuration in force (a reload compares against it).
     pub(crate) config: Config,
     tasks: Vec<JoinHandle<()>>,
+    /// Held for as long as this server runs (see [`crate::lock`]).
+    _lock: crate::lock::DataDirLock,
 }
 
 impl Running {
+    /// The configuration in force (as started, or as last reloaded).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Close every session with `system-shutdown`, stop listening, and wait (bounded)
     /// for connections and background writes (expiring resumable sessions whose
     /// messages go to offline storage) to finish.
@@ -96,6 +103,7 @@ pub(crate) fn certificates(config: &Config) -> Result<(SniStore, Option<PathBuf>
 
 /// Start Herald as configured.
 pub async fn start(config: &Config) -> Result<Running, EdgeError> {
+    let lock = crate::lock::try_lock(&config.server.data_dir)?;
     let store = open_store(config)?;
     let (sni, dev_ca) = certificates(config)?;
     let certs = Arc::new(ReloadableCerts::new(sni));
@@ -116,7 +124,14 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
     let admin = match config.admin.listen {
         Some(addr) => {
             let token = crate::admin::load_or_create_token(&admin_token_path(config))?;
-            let (local, t) = crate::admin::serve(Arc::clone(&server), addr, token).await?;
+            let mut listeners: Vec<(&'static str, SocketAddr)> = Vec::new();
+            listeners.extend(c2s.starttls.iter().map(|a| ("c2s-starttls", *a)));
+            listeners.extend(c2s.direct_tls.iter().map(|a| ("c2s-direct-tls", *a)));
+            let info = crate::admin::AdminInfo {
+                listeners,
+                database: database_path(config),
+            };
+            let (local, t) = crate::admin::serve(Arc::clone(&server), addr, token, info).await?;
             tasks.push(t);
             Some(local)
         }
@@ -130,6 +145,7 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
         certs,
         config: config.clone(),
         tasks,
+        _lock: lock,
     })
 }
 
@@ -142,7 +158,10 @@ pub fn admin_token_path(config: &Config) -> PathBuf {
         .unwrap_or_else(|| config.server.data_dir.join("admin.token"))
 }
 
-/// The configuration found by the search order (see [`crate::config_source`]).
+/// The configuration found by the search order (see [`crate::config_source`]), for a
+/// command: which one is said on standard error.
 pub fn load_config(flag: Option<&Path>) -> Result<Config, EdgeError> {
-    Ok(crate::config_source::locate(flag)?.config)
+    let located = crate::config_source::locate(flag)?;
+    eprintln!("configuration: {}", located.source);
+    Ok(located.config)
 }

@@ -25,12 +25,30 @@ pub enum EdgeError {
          configuration with --config FILE or HERALD_CONFIG=FILE"
     )]
     NoDatabase { path: PathBuf },
-    /// A command was used wrongly; the text says how to use it.
-    #[error("{0}")]
-    Usage(String),
     #[error("admin listener {addr}: {source}")]
     Admin {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// Reading or writing a file an admin command names.
+    #[error("{path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Another Herald holds the data directory's lock.
+    #[error(
+        "{path} is locked{holder}: a Herald server is running on this data directory (stop it first)"
+    )]
+    Locked {
+        path: PathBuf,
+        /// ` by process N`, or empty when the holder is not known.
+        holder: String,
+    },
+    /// The admin API did not answer.
+    #[error("server not running (no answer on {addr})")]
+    NotRunning { addr: SocketAddr },
+    /// A command failed or was used wrongly; the message says why (and how to use it).
+    #[error("{0}")]
+    Command(String),
 }

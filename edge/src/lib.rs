@@ -7,11 +7,16 @@
 
 pub mod account_arg;
 pub mod admin;
+mod admin_api;
+pub mod admin_client;
+pub mod admin_http;
 pub mod app;
 pub mod config;
 pub mod config_source;
 pub mod error;
+pub mod lock;
 pub mod logging;
+pub mod ops;
 pub mod password;
 pub mod reload;
 pub mod secrets;

@@ -10,11 +10,11 @@ use clap::{Parser, Subcommand};
 use herald_core::store::Store;
 use herald_core::{accounts, contacts};
 use herald_edge::account_arg::username_of;
-use herald_edge::app::{admin_token_path, database_path, open_existing_store};
+use herald_edge::app::{admin_token_path, database_path, load_config, open_existing_store};
 use herald_edge::config::Config;
 use herald_edge::config_source::{self, ConfigSource, Located};
 use herald_edge::password::read_password;
-use herald_edge::{logging, EdgeError};
+use herald_edge::{logging, ops, EdgeError};
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +54,34 @@ enum Command {
     Roster {
         #[command(subcommand)]
         action: RosterAction,
+    },
+    /// Show the running server's version, uptime, listeners, sessions, connections and
+    /// database size.
+    Status,
+    /// List or end client sessions of the running server.
+    Sessions {
+        #[command(subcommand)]
+        action: ops::sessions::SessionsAction,
+    },
+    /// Copy the database to FILE, consistently, while the server runs.
+    Backup {
+        /// The backup file to write (replaced if it exists).
+        file: PathBuf,
+    },
+    /// Replace the database with a backup; refused while the server runs.
+    Restore {
+        /// The backup file (made by `herald backup`) to restore.
+        file: PathBuf,
+    },
+    /// Export or import accounts, rosters and offline messages as XEP-0227 XML.
+    Xep0227 {
+        #[command(subcommand)]
+        action: ops::xep0227::Xep0227Action,
+    },
+    /// Make a key and signing request, import or check TLS certificates.
+    Cert {
+        #[command(subcommand)]
+        action: ops::cert::CertAction,
     },
 }
 
@@ -114,6 +142,12 @@ fn main() -> ExitCode {
         Command::Roster {
             action: RosterAction::Import { file },
         } => roster_import(flag, &file),
+        Command::Status => ops::status::run(flag),
+        Command::Sessions { action } => ops::sessions::run(flag, action),
+        Command::Backup { file } => ops::backup::run_backup(flag, &file),
+        Command::Restore { file } => ops::backup::run_restore(flag, &file),
+        Command::Xep0227 { action } => ops::xep0227::run(flag, action),
+        Command::Cert { action } => ops::cert::run(flag, action),
     };
     match result {
         Ok(code) => code,
@@ -122,13 +156,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The configuration for a command that touches data, said on standard error.
-fn located(flag: Option<&Path>) -> Result<Located, EdgeError> {
-    let l = config_source::locate(flag)?;
-    eprintln!("configuration: {}", l.source);
-    Ok(l)
 }
 
 fn serve(flag: Option<&Path>) -> Result<ExitCode, EdgeError> {
@@ -303,7 +330,7 @@ fn check_config(file: &Path) -> Result<ExitCode, EdgeError> {
 }
 
 fn user(flag: Option<&Path>, action: UserAction) -> Result<ExitCode, EdgeError> {
-    let Located { config, .. } = located(flag)?;
+    let config = load_config(flag)?;
     let store = open_existing_store(&config)?;
     eprintln!("database: {}", database_path(&config).display());
     let domains = &config.server.domains;
@@ -320,11 +347,21 @@ fn user(flag: Option<&Path>, action: UserAction) -> Result<ExitCode, EdgeError> 
             let password = read_password(password)?;
             let user = accounts::set_password(&store, &user, &password)?;
             println!("password changed for {user}@{domain}");
+            match ops::accounts::end_sessions_after_password_change(&config, &user) {
+                Ok(0) => {}
+                Ok(n) => println!("{n} session(s) of {user}@{domain} ended"),
+                Err(e) => {
+                    eprintln!(
+                        "herald: the password is changed, but its sessions were not ended: {e}"
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
         }
         UserAction::Remove { account } => {
             let user = username_of(&account, domains)?;
-            accounts::remove_account_offline(&store, &user, domains)?;
-            println!("removed {user}@{domain}");
+            let what = ops::accounts::remove(&config, &store, &user)?;
+            println!("removed {user}@{domain}: {what}");
         }
         UserAction::List => {
             for u in store.list_users()? {
@@ -355,7 +392,7 @@ fn import(store: &dyn Store, file: &Path) -> Result<ExitCode, EdgeError> {
 
 /// Bulk contact-list import.
 fn roster_import(flag: Option<&Path>, file: &Path) -> Result<ExitCode, EdgeError> {
-    let Located { config, .. } = located(flag)?;
+    let config = load_config(flag)?;
     let store = open_existing_store(&config)?;
     eprintln!("database: {}", database_path(&config).display());
     let domain = default_domain(&config);

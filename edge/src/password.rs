@@ -23,7 +23,7 @@ pub fn read_password(given: Option<String>) -> Result<String, EdgeError> {
 }
 
 fn usage(message: &str) -> EdgeError {
-    EdgeError::Usage(message.to_string())
+    EdgeError::Command(message.to_string())
 }
 
 fn check_not_empty(password: &str) -> Result<(), EdgeError> {

@@ -161,3 +161,39 @@ async fn a_reload_with_bad_certificates_changes_nothing() {
     let mut c = ts.login("alice", "r").await;
     c.assert_alive().await;
 }
+
+/// `herald user remove` and `herald user passwd` beside a running server: the lock
+/// says it runs, the admin API does the work, the sessions end.
+#[tokio::test]
+async fn the_account_commands_reach_the_running_server() {
+    let ts = TestServer::start().await;
+    ts.add_user("alice");
+    ts.add_user("bob");
+    let mut alice = online(&ts, "alice", "desk").await;
+    let mut bob = online(&ts, "bob", "phone").await;
+    subscribe_mutually(&mut alice, &mut bob).await;
+    let config = ts.config.clone();
+    let store = herald_edge::app::open_existing_store(&config).expect("the server's database");
+    let removed = tokio::task::spawn_blocking(move || {
+        herald_edge::ops::accounts::remove(&config, &store, "bob")
+    })
+    .await
+    .expect("join")
+    .expect("removed through the server");
+    assert!(
+        removed.starts_with("1 session(s) ended, left 1 other roster(s)"),
+        "{removed}"
+    );
+    assert_eq!(bob.expect_stream_error().await, "not-authorized");
+    expect_presence(&mut alice, "bob@localhost", Some("unsubscribed")).await;
+
+    let config = ts.config.clone();
+    let ended = tokio::task::spawn_blocking(move || {
+        herald_edge::ops::accounts::end_sessions_after_password_change(&config, "alice@localhost")
+    })
+    .await
+    .expect("join")
+    .expect("ended through the server");
+    assert_eq!(ended, 1);
+    assert_eq!(alice.expect_stream_error().await, "reset");
+}

@@ -403,7 +403,7 @@ async fn scram_salt(ts: &TestServer, user: &str) -> String {
 /// user's, so restarting and comparing does not tell which accounts exist.
 #[tokio::test]
 async fn unknown_users_get_the_same_salt_after_a_restart() {
-    let first = server(|_| {}).await;
+    let mut first = server(|_| {}).await;
     let real = scram_salt(&first, "alice").await;
     let fake = scram_salt(&first, "nobody").await;
     assert_ne!(fake, scram_salt(&first, "nobody2").await, "per user");
@@ -411,7 +411,9 @@ async fn unknown_users_get_the_same_salt_after_a_restart() {
         fake.ends_with(",i=4096"),
         "the default iteration count: {fake}"
     );
-    // A second server on the same data directory: a restart, as far as state goes.
+    // A restart: the first server stops (releasing the data directory's lock, which a
+    // second server would otherwise be refused on), a new one starts on the same data.
+    first.shutdown(Duration::from_secs(2)).await;
     let dir = first.data_dir.clone();
     let second = TestServer::start_with(|c| c.server.data_dir = dir).await;
     assert_eq!(scram_salt(&second, "alice").await, real);

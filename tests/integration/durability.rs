@@ -122,6 +122,9 @@ impl Installation {
              level = \"warn\"\n"
         );
         std::fs::write(&config, text).expect("write the configuration");
+        // The database a first `herald serve` creates: account commands never create one.
+        std::fs::create_dir_all(dir.join("data")).expect("data directory");
+        herald_core::store::SqliteStore::open(&dir.join("data/herald.db")).expect("database");
         Self { dir, config, c2s }
     }
 

@@ -6,10 +6,10 @@
 
 mod accounts;
 mod admin;
+mod admin_ops;
 mod attacks;
 mod durability;
 mod im;
 mod limits;
-mod logs;
 mod negotiation;
 mod stream_management;

@@ -14,7 +14,8 @@ pub struct TestServer {
     /// The generated development CA clients must trust.
     pub ca: PathBuf,
     pub data_dir: PathBuf,
-    /// The configuration it runs with (a reload starts from it).
+    /// The configuration it was started with, the admin listener's real address in
+    /// `admin.listen` (what the `herald` admin commands read).
     pub config: herald_edge::Config,
 }
 
@@ -46,7 +47,11 @@ impl TestServer {
                 .clone()
                 .expect("a development CA was generated"),
             data_dir: config.server.data_dir.clone(),
-            config,
+            config: {
+                let mut c = config.clone();
+                c.admin.listen = running.admin;
+                c
+            },
             running: Some(running),
         }
     }
@@ -83,12 +88,10 @@ impl TestServer {
         &mut self,
         tune: impl FnOnce(&mut herald_edge::Config),
     ) -> Result<Vec<String>, herald_edge::EdgeError> {
-        let mut config = self.config.clone();
-        tune(&mut config);
         let running = self.running.as_mut().expect("the server runs");
-        let restart = running.reload(&config, None)?;
-        self.config = config;
-        Ok(restart)
+        let mut config = running.config().clone();
+        tune(&mut config);
+        running.reload(&config, None)
     }
 
     /// The graceful shutdown of `herald serve`: every session gets `system-shutdown`.

@@ -39,6 +39,14 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
+    /// Every refusal: the refusal counter has a series for each from the start.
+    pub(crate) const ALL: [Self; 4] = [
+        Self::RateLimited,
+        Self::MaxConnections,
+        Self::MaxUnauthenticated,
+        Self::PerIpUnauthenticated,
+    ];
+
     pub(crate) fn label(self) -> &'static str {
         match self {
             Self::RateLimited => "rate_limited",

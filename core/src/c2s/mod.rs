@@ -5,14 +5,14 @@
 //! `listener` → `connection` → `negotiate` → `session`, all over `io` (bytes, reader,
 //! output) and `transport` (plain TCP or TLS).
 
-mod admission;
+pub(crate) mod admission;
 mod connection;
 pub mod fd_limit;
 mod io;
 mod listener;
 mod negotiate;
 mod session;
-mod throttle;
+pub(crate) mod throttle;
 mod transport;
 
 use std::sync::Arc;

@@ -15,7 +15,7 @@ use super::throttle::Attempt;
 use super::transport::Transport;
 use super::C2s;
 use crate::clock::now;
-use crate::router::{Bound, QueueLimits};
+use crate::router::{Bound, ConnInfo, QueueLimits};
 use crate::server::Server;
 use crate::services::stream_mgmt::Detached;
 
@@ -62,6 +62,7 @@ pub(crate) async fn negotiate(
         ),
         conn_id,
         peer,
+        direct_tls,
         guard,
         attempt: None,
     };
@@ -105,6 +106,7 @@ struct Negotiator<'a> {
     conn: Conn,
     conn_id: u64,
     peer: IpAddr,
+    direct_tls: bool,
     guard: &'a mut ConnGuard,
     /// The authentication attempt in progress (its place in the per-account cap).
     attempt: Option<Attempt>,
@@ -319,6 +321,11 @@ impl Negotiator<'_> {
             &bare,
             resource,
             self.conn_id,
+            ConnInfo {
+                ip: Some(self.peer),
+                direct_tls: self.direct_tls,
+                since_unix_ms: crate::time::now_unix_ms(),
+            },
             limits,
             server.settings().max_sessions_per_account,
         )?;

@@ -30,6 +30,9 @@ pub(crate) enum Scope {
 }
 
 impl Scope {
+    /// Both scopes: the block counters have a series for each from the start.
+    pub(crate) const ALL: [Self; 2] = [Self::Address, Self::Account];
+
     pub(crate) fn label(self) -> &'static str {
         match self {
             Self::Address => "address",

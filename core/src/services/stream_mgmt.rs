@@ -154,6 +154,16 @@ impl DetachedSessions {
         ids.iter().filter_map(|id| map.remove(id)).collect()
     }
 
+    /// Whether the session with stream id `id` is detached (admin listings).
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        self.lock().contains_key(id)
+    }
+
+    /// How many sessions wait to be resumed.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
     /// Take it whoever it belongs to (expiry).
     pub(crate) fn take(&self, previd: &str) -> Option<Detached> {
         self.lock().remove(previd)

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 
 use herald_translate::sasl::{ScramHash, ScramRecord};
 
+pub mod backup;
 mod sqlite;
 mod sqlite_schema;
 

@@ -18,6 +18,9 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// `i + 1` (stored in `PRAGMA user_version`). Append only, never edit.
 const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
 
+/// The schema version this build writes (`PRAGMA user_version` after migrating).
+pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
 /// 1: the initial schema.
 pub(super) const MIGRATION_1: &str = "CREATE TABLE users (
         username TEXT NOT NULL PRIMARY KEY,

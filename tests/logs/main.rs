@@ -1,5 +1,8 @@
 //! Log levels: an ordinary client mistake is logged at INFO or WARN; ERROR is kept for
 //! faults of the server, so an admin can alert on it.
+//!
+//! A test binary of its own: the recording subscriber is the process's global one, so
+//! no other test's threads can change which events reach it.
 
 use std::sync::{Arc, Mutex};
 
@@ -45,13 +48,11 @@ impl Recorded {
     }
 }
 
-// A current-thread runtime (the default of `tokio::test`): the server's tasks run on
-// this thread, under this test's subscriber.
 #[tokio::test]
 async fn client_mistakes_are_not_logged_as_errors() {
     let recorded = Recorded::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(recorded.clone()));
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(recorded.clone()))
+        .expect("the only subscriber of this test binary");
     let ts = TestServer::start().await;
     ts.add_user("alice");
     ts.add_user("bob");
