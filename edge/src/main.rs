@@ -465,3 +465,36 @@ fn progress(done: usize, total: usize) {
     );
     let _ = std::io::stderr().flush();
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every option, argument and command of every subcommand, without a description.
+    fn undescribed(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                out.push(format!("{path} {}", arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let sub_path = format!("{path} {}", sub.get_name());
+            if sub.get_name() != "help" && sub.get_about().is_none() {
+                out.push(sub_path.clone());
+            }
+            undescribed(sub, &sub_path, out);
+        }
+    }
+
+    #[test]
+    fn every_option_argument_and_command_has_a_description() {
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        undescribed(&cmd, "herald", &mut missing);
+        assert!(missing.is_empty(), "no --help text for: {missing:?}");
+    }
+}

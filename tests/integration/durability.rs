@@ -352,3 +352,77 @@ async fn imported_contact_lists_are_mutual_subscriptions() {
     })
     .await;
 }
+
+/// Wait until the server log contains `what` (bounded), and return the log.
+async fn log_shows(install: &Installation, what: &str) -> String {
+    let path = install.dir.join("herald.log");
+    let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        let log = std::fs::read_to_string(&path).unwrap_or_default();
+        if log.contains(what) {
+            return log;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server log never showed {what:?}:\n{log}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Send `signal` (`HUP`, `TERM`) to the server, by its process id.
+fn signal(server: &Server, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(server.child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal}");
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_configuration_and_the_sessions_stay() {
+    let install = Installation::new();
+    install.add_user("alice");
+    let mut server = install.serve().await;
+    let mut alice = install.login("alice", "desk").await;
+
+    // A changed limit and a more verbose log level: put in force, nobody disconnected.
+    let text = std::fs::read_to_string(&install.config).expect("read the configuration");
+    let changed = text
+        .replace("level = \"warn\"", "level = \"info\"")
+        .replace("[c2s]\n", "[c2s]\nmax_stanza_bytes = 100000\n");
+    std::fs::write(&install.config, &changed).expect("write the configuration");
+    signal(&server, "HUP");
+    log_shows(&install, "configuration reloaded").await;
+    assert!(
+        server.child.try_wait().expect("status").is_none(),
+        "still running"
+    );
+    alice.assert_alive().await;
+
+    // A broken file: refused with the reason, the old configuration stays.
+    std::fs::write(&install.config, format!("{changed}\n[c2s\n")).expect("write");
+    signal(&server, "HUP");
+    let log = log_shows(&install, "reload refused").await;
+    assert!(log.contains("TOML syntax"), "{log}");
+    assert!(
+        server.child.try_wait().expect("status").is_none(),
+        "still running"
+    );
+    alice.assert_alive().await;
+    // Written to a file, the log has no terminal colour codes.
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escapes in a log file:\n{log}"
+    );
+
+    // SIGTERM still shuts down cleanly.
+    signal(&server, "TERM");
+    assert_eq!(alice.expect_stream_error().await, "system-shutdown");
+    let status = tokio::task::spawn_blocking(move || server.child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+}
