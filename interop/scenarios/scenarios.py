@@ -751,3 +751,57 @@ async def go_sendxmpp_listen(ctx) -> None:
     check(line.endswith(f"{ctx.jid('alice')}: {GO_BODY}"),
           f"go-sendxmpp printed {line!r}, want '<time> {ctx.jid('alice')}: {GO_BODY}'")
     await listener.stop()
+
+
+# --------------------------------------------------------------------------- issue 7
+
+
+async def _mutual_contacts(ctx, a: str, b: str) -> None:
+    """Make `a` and `b` mutual contacts with `herald roster import`."""
+    roster = ctx.server.workdir / f"{ctx.scenario.name}-roster.csv"
+    roster.write_text(f"{ctx.account(a)},{ctx.jid(b)},,,both\n"
+                      f"{ctx.account(b)},{ctx.jid(a)},,,both\n")
+    await ctx.server.cli("roster", "import", str(roster))
+
+
+@scenario("user_remove_live", users=("alice", "bob"))
+async def user_remove_live(ctx) -> None:
+    """`herald user remove` while bob is online: bob's stream ends with <not-authorized/>,
+    alice (his contact) gets his unavailable and unsubscribed presence and a roster push
+    removing him, and bob can no longer log in."""
+    await _mutual_contacts(ctx, "alice", "bob")
+    alice = await ctx.client("alice", "desk")
+    bob = await ctx.client("bob", "phone")
+    await alice.wait_for(lambda s: is_presence(s, sender=ctx.jid("bob"), ptype="available"),
+                         "bob's presence")
+    ma, eb = alice.mark(), len(bob.events)
+    out = await ctx.server.cli("user", "remove", ctx.jid("bob"))
+    check("1 session(s) ended" in out, f"`herald user remove` printed {out!r}")
+    err = await bob.wait_event("stream_error", "bob's stream error", since=eb)
+    check(err["condition"] == "not-authorized", f"bob got <{err['condition']}/>, want not-authorized")
+    await alice.wait_for(lambda s: is_presence(s, sender=ctx.jid("bob"), ptype="unavailable"),
+                         "bob's unavailable presence", since=ma)
+    await alice.wait_for(lambda s: is_presence(s, sender=ctx.jid("bob"), ptype="unsubscribed"),
+                         "unsubscribed from bob", since=ma)
+    await alice.wait_for(lambda s: is_roster_push(s, ctx.jid("bob"), "remove"),
+                         "a roster push removing bob", since=ma)
+    again = ctx.make_client("bob", "again")
+    outcome = await again.attempt_login(timeout=10)
+    check(outcome == "failed_auth", f"a removed account's login ended with {outcome!r}")
+    await alice.plugin["xep_0199"].ping(timeout=5)
+
+
+@scenario("user_passwd_live", users=("alice",))
+async def user_passwd_live(ctx) -> None:
+    """`herald user passwd` while alice is online: her stream ends with <reset/>, the old
+    password is refused and the new one logs in."""
+    alice = await ctx.client("alice", "desk")
+    ea = len(alice.events)
+    await ctx.server.cli("user", "passwd", ctx.jid("alice"), "--password", "a new one")
+    err = await alice.wait_event("stream_error", "alice's stream error", since=ea)
+    check(err["condition"] == "reset", f"alice got <{err['condition']}/>, want reset")
+    old = ctx.make_client("alice", "old")
+    outcome = await old.attempt_login(timeout=10)
+    check(outcome == "failed_auth", f"the old password's login ended with {outcome!r}")
+    new = await ctx.client("alice", "new", password="a new one")
+    await new.plugin["xep_0199"].ping(timeout=5)
