@@ -41,8 +41,8 @@ pub(crate) enum Side {
     Subscriptions,
 }
 
-/// The XML form of a roster item.
-pub(crate) fn item_element(item: &RosterItem) -> Element {
+/// The XML form of a roster item (RFC 6121 §2.1.2; also XEP-0227 exports).
+pub fn item_element(item: &RosterItem) -> Element {
     let mut el = Element::new("item", ns::ROSTER)
         .with_attr("jid", item.jid.clone())
         .with_attr("subscription", item.subscription.as_str());

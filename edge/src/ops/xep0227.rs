@@ -192,22 +192,7 @@ fn export_user(store: &dyn Store, user: &str, report: &mut Report) -> Result<Ele
     if !items.is_empty() {
         let mut query = Element::new("query", ns::ROSTER);
         for item in items {
-            let mut i = Element::new("item", ns::ROSTER)
-                .with_attr("jid", item.jid.as_str())
-                .with_attr("subscription", item.subscription.as_str());
-            if let Some(name) = &item.name {
-                i.set_attr("name", name.as_str());
-            }
-            if item.ask {
-                i.set_attr("ask", "subscribe");
-            }
-            if item.approved {
-                i.set_attr("approved", "true");
-            }
-            for g in &item.groups {
-                i.push_child(Element::new("group", ns::ROSTER).with_text(g.as_str()));
-            }
-            query.push_child(i);
+            query.push_child(herald_core::services::roster::item_element(&item));
             report.roster_items += 1;
         }
         el.push_child(query);
