@@ -805,3 +805,58 @@ async def user_passwd_live(ctx) -> None:
     check(outcome == "failed_auth", f"the old password's login ended with {outcome!r}")
     new = await ctx.client("alice", "new", password="a new one")
     await new.plugin["xep_0199"].ping(timeout=5)
+
+
+def _add_user_on_a_terminal(herald: str, config: str, jid: str, first: str, second: str) -> tuple[int, str]:
+    """Run `herald user add JID` on a pseudo-terminal, answer its two password prompts
+    and return (exit status, everything the terminal showed)."""
+    import os
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: herald on the terminal
+        os.execv(herald, [herald, "user", "add", jid, "--config", config])
+    shown = b""
+    answers = [first, second]
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+            # Answer a prompt only once it is shown (typed ahead, a terminal would echo
+            # the answer before the prompt turned echo off).
+            prompts = shown.count(b"Password")
+            if answers and prompts == 3 - len(answers) and shown.endswith(b": "):
+                os.write(fd, answers.pop(0).encode() + b"\n")
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+
+@scenario("user_add_prompt")
+async def user_add_prompt(ctx) -> None:
+    """`herald user add` on a terminal asks for the password twice without echoing it
+    (a pseudo-terminal stands in for the admin's); two different answers change
+    nothing; the account made with matching answers logs in."""
+    herald, config = str(ctx.server.herald), str(ctx.server.config)
+    jid = ctx.jid("typed")
+    code, shown = await asyncio.to_thread(_add_user_on_a_terminal, herald, config, jid,
+                                          "first secret", "other secret")
+    check(code != 0 and "differ" in shown, f"mismatched passwords: exit {code}, terminal:\n{shown}")
+    code, shown = await asyncio.to_thread(_add_user_on_a_terminal, herald, config, jid,
+                                          "typed secret", "typed secret")
+    check(code == 0, f"exit {code}, terminal:\n{shown}")
+    check(shown.count("Password") == 2, f"want two prompts, terminal:\n{shown}")
+    check("typed secret" not in shown, f"the password was echoed:\n{shown}")
+    c = await ctx.client("typed", "desk", password="typed secret")
+    await c.plugin["xep_0199"].ping(timeout=5)
