@@ -4,4 +4,5 @@
 //!   up, go out in order, or bounce to their senders; back-off after failures, idle
 //!   streams closed (sans-IO, virtual-time tests).
 
+pub mod outbound;
 pub mod outbound_queue;

@@ -209,10 +209,15 @@ impl OutboundQueues {
         self.actions.push_back(Action::Connect(domain));
     }
 
-    /// The domain's stream is established: what waited goes out, in order.
-    pub fn connected(&mut self, domain: &str, now: Instant) {
+    /// The domain's stream is established: what waited goes out, in order. False
+    /// when no attempt was expected any more (it timed out): the driver closes the
+    /// stream.
+    pub fn connected(&mut self, domain: &str, now: Instant) -> bool {
+        if !matches!(self.domains.get(domain), Some(State::Connecting { .. })) {
+            return false;
+        }
         let Some(State::Connecting { queue, .. }) = self.domains.remove(domain) else {
-            return;
+            return false;
         };
         for (env, _) in queue {
             self.actions
@@ -220,6 +225,7 @@ impl OutboundQueues {
         }
         self.domains
             .insert(domain.to_string(), State::Up { last_used: now });
+        true
     }
 
     /// The attempt failed: everything waiting bounces, and the domain backs off.

@@ -1,0 +1,174 @@
+//! The edge's outbound federation driver with a stand-in connector (the real s2s
+//! connector is tested against Prosody and ejabberd in `interop/`): stanzas for a
+//! remote domain wait for its stream and go out in order, a failed attempt bounces them
+//! to the local sender, a stream that vanishes takes a new attempt.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use herald_edge::s2s::outbound::{Connecting, Connector, Outbound, OutboundHandle, S2sLink};
+use herald_edge::s2s::outbound_queue::{Failure, QueueLimits};
+use herald_tests::{body_of, stanza_error, wait_until, TestServer};
+use herald_translate::Envelope;
+use tokio::sync::oneshot;
+
+/// A link that records what it is given, until it is told it is gone.
+#[derive(Default)]
+struct Recorder {
+    sent: Mutex<Vec<Envelope>>,
+    gone: Mutex<bool>,
+}
+
+impl S2sLink for Recorder {
+    fn send(&self, env: Envelope) -> Result<(), Envelope> {
+        if *self.gone.lock().expect("lock") {
+            return Err(env);
+        }
+        self.sent.lock().expect("lock").push(env);
+        Ok(())
+    }
+
+    fn close(&self) {
+        *self.gone.lock().expect("lock") = true;
+    }
+}
+
+/// Each attempt waits for the test to say how it ends.
+#[derive(Default)]
+struct Scripted {
+    pending: Mutex<Vec<(String, oneshot::Sender<Result<Arc<dyn S2sLink>, Failure>>)>>,
+}
+
+impl Connector for Scripted {
+    fn connect(&self, domain: String, _handle: OutboundHandle) -> Connecting {
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("lock").push((domain, tx));
+        Box::pin(async move {
+            rx.await
+                .unwrap_or_else(|_| Err(Failure::Refused("test ended".into())))
+        })
+    }
+}
+
+impl Scripted {
+    fn attempts(&self) -> usize {
+        self.pending.lock().expect("lock").len()
+    }
+
+    /// End the oldest attempt; false when it had been cancelled (its future dropped).
+    fn finish(&self, outcome: Result<Arc<dyn S2sLink>, Failure>) -> (String, bool) {
+        let (domain, tx) = self.pending.lock().expect("lock").remove(0);
+        let delivered = tx.send(outcome).is_ok();
+        (domain, delivered)
+    }
+}
+
+fn setup(ts: &TestServer) -> (Arc<Scripted>, Arc<Outbound>) {
+    let connector = Arc::new(Scripted::default());
+    let outbound = Outbound::start(
+        &ts.server,
+        connector.clone(),
+        QueueLimits {
+            connect_timeout: Duration::from_secs(5),
+            ..QueueLimits::default()
+        },
+    );
+    ts.server.set_federation(outbound.clone());
+    (connector, outbound)
+}
+
+#[tokio::test]
+async fn remote_stanzas_wait_for_the_stream_and_go_out_in_order() {
+    let ts = TestServer::start().await;
+    ts.add_user("alice");
+    let (connector, outbound) = setup(&ts);
+    let mut alice = ts.login("alice", "desk").await;
+    for i in 0..3 {
+        alice
+            .send_message("bob@remote.example", &format!("m{i}"))
+            .await;
+    }
+    alice.assert_alive().await;
+    wait_until("three stanzas queued for remote.example", || {
+        outbound.queued("remote.example") == 3
+    })
+    .await;
+    assert_eq!(connector.attempts(), 1, "one attempt for the domain");
+    let link = Arc::new(Recorder::default());
+    assert_eq!(
+        connector.finish(Ok(link.clone())),
+        ("remote.example".to_string(), true)
+    );
+    wait_until("delivered on the link", || {
+        link.sent.lock().expect("lock").len() == 3
+    })
+    .await;
+    let bodies: Vec<_> = link
+        .sent
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|e| body_of(e.stanza()).unwrap_or_default())
+        .collect();
+    assert_eq!(bodies, ["m0", "m1", "m2"]);
+    assert_eq!(
+        link.sent.lock().expect("lock")[0].from().to_string(),
+        "alice@localhost/desk"
+    );
+
+    // The stream vanishes: the next stanza takes a new attempt instead of vanishing.
+    link.close();
+    alice.send_message("bob@remote.example", "after").await;
+    wait_until("a new attempt", || connector.attempts() == 1).await;
+    let second = Arc::new(Recorder::default());
+    connector.finish(Ok(second.clone()));
+    wait_until("delivered on the new link", || {
+        second.sent.lock().expect("lock").len() == 1
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_attempt_bounces_every_waiting_stanza_to_its_sender() {
+    let ts = TestServer::start().await;
+    ts.add_user("alice");
+    let (connector, _outbound) = setup(&ts);
+    let mut alice = ts.login("alice", "desk").await;
+    alice.send_message("bob@nowhere.example", "one").await;
+    alice.send_message("carol@nowhere.example", "two").await;
+    alice.assert_alive().await;
+    wait_until("an attempt", || connector.attempts() == 1).await;
+    connector.finish(Err(Failure::NotFound("no SRV or address record".into())));
+    for from in ["bob@nowhere.example", "carol@nowhere.example"] {
+        let bounce = alice
+            .recv_where("a bounce", |e| e.attr("from") == Some(from))
+            .await;
+        assert_eq!(bounce.attr("type"), Some("error"));
+        assert_eq!(
+            stanza_error(&bounce).as_deref(),
+            Some("remote-server-not-found")
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_that_never_ends_times_out_and_bounces() {
+    let ts = TestServer::start().await;
+    ts.add_user("alice");
+    let (connector, outbound) = setup(&ts);
+    let mut alice = ts.login("alice", "desk").await;
+    alice.send_message("bob@slow.example", "waiting").await;
+    alice.assert_alive().await;
+    wait_until("queued", || outbound.queued("slow.example") == 1).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let bounce = alice
+        .recv_where("a bounce", |e| e.attr("from") == Some("bob@slow.example"))
+        .await;
+    assert_eq!(
+        stanza_error(&bounce).as_deref(),
+        Some("remote-server-timeout")
+    );
+    // The attempt was cancelled (its connection dropped), so it cannot deliver late.
+    let (_, delivered) = connector.finish(Ok(Arc::new(Recorder::default())));
+    assert!(!delivered, "the timed-out attempt is still running");
+}
