@@ -20,9 +20,9 @@ struct Recorder {
 }
 
 impl S2sLink for Recorder {
-    fn send(&self, env: Envelope) -> Result<(), Envelope> {
+    fn send(&self, env: Envelope) -> Result<(), Box<Envelope>> {
         if *self.gone.lock().expect("lock") {
-            return Err(env);
+            return Err(Box::new(env));
         }
         self.sent.lock().expect("lock").push(env);
         Ok(())

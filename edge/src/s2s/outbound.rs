@@ -24,7 +24,7 @@ use super::outbound_queue::{Action, Failure, OutboundQueues, QueueLimits};
 /// An established outbound stream to one remote domain.
 pub trait S2sLink: Send + Sync + 'static {
     /// Queue a stanza on the stream; gives it back when the stream is gone or full.
-    fn send(&self, env: Envelope) -> Result<(), Envelope>;
+    fn send(&self, env: Envelope) -> Result<(), Box<Envelope>>;
     /// End the stream (idle, or the domain is no longer allowed).
     fn close(&self);
 }
@@ -171,7 +171,7 @@ async fn drive(server: Weak<Server>, shared: Arc<Shared>, connector: Arc<dyn Con
                 Action::Send(domain, env) => {
                     let link = shared.links().get(&domain).cloned();
                     let unsent = match link {
-                        Some(link) => link.send(env).err(),
+                        Some(link) => link.send(env).err().map(|e| *e),
                         None => Some(env),
                     };
                     if let Some(env) = unsent {
