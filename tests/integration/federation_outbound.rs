@@ -33,10 +33,13 @@ impl S2sLink for Recorder {
     }
 }
 
+/// How an attempt ends.
+type Outcome = Result<Arc<dyn S2sLink>, Failure>;
+
 /// Each attempt waits for the test to say how it ends.
 #[derive(Default)]
 struct Scripted {
-    pending: Mutex<Vec<(String, oneshot::Sender<Result<Arc<dyn S2sLink>, Failure>>)>>,
+    pending: Mutex<Vec<(String, oneshot::Sender<Outcome>)>>,
 }
 
 impl Connector for Scripted {
@@ -56,7 +59,7 @@ impl Scripted {
     }
 
     /// End the oldest attempt; false when it had been cancelled (its future dropped).
-    fn finish(&self, outcome: Result<Arc<dyn S2sLink>, Failure>) -> (String, bool) {
+    fn finish(&self, outcome: Outcome) -> (String, bool) {
         let (domain, tx) = self.pending.lock().expect("lock").remove(0);
         let delivered = tx.send(outcome).is_ok();
         (domain, delivered)
