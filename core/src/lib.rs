@@ -18,6 +18,7 @@ pub mod db;
 pub mod error;
 pub mod federation;
 pub mod metrics;
+pub mod metrics_s2s;
 pub mod reload;
 pub mod router;
 pub mod server;

@@ -48,6 +48,8 @@ pub struct Metrics {
     pub connections_refused: Family<Labels, Counter>,
     pub auth_throttled: Family<Labels, Counter>,
     pub auth_blocks: Family<Labels, Counter>,
+    /// Federation (`herald_s2s_*`).
+    pub s2s: crate::metrics_s2s::S2sMetrics,
 }
 
 impl Default for Metrics {
@@ -127,6 +129,10 @@ impl Metrics {
         for condition in COMMON_STREAM_ERRORS {
             let _ = stream_errors.get_or_create(&vec![("condition", condition)]);
         }
+        let s2s = crate::metrics_s2s::S2sMetrics::register(
+            &mut registry,
+            crate::metrics_s2s::DEFAULT_MAX_DOMAINS,
+        );
         let per_kind = |family: &Family<Labels, Counter>| {
             [StanzaKind::Message, StanzaKind::Presence, StanzaKind::Iq]
                 .map(|k| family.get_or_create(&vec![("kind", k.name())]).clone())
@@ -145,6 +151,7 @@ impl Metrics {
             stream_errors,
             offline_queue,
             connections_refused,
+            s2s,
         }
     }
 

@@ -152,6 +152,12 @@ async fn a_failed_attempt_bounces_every_waiting_stanza_to_its_sender() {
             Some("remote-server-not-found")
         );
     }
+    let text = ts.server.metrics.render();
+    assert!(
+        text.contains("herald_s2s_bounces_total{condition=\"remote-server-not-found\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("herald_s2s_queue_depth 0"), "{text}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -143,15 +143,19 @@ async fn drive(server: Weak<Server>, shared: Arc<Shared>, connector: Arc<dyn Con
     let mut attempts: HashMap<String, JoinHandle<()>> = HashMap::new();
     loop {
         let now = tokio::time::Instant::now().into_std();
-        let (actions, deadline) = {
+        let (actions, deadline, queued) = {
             let mut q = shared.queues();
             q.handle_timeout(now);
             let actions: Vec<Action> = std::iter::from_fn(|| q.poll_action()).collect();
-            (actions, q.poll_timeout())
+            (actions, q.poll_timeout(), q.total_queued())
         };
         let Some(server) = server.upgrade() else {
             return;
         };
+        let metrics = &server.metrics.s2s;
+        metrics
+            .queue_depth
+            .set(i64::try_from(queued).unwrap_or(i64::MAX));
         let acted = !actions.is_empty();
         for action in actions {
             match action {
@@ -181,7 +185,10 @@ async fn drive(server: Weak<Server>, shared: Arc<Shared>, connector: Arc<dyn Con
                         shared.retry(env);
                     }
                 }
-                Action::Bounce(env) => server.route(env).await,
+                Action::Bounce(env, condition) => {
+                    metrics.bounce(condition.name());
+                    server.route(env).await;
+                }
                 Action::Close(domain) => {
                     if let Some(link) = shared.links().remove(&domain) {
                         link.close();

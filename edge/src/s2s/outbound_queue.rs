@@ -79,7 +79,7 @@ pub enum Action {
     /// Send the stanza on the domain's established stream.
     Send(String, Envelope),
     /// Route this error reply to the local sender of a stanza that cannot go out.
-    Bounce(Envelope),
+    Bounce(Envelope, StanzaErrorCondition),
     /// Close the domain's stream (idle).
     Close(String),
 }
@@ -139,6 +139,17 @@ impl OutboundQueues {
         }
     }
 
+    /// Stanzas waiting for any domain's stream.
+    pub fn total_queued(&self) -> usize {
+        self.domains
+            .values()
+            .map(|s| match s {
+                State::Connecting { queue, .. } => queue.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// Whether the domain's stream is established.
     pub fn is_up(&self, domain: &str) -> bool {
         matches!(self.domains.get(domain), Some(State::Up { .. }))
@@ -146,7 +157,7 @@ impl OutboundQueues {
 
     fn bounce(&mut self, env: &Envelope, err: &StanzaError) {
         match env.error_reply(err) {
-            Some(reply) => self.actions.push_back(Action::Bounce(reply)),
+            Some(reply) => self.actions.push_back(Action::Bounce(reply, err.condition)),
             None => self.dropped_errors += 1,
         }
     }

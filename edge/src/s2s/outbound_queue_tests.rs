@@ -43,7 +43,7 @@ fn bounces(actions: &[Action]) -> Vec<(String, String)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Bounce(env) => {
+            Action::Bounce(env, _) => {
                 let el = env.stanza();
                 let cond = el
                     .elements()
@@ -81,6 +81,7 @@ fn stanzas_wait_for_the_stream_then_go_out_in_order() {
         "{a:?}"
     );
     assert_eq!(q.queued("remote.example"), 2);
+    assert_eq!(q.total_queued(), 2);
     q.connected("remote.example", t0 + Duration::from_secs(1));
     assert_eq!(sent_ids(&drain(&mut q)), ["1", "2"]);
     assert!(q.is_up("remote.example"));
