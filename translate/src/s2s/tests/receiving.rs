@@ -1,0 +1,1 @@
+//! The receiving machine against hand-written peer input.
