@@ -170,7 +170,11 @@ pub(crate) fn is_stanza(el: &Element) -> bool {
 
 /// The condition of a received `<stream:error/>`.
 pub(crate) fn stream_error_condition(el: &Element) -> Option<Cond> {
-    let name = el.elements().find(|c| c.ns == ns::STREAM_ERRORS)?.name.clone();
+    let name = el
+        .elements()
+        .find(|c| c.ns == ns::STREAM_ERRORS)?
+        .name
+        .clone();
     STREAM_CONDITIONS.into_iter().find(|c| c.name() == name)
 }
 
@@ -226,9 +230,7 @@ mod tests {
             "b",
             "a",
             None,
-            DbBody::Outcome(DialbackOutcome::Error(
-                StanzaErrorCondition::ItemNotFound,
-            )),
+            DbBody::Outcome(DialbackOutcome::Error(StanzaErrorCondition::ItemNotFound)),
         );
         assert_eq!(
             err,

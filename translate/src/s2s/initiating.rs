@@ -360,8 +360,7 @@ impl Initiating {
         };
         let known = self.established.iter().any(|d| d == local)
             || self.pending.iter().any(|p| p.local == local);
-        if self.state != State::Established || known || !self.policy.dialback_allowed(self.tls)
-        {
+        if self.state != State::Established || known || !self.policy.dialback_allowed(self.tls) {
             return false;
         }
         let key = self.cfg.secret.key(&self.remote, local, &stream_id);
@@ -517,7 +516,8 @@ impl Initiating {
         }
         if let Mode::Verify { stream_id, key } = &self.mode {
             let body = DbBody::Key(key);
-            let xml = common::db_element("verify", &self.local, &self.remote, Some(stream_id), body);
+            let xml =
+                common::db_element("verify", &self.local, &self.remote, Some(stream_id), body);
             self.send(xml);
             self.state = State::AwaitVerify;
             return;

@@ -38,9 +38,15 @@ fn dialback_when_the_certificate_does_not_convince() {
     p.out.send_stanza(msg.clone()).expect("queued");
     p.run();
     assert!(!p.b_wire.contains("EXTERNAL"));
-    assert!(p.b_wire.contains("<dialback xmlns='urn:xmpp:features:dialback'><errors/>"));
-    assert!(p.a_wire.contains("<db:result from='a.example' to='b.example'>"));
-    assert!(p.b_wire.contains("<db:result from='b.example' to='a.example' type='valid'/>"));
+    assert!(p
+        .b_wire
+        .contains("<dialback xmlns='urn:xmpp:features:dialback'><errors/>"));
+    assert!(p
+        .a_wire
+        .contains("<db:result from='a.example' to='b.example'>"));
+    assert!(p
+        .b_wire
+        .contains("<db:result from='b.example' to='a.example' type='valid'/>"));
     assert_eq!(p.established(), [(A.to_string(), AuthMethod::Dialback)]);
     assert_eq!(p.delivered(), [msg]);
     // The key B was asked to verify is the XEP-0185 key over B's stream id.
@@ -115,10 +121,8 @@ fn two_sender_domains_share_one_stream() {
     let stray = message("x@c.example", "bob@b.example", "no");
     assert_eq!(p.out.send_stanza(stray.clone()), Err(stray));
     // ...and by the receiving side, should it be written anyway.
-    p.inb.receive(
-        b"<message from='x@c.example' to='bob@b.example'/>",
-        p.now,
-    );
+    p.inb
+        .receive(b"<message from='x@c.example' to='bob@b.example'/>", p.now);
     assert_eq!(p.inb.error(), Some(Cond::InvalidFrom));
 }
 
@@ -232,7 +236,10 @@ fn byte_by_byte_feeding_changes_nothing() {
 #[test]
 fn verify_mode_asks_the_authoritative_server() {
     let now = Instant::now();
-    for (key_ok, want) in [(true, DialbackOutcome::Valid), (false, DialbackOutcome::Invalid)] {
+    for (key_ok, want) in [
+        (true, DialbackOutcome::Valid),
+        (false, DialbackOutcome::Invalid),
+    ] {
         let b_secret = DialbackSecret::new(b"secret of b");
         let key = if key_ok {
             b_secret.key(A, B, "stream-7")
@@ -264,7 +271,14 @@ fn the_queue_is_bounded_in_count_and_bytes() {
         ..a_config()
     };
     let now = Instant::now();
-    let mut out = Initiating::new(Arc::new(a), A, B, S2sPolicy::default(), Transport::Plain, now);
+    let mut out = Initiating::new(
+        Arc::new(a),
+        A,
+        B,
+        S2sPolicy::default(),
+        Transport::Plain,
+        now,
+    );
     let small = |n: &str| message("a@a.example", "b@b.example", n);
     out.send_stanza(small("1")).expect("fits");
     let big = message("a@a.example", "b@b.example", &"x".repeat(200));
