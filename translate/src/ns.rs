@@ -3,6 +3,10 @@
 pub const STREAM: &str = "http://etherx.jabber.org/streams";
 pub const CLIENT: &str = "jabber:client";
 pub const SERVER: &str = "jabber:server";
+/// Server dialback elements (XEP-0220), conventionally prefixed `db`.
+pub const DIALBACK: &str = "jabber:server:dialback";
+/// The stream feature announcing dialback with error handling (XEP-0220 §2.4.2).
+pub const DIALBACK_FEATURE: &str = "urn:xmpp:features:dialback";
 pub const STREAM_ERRORS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
 pub const STANZA_ERRORS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 pub const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
