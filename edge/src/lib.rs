@@ -19,6 +19,7 @@ pub mod logging;
 pub mod ops;
 pub mod password;
 pub mod reload;
+pub mod s2s;
 pub mod secrets;
 
 pub use app::{start, Running};

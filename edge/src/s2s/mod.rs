@@ -1,0 +1,3 @@
+//! Server-to-server federation (XMPP, issue 8): finding and reaching remote servers.
+
+pub mod srv;
