@@ -170,10 +170,9 @@ mod tests {
                 "b.example:3 (STARTTLS) at 127.0.0.1:3: TLS failure at b.example",
             ]
         );
-        let none = connect_first::<(), (), _, _>(&[], Duration::from_secs(1), |_, _| async {
-            Ok(())
-        })
-        .await;
+        let none =
+            connect_first::<(), (), _, _>(&[], Duration::from_secs(1), |_, _| async { Ok(()) })
+                .await;
         assert!(matches!(none, Err(f) if f.is_empty()));
     }
 }

@@ -114,7 +114,9 @@ pub enum DnsError {
     #[error("{domain:?} is not a DNS domain name: {reason}")]
     InvalidDomain { domain: String, reason: String },
     /// The domain's `_xmpp-server` SRV answer is the single target `.`.
-    #[error("{domain} does not offer server-to-server XMPP (its _xmpp-server SRV target is \".\")")]
+    #[error(
+        "{domain} does not offer server-to-server XMPP (its _xmpp-server SRV target is \".\")"
+    )]
     NotAvailable { domain: String },
     /// No SRV record, and no A or AAAA record at the domain either.
     #[error("{domain} has no XMPP server in DNS (no SRV, A or AAAA record)")]
@@ -155,7 +157,8 @@ impl Resolver {
                     }
                     server
                 });
-                let resolver_config = ResolverConfig::from_parts(None, Vec::new(), servers.collect());
+                let resolver_config =
+                    ResolverConfig::from_parts(None, Vec::new(), servers.collect());
                 let mut builder = TokioResolver::builder_with_config(resolver_config, provider);
                 builder.options_mut().use_hosts_file = ResolveHosts::Never;
                 builder
@@ -407,7 +410,10 @@ mod tests {
     #[test]
     fn ip_literals_are_recognised() {
         assert_eq!(ip_literal("192.0.2.1"), Some("192.0.2.1".parse().unwrap()));
-        assert_eq!(ip_literal("[2001:db8::1]"), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(
+            ip_literal("[2001:db8::1]"),
+            Some("2001:db8::1".parse().unwrap())
+        );
         assert_eq!(ip_literal("a.example"), None);
     }
 

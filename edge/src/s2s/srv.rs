@@ -264,7 +264,10 @@ mod tests {
         let a_first = (0..rounds)
             .filter(|_| order(records.clone(), |r| r, &mut rng)[0].target == "a.example")
             .count();
-        assert!((1_600..=2_400).contains(&a_first), "a first {a_first} times");
+        assert!(
+            (1_600..=2_400).contains(&a_first),
+            "a first {a_first} times"
+        );
     }
 
     #[test]
