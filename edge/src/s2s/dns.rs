@@ -17,15 +17,16 @@
 //!
 //! hickory's response cache does both kinds, keyed by name and record type, and Herald
 //! relies on it instead of keeping one of its own:
-//! - a positive answer is kept for the smallest TTL of its records (at most a day; TTL 0
-//!   is not kept);
+//! - a positive answer is kept for the smallest TTL of its records (at most a day; a
+//!   TTL of 0 is used once and not kept);
 //! - a negative answer (NXDOMAIN, or no record of that type) is kept for the negative TTL
 //!   of the SOA it carries (RFC 2308), clamped to
 //!   [`DnsConfig::negative_ttl_min`]..=[`DnsConfig::negative_ttl_max`]; one without an SOA,
 //!   which RFC 2308 says not to cache, is kept for the minimum, so that a burst of
 //!   stanzas to a domain without SRV records is not a burst of queries;
 //! - failures (timeout, SERVFAIL, REFUSED, no connection) are not cached;
-//! - the cache holds at most [`DnsConfig::cache_size`] answers, evicting the least used.
+//! - the cache holds at most [`DnsConfig::cache_size`] answers (moka, hickory's cache,
+//!   evicts the ones least likely to be used again).
 //!
 //! Hickory's clock is the real one; the integration tests wait for short TTLs to expire.
 //!
@@ -60,9 +61,11 @@ pub struct DnsConfig {
     /// the hosts file. `None`: the system's configuration (`/etc/resolv.conf`, and
     /// `/etc/hosts` for addresses).
     pub nameservers: Option<Vec<SocketAddr>>,
-    /// How long one query waits for an answer.
+    /// How long one query waits for an answer (also with the system configuration:
+    /// this replaces resolv.conf's `timeout` option).
     pub timeout: Duration,
-    /// How many times a query is sent before it fails.
+    /// How many times a query is sent before it fails (replaces resolv.conf's
+    /// `attempts`).
     pub attempts: usize,
     /// How many answers the cache holds.
     pub cache_size: u64,
@@ -415,6 +418,15 @@ mod tests {
             Some("2001:db8::1".parse().unwrap())
         );
         assert_eq!(ip_literal("a.example"), None);
+    }
+
+    #[test]
+    fn building_needs_no_runtime() {
+        let config = DnsConfig {
+            nameservers: Some(vec!["127.0.0.1:53".parse().unwrap()]),
+            ..DnsConfig::default()
+        };
+        Resolver::new(&config).expect("resolver outside a runtime");
     }
 
     #[tokio::test]
