@@ -429,6 +429,14 @@ mod tests {
         Resolver::new(&config).expect("resolver outside a runtime");
     }
 
+    #[test]
+    fn the_system_configuration_is_read_when_no_nameserver_is_given() {
+        // Only building: no query leaves the machine.
+        if std::path::Path::new("/etc/resolv.conf").exists() {
+            Resolver::new(&DnsConfig::default()).expect("resolver from /etc/resolv.conf");
+        }
+    }
+
     #[tokio::test]
     async fn an_ip_literal_domain_needs_no_lookup() {
         let config = DnsConfig {
