@@ -14,6 +14,9 @@ pub enum EdgeError {
     Store(#[from] herald_core::store::StoreError),
     #[error(transparent)]
     Certs(#[from] herald_certs::CertError),
+    /// Finding a remote server in DNS (federation).
+    #[error(transparent)]
+    Dns(#[from] crate::s2s::dns::DnsError),
     #[error("cannot create {path}: {source}")]
     DataDir {
         path: PathBuf,
