@@ -77,6 +77,18 @@ impl DomainPattern {
         }
     }
 
+    /// Whether every domain `other` matches, this pattern matches too.
+    pub fn covers(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Any, _) => true,
+            (_, Self::Any) => false,
+            (Self::Exact(a), Self::Exact(b)) => a == b,
+            (Self::Exact(_), Self::Below(_)) => false,
+            (Self::Below(p), Self::Exact(d)) => is_strictly_below(d, p),
+            (Self::Below(p), Self::Below(q)) => p == q || is_strictly_below(q, p),
+        }
+    }
+
     /// How specific the pattern is: an exact domain beats any wildcard, a wildcard with
     /// more labels beats one with fewer, `*` comes last. Two patterns that match the
     /// same domain and have the same specificity are the same pattern.
@@ -197,6 +209,34 @@ mod tests {
         assert!(p("*").matches("anything.example"));
         assert!(p("partner.example").matches("partner.example"));
         assert!(!p("partner.example").matches("a.partner.example"));
+    }
+
+    #[test]
+    fn coverage_between_patterns() {
+        assert!(p("*").covers(&p("*.a.example")));
+        assert!(p("*.example").covers(&p("*.a.example")));
+        assert!(p("*.example").covers(&p("a.example")));
+        assert!(p("*.example").covers(&p("*.example")));
+        assert!(p("a.example").covers(&p("a.example")));
+        assert!(!p("*.a.example").covers(&p("*.example")));
+        assert!(!p("*.a.example").covers(&p("a.example")));
+        assert!(!p("a.example").covers(&p("*.a.example")));
+        assert!(!p("a.example").covers(&p("*")));
+    }
+
+    proptest::proptest! {
+        /// `covers` never claims more than matching does.
+        #[test]
+        fn coverage_implies_matching(
+            a in "(\\*|\\*\\.[ab](\\.[ab]){0,2}|[ab](\\.[ab]){0,2})",
+            b in "(\\*|\\*\\.[ab](\\.[ab]){0,2}|[ab](\\.[ab]){0,2})",
+            d in "[ab](\\.[ab]){0,3}",
+        ) {
+            let (a, b) = (p(&a), p(&b));
+            if a.covers(&b) && b.matches(&d) {
+                proptest::prop_assert!(a.matches(&d), "{a} covers {b} but not {d}");
+            }
+        }
     }
 
     #[test]
