@@ -139,6 +139,9 @@ impl Config {
         if let Some(t) = &mut self.admin.token_file {
             resolve(base, t);
         }
+        for t in &mut self.s2s.trust {
+            resolve(base, t);
+        }
     }
 }
 
@@ -223,13 +226,18 @@ mod tests {
         let d = Dir::new();
         let f = d.file(
             "h.toml",
-            "[server]\ndata_dir = \"state\"\n[admin]\ntoken_file = \"/abs/token\"\n",
+            "[server]\ndata_dir = \"state\"\n[admin]\ntoken_file = \"/abs/token\"\n\
+             [s2s]\ntrust = [\"peers-ca.pem\"]\n",
         );
+        let pki = herald_certs::ensure_dev_pki(&d.0.join("pki"), &["a.example".to_string()])
+            .expect("pki");
+        std::fs::copy(&pki.ca_cert, d.0.join("peers-ca.pem")).expect("copy");
         let l = locate_in(Some(&f), None, &[]).expect("load");
         assert_eq!(l.config.server.data_dir, d.0.join("state"));
         assert_eq!(
             l.config.admin.token_file.as_deref(),
             Some(Path::new("/abs/token"))
         );
+        assert_eq!(l.config.s2s.trust, [d.0.join("peers-ca.pem")]);
     }
 }

@@ -83,6 +83,23 @@ enum Command {
         #[command(subcommand)]
         action: ops::cert::CertAction,
     },
+    /// Explain what federation does with a stanza from one address to another: the
+    /// direction, route, ACL rule, TLS and authentication policy and limits, with why.
+    Explain {
+        /// The sender: a JID (`alice@remote.example`) or a domain.
+        #[arg(long)]
+        from: String,
+        /// The recipient: a JID (`bob@herald.example`) or a domain.
+        #[arg(long)]
+        to: String,
+    },
+    /// Print the DNS SRV records (and address hints) to publish for the hosted domains,
+    /// with the ports of the configured listeners.
+    DnsRecords {
+        /// The host name the SRV records point to (default: each domain itself).
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -148,6 +165,8 @@ fn main() -> ExitCode {
         Command::Restore { file } => ops::backup::run_restore(flag, &file),
         Command::Xep0227 { action } => ops::xep0227::run(flag, action),
         Command::Cert { action } => ops::cert::run(flag, action),
+        Command::Explain { from, to } => ops::explain::run(flag, &from, &to),
+        Command::DnsRecords { host } => ops::dns_records::run(flag, host.as_deref()),
     };
     match result {
         Ok(code) => code,

@@ -13,6 +13,9 @@
 //!   element.
 //! - [`blocklist`]: XEP-0191 block lists, matched through an index built once
 //!   ([`BlockList`]).
+//! - [`federation`]: domain patterns, static routes, domain ACLs, TLS and
+//!   authentication policy, per-domain limits and the s2s stanza guard, gathered in
+//!   [`Federation`], which also explains itself ([`Federation::explain`]).
 //!
 //! This crate must never do I/O, read a clock, spawn tasks or keep state between
 //! calls: callers pass in what they know and carry out what is decided.
@@ -20,6 +23,7 @@
 pub mod blocklist;
 pub mod carbons;
 pub mod delivery;
+pub mod federation;
 pub mod message;
 pub mod offline;
 pub mod routing;
@@ -28,6 +32,7 @@ pub mod subscription;
 pub use blocklist::{blocks, BlockList, BlockMatch};
 pub use carbons::{carbon_eligible, CarbonCopy};
 pub use delivery::{select_recipients, Candidate, Delivery, DeliveryPolicy};
+pub use federation::Federation;
 pub use message::{MessageFacts, MessageType};
 pub use offline::{worth_storing, Storage};
 pub use routing::{

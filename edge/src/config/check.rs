@@ -1,5 +1,8 @@
 //! What the types cannot say: limits in range, a log filter that parses, certificate
-//! files that load and match their keys, listeners that do not collide. `serve` runs
+//! files that load and match their keys, listeners that do not collide, federation
+//! routes and ACL rules that can take effect, trust anchors that load. (Domain
+//! patterns, route targets without a port and bad pins are refused while reading, by
+//! their types, with the same file, line and key.) `serve` runs
 //! the same checks (through [`super::Config::parse`]), so a file `check-config`
 //! accepts does not fail at start for a configuration reason.
 
@@ -51,6 +54,7 @@ pub(super) fn check(config: &Config) -> Vec<Finding> {
     listeners(config, &mut out);
     certificates(config, &mut out);
     files(config, &mut out);
+    federation(config, &mut out);
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.log.level) {
         out.push(at(
             "log.level",
@@ -130,6 +134,12 @@ fn listeners(config: &Config, out: &mut Vec<Finding>) {
     }
     if let Some(a) = config.admin.listen {
         all.push(("admin.listen", usize::MAX, a));
+    }
+    for (i, a) in config.s2s.listen.iter().enumerate() {
+        all.push(("s2s.listen", i, *a));
+    }
+    for (i, a) in config.s2s.listen_tls.iter().enumerate() {
+        all.push(("s2s.listen_tls", i, *a));
     }
     for (n, &(key, i, addr)) in all.iter().enumerate() {
         let Some(&(other_key, _, other)) = all[..n].iter().find(|(_, _, o)| collide(*o, addr))
@@ -213,6 +223,132 @@ fn files(config: &Config, out: &mut Vec<Finding>) {
                 "admin.token_file",
                 format!("{} is a directory: name a file", shown(token)),
             ));
+        }
+    }
+}
+
+/// A path into a list entry: `s2s.route[2].domain`.
+fn in_entry(list: &str, index: usize, rest: &[&str]) -> Vec<Seg> {
+    let mut path = keys(list);
+    path.push(Seg::Index(index));
+    path.extend(rest.iter().map(|k| Seg::Key((*k).to_string())));
+    path
+}
+
+fn federation(config: &Config, out: &mut Vec<Finding>) {
+    let s2s = &config.s2s;
+    for (i, file) in s2s.trust.iter().enumerate() {
+        let message = match herald_certs::read_certs(file) {
+            Ok(_) => continue,
+            Err(CertError::Io { source, .. }) => {
+                format!("cannot read {}: {source}", shown(file))
+            }
+            Err(CertError::NoCertificate(_)) => {
+                format!("{} holds no PEM certificate", shown(file))
+            }
+            Err(CertError::Pem { reason, .. }) => {
+                format!("{} is not usable: {reason}", shown(file))
+            }
+            Err(other) => other.to_string(),
+        };
+        out.push(at_index("s2s.trust", i, message));
+    }
+    for (key, message) in s2s.limits.validate() {
+        out.push(at(&format!("s2s.limits.{key}"), message));
+    }
+    const MAX_SECS: u64 = 366 * 24 * 3600;
+    if !(1..=MAX_SECS).contains(&s2s.idle_timeout_secs) {
+        out.push(at(
+            "s2s.idle_timeout_secs",
+            format!(
+                "{} is out of range: write 1 to {MAX_SECS} (default 600)",
+                s2s.idle_timeout_secs
+            ),
+        ));
+    }
+    for (i, ns) in config.dns.nameservers.iter().enumerate() {
+        if ns.port() == 0 {
+            out.push(at_index(
+                "dns.nameservers",
+                i,
+                format!("`{ns}` has port 0: write `{}:53`", ns.ip()),
+            ));
+        }
+    }
+    routes(config, out);
+    acl(config, out);
+}
+
+fn routes(config: &Config, out: &mut Vec<Finding>) {
+    let routes = &config.s2s.route;
+    for (i, first) in herald_rules::federation::RouteTable::duplicates(routes) {
+        out.push(Finding {
+            path: in_entry("s2s.route", i, &["domain"]),
+            message: format!(
+                "route `{}` is already entry {} of [[s2s.route]]: merge the two",
+                routes[i].pattern,
+                first + 1
+            ),
+        });
+    }
+    for (i, r) in routes.iter().enumerate() {
+        if let herald_rules::federation::DomainPattern::Exact(d) = &r.pattern {
+            if config.server.domains.contains(d) {
+                out.push(Finding {
+                    path: in_entry("s2s.route", i, &["domain"]),
+                    message: format!(
+                        "{d} is hosted here (server.domains): its stanzas are delivered                          locally and never routed; remove the route or the domain"
+                    ),
+                });
+            }
+        }
+        if r.limits.is_empty() {
+            continue;
+        }
+        // Only what the route sets: a bad [s2s.limits] value is reported there.
+        let merged = config.s2s.limits.with(&r.limits);
+        let global: Vec<&str> = config
+            .s2s
+            .limits
+            .validate()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        for (key, message) in merged.validate() {
+            if !global.contains(&key) {
+                out.push(Finding {
+                    path: in_entry("s2s.route", i, &["limits", key]),
+                    message: format!("{message} (with the [s2s.limits] values it does not set)"),
+                });
+            }
+        }
+    }
+}
+
+/// A rule that an earlier rule always decides before it is a mistake: say which.
+fn acl(config: &Config, out: &mut Vec<Finding>) {
+    let rules = &config.s2s.acl;
+    for (i, r) in rules.iter().enumerate() {
+        let earlier = rules[..i].iter().position(|e| {
+            e.pattern.covers(&r.pattern)
+                && [
+                    herald_rules::federation::Direction::Inbound,
+                    herald_rules::federation::Direction::Outbound,
+                ]
+                .iter()
+                .all(|d| !r.direction.covers(*d) || e.direction.covers(*d))
+        });
+        if let Some(e) = earlier {
+            out.push(Finding {
+                path: in_entry("s2s.acl", i, &["domain"]),
+                message: format!(
+                    "this rule never applies: entry {} (domain = \"{}\", direction = {}) \
+                     matches every domain it does, first; move it above or remove it",
+                    e + 1,
+                    rules[e].pattern,
+                    rules[e].direction.name()
+                ),
+            });
         }
     }
 }

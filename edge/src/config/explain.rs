@@ -130,6 +130,9 @@ fn usual_port(key: &str) -> u16 {
     match key {
         "c2s.listen_tls" => 5223,
         "admin.listen" => 9090,
+        "s2s.listen" => 5269,
+        "s2s.listen_tls" => 5270,
+        "dns.nameservers" => 53,
         _ => 5222,
     }
 }

@@ -13,6 +13,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use herald_core::C2sSettings;
+use herald_rules::federation::{
+    Acl, AclAction, AclRule, AuthPolicy, DomainLimits, Federation, Route, RouteTable, TlsPolicy,
+};
 use serde::Deserialize;
 use toml::de::DeTable;
 
@@ -31,6 +34,8 @@ pub struct Config {
     pub c2s: C2sSettings,
     pub admin: AdminConfig,
     pub log: LogConfig,
+    pub s2s: S2sConfig,
+    pub dns: DnsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +113,80 @@ impl Default for LogConfig {
         Self {
             format: LogFormat::Human,
             level: "info".into(),
+        }
+    }
+}
+
+/// XMPP federation (server-to-server). Without listeners federation is off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S2sConfig {
+    /// Listeners for s2s streams with STARTTLS (RFC 6120), usually port 5269.
+    pub listen: Vec<SocketAddr>,
+    /// Listeners for direct-TLS s2s streams (XEP-0368), usually port 5270.
+    pub listen_tls: Vec<SocketAddr>,
+    /// PEM files of extra trust anchors for peers' certificates (the system roots are
+    /// always trusted).
+    pub trust: Vec<PathBuf>,
+    /// Whether streams must be encrypted; a route may override it.
+    pub tls: TlsPolicy,
+    /// How peers authenticate: `pkix`, `dialback` or `any`; a route may override it.
+    pub auth: AuthPolicy,
+    /// What the ACL does with a domain no `[[s2s.acl]]` rule matches.
+    pub default: AclAction,
+    /// An s2s stream idle this long is closed.
+    pub idle_timeout_secs: u64,
+    /// Per-remote-domain limits; a route may override any of them.
+    pub limits: DomainLimits,
+    /// Static routes (`[[s2s.route]]`).
+    pub route: Vec<Route>,
+    /// ACL rules in order (`[[s2s.acl]]`): the first that matches decides.
+    pub acl: Vec<AclRule>,
+}
+
+impl Default for S2sConfig {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            listen_tls: Vec::new(),
+            trust: Vec::new(),
+            tls: TlsPolicy::Required,
+            auth: AuthPolicy::Any,
+            default: AclAction::Allow,
+            idle_timeout_secs: 600,
+            limits: DomainLimits::default(),
+            route: Vec::new(),
+            acl: Vec::new(),
+        }
+    }
+}
+
+impl S2sConfig {
+    /// Federation runs when there is at least one s2s listener.
+    pub fn enabled(&self) -> bool {
+        !self.listen.is_empty() || !self.listen_tls.is_empty()
+    }
+}
+
+/// How remote domains are looked up in DNS.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Nameservers to ask, `ip:port`; empty: the system resolver.
+    pub nameservers: Vec<SocketAddr>,
+}
+
+impl Config {
+    /// The federation policy of this configuration, as `herald_rules` evaluates it.
+    pub fn federation(&self) -> Federation {
+        Federation {
+            enabled: self.s2s.enabled(),
+            hosted: self.server.domains.clone(),
+            routes: RouteTable::new(self.s2s.route.clone()),
+            acl: Acl::new(self.s2s.acl.clone(), self.s2s.default),
+            tls: self.s2s.tls,
+            auth: self.s2s.auth,
+            limits: self.s2s.limits,
         }
     }
 }

@@ -54,6 +54,14 @@ fn the_example_file_loads() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../herald.example.toml");
     let c = Config::load(&path).expect("herald.example.toml must be valid");
     assert_eq!(c.server.domains, vec!["localhost".to_string()]);
+    // It spells out the defaults.
+    let d = Config::default();
+    assert_eq!(c.s2s.listen, d.s2s.listen);
+    assert_eq!(c.s2s.tls, d.s2s.tls);
+    assert_eq!(c.s2s.auth, d.s2s.auth);
+    assert_eq!(c.s2s.default, d.s2s.default);
+    assert_eq!(c.s2s.idle_timeout_secs, d.s2s.idle_timeout_secs);
+    assert_eq!(c.s2s.limits, d.s2s.limits);
 }
 
 #[test]
@@ -368,5 +376,297 @@ mod certificates {
             "{}",
             all[0].message
         );
+    }
+}
+
+mod federation {
+    use herald_rules::federation::{AclAction, AuthPolicy, Direction, TlsPolicy};
+
+    use super::*;
+
+    #[test]
+    fn federation_is_off_and_strict_by_default() {
+        let c = parse("").expect("defaults");
+        assert!(!c.s2s.enabled());
+        assert_eq!(c.s2s.tls, TlsPolicy::Required);
+        assert_eq!(c.s2s.auth, AuthPolicy::Any);
+        assert_eq!(c.s2s.default, AclAction::Allow);
+        assert_eq!(c.s2s.idle_timeout_secs, 600);
+        assert!(c.dns.nameservers.is_empty());
+        assert!(!c.federation().enabled);
+    }
+
+    #[test]
+    fn the_documented_keys_load_into_the_policy() {
+        let text = "\
+[server]
+domains = [\"herald.example\"]
+[s2s]
+listen = [\"0.0.0.0:5269\"]
+listen_tls = [\"0.0.0.0:5270\"]
+tls = \"optional\"
+auth = \"dialback\"
+default = \"deny\"
+idle_timeout_secs = 300
+[s2s.limits]
+max_connections = 4
+[dns]
+nameservers = [\"127.0.0.1:53\"]
+[[s2s.route]]
+domain = \"Partner.Example\"
+target = \"10.0.0.7:5269\"
+auth = \"pkix\"
+pin_sha256 = \"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"
+limits = { max_connections = 2 }
+[[s2s.acl]]
+domain = \"*.spam.example\"
+action = \"deny\"
+direction = \"both\"
+[[s2s.acl]]
+domain = \"partner.example\"
+action = \"allow\"
+";
+        let c = parse(text).expect("valid federation config");
+        assert!(c.s2s.enabled());
+        assert_eq!(c.dns.nameservers.len(), 1);
+        let f = c.federation();
+        let r = f.routes.lookup("partner.example");
+        assert_eq!(
+            r.target().map(ToString::to_string).as_deref(),
+            Some("10.0.0.7:5269")
+        );
+        assert_eq!(f.policy_for("partner.example").auth, AuthPolicy::Pkix);
+        assert_eq!(f.policy_for("partner.example").tls, TlsPolicy::Optional);
+        assert_eq!(f.limits_for("partner.example").0.max_connections, 2);
+        assert_eq!(f.limits_for("other.example").0.max_connections, 4);
+        assert!(f.pin_for("partner.example").is_some());
+        assert!(!f.acl.decide("a.spam.example", Direction::Inbound).allowed);
+        assert!(f.acl.decide("partner.example", Direction::Outbound).allowed);
+        assert!(
+            !f.acl
+                .decide("stranger.example", Direction::Outbound)
+                .allowed
+        );
+    }
+
+    #[test]
+    fn a_bad_pattern_is_located() {
+        let i = the_one(
+            &issues("[[s2s.acl]]\ndomain = \"a.*.example\"\naction = \"deny\"\n"),
+            "s2s.acl[0].domain",
+        );
+        assert_eq!(i.line, Some(2));
+        assert!(i.message.contains("first label"), "{}", i.message);
+        let i = the_one(
+            &issues("[[s2s.route]]\ndomain = \"user@example.com\"\n"),
+            "s2s.route[0].domain",
+        );
+        assert!(i.message.contains("not a domain pattern"), "{}", i.message);
+    }
+
+    #[test]
+    fn a_route_target_needs_a_port() {
+        let i = the_one(
+            &issues("[[s2s.route]]\ndomain = \"p.example\"\ntarget = \"10.0.0.7\"\n"),
+            "s2s.route[0].target",
+        );
+        assert_eq!(i.line, Some(3));
+        assert_eq!(i.message, "`10.0.0.7` has no port: write `10.0.0.7:5269`");
+    }
+
+    #[test]
+    fn a_bad_pin_is_located() {
+        let i = the_one(
+            &issues("[[s2s.route]]\ndomain = \"p.example\"\npin_sha256 = \"abcd\"\n"),
+            "s2s.route[0].pin_sha256",
+        );
+        assert!(i.message.contains("64 hex digits"), "{}", i.message);
+    }
+
+    #[test]
+    fn unknown_values_and_keys_get_suggestions() {
+        let i = the_one(&issues("[s2s]\ntls = \"requried\"\n"), "s2s.tls");
+        assert!(
+            i.message.contains("did you mean `required`?"),
+            "{}",
+            i.message
+        );
+        let i = the_one(
+            &issues(
+                "[[s2s.acl]]\ndomain = \"a.example\"\naction = \"deny\"\ndirecton = \"both\"\n",
+            ),
+            "s2s.acl[0].directon",
+        );
+        assert!(
+            i.message.contains("did you mean `direction`?"),
+            "{}",
+            i.message
+        );
+        let i = the_one(
+            &issues("[s2s.limits]\nmax_conections = 3\n"),
+            "s2s.limits.max_conections",
+        );
+        assert!(i.message.contains("`max_connections`"), "{}", i.message);
+    }
+
+    #[test]
+    fn a_duplicate_route_is_refused() {
+        let text = "\
+[[s2s.route]]
+domain = \"p.example\"
+[[s2s.route]]
+domain = \"*.q.example\"
+[[s2s.route]]
+domain = \"P.example\"
+";
+        let i = the_one(&issues(text), "s2s.route[2].domain");
+        assert_eq!(i.line, Some(6));
+        assert!(i.message.contains("already entry 1"), "{}", i.message);
+    }
+
+    #[test]
+    fn a_route_for_a_hosted_domain_is_refused() {
+        let text = "[server]\ndomains = [\"herald.example\"]\n[[s2s.route]]\ndomain = \"herald.example\"\n";
+        let i = the_one(&issues(text), "s2s.route[0].domain");
+        assert!(i.message.contains("hosted here"), "{}", i.message);
+    }
+
+    #[test]
+    fn a_shadowed_acl_rule_is_refused() {
+        let text = "\
+[[s2s.acl]]
+domain = \"*.example\"
+action = \"deny\"
+[[s2s.acl]]
+domain = \"a.example\"
+action = \"allow\"
+direction = \"inbound\"
+[[s2s.acl]]
+domain = \"b.example\"
+action = \"allow\"
+direction = \"inbound\"
+[[s2s.acl]]
+domain = \"*.b.example\"
+action = \"deny\"
+direction = \"outbound\"
+";
+        let all = issues(text);
+        assert_eq!(
+            where_(&all),
+            vec![
+                ("s2s.acl[1].domain".to_string(), Some(5)),
+                ("s2s.acl[2].domain".to_string(), Some(9)),
+                ("s2s.acl[3].domain".to_string(), Some(13)),
+            ],
+            "{all:#?}"
+        );
+        assert!(
+            all[0].message.contains("never applies: entry 1"),
+            "{}",
+            all[0].message
+        );
+        // Different directions do not shadow each other.
+        parse(
+            "[[s2s.acl]]\ndomain = \"*\"\naction = \"deny\"\ndirection = \"inbound\"\n\
+               [[s2s.acl]]\ndomain = \"a.example\"\naction = \"allow\"\ndirection = \"outbound\"\n",
+        )
+        .expect("no shadowing");
+    }
+
+    #[test]
+    fn limits_must_be_in_range_globally_and_per_route() {
+        let text = "\
+[s2s.limits]
+max_connections = 0
+[[s2s.route]]
+domain = \"p.example\"
+limits = { bytes_per_sec = 2048, negotiation_timeout_secs = 0 }
+";
+        let all = issues(text);
+        let mut keys: Vec<String> = all.iter().filter_map(|i| i.key.clone()).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "s2s.limits.max_connections",
+                "s2s.route[0].limits.bytes_per_sec",
+                "s2s.route[0].limits.negotiation_timeout_secs",
+            ],
+            "{all:#?}"
+        );
+        assert!(all.iter().all(|i| i.line.is_some()), "{all:#?}");
+        let i = the_one(
+            &issues("[s2s]\nidle_timeout_secs = 0\n"),
+            "s2s.idle_timeout_secs",
+        );
+        assert!(i.message.contains("out of range"), "{}", i.message);
+    }
+
+    #[test]
+    fn s2s_listeners_must_not_collide_with_the_others() {
+        let text = "\
+[c2s]
+listen = [\"127.0.0.1:5222\"]
+listen_tls = []
+[admin]
+listen = \"127.0.0.1:9090\"
+[s2s]
+listen = [\"0.0.0.0:5222\"]
+listen_tls = [\"127.0.0.1:9090\", \"0.0.0.0:5270\", \"127.0.0.1:5270\"]
+";
+        let all = issues(text);
+        let keys: Vec<String> = all.iter().filter_map(|i| i.key.clone()).collect();
+        assert_eq!(
+            keys,
+            ["s2s.listen", "s2s.listen_tls", "s2s.listen_tls"],
+            "{all:#?}"
+        );
+        assert!(all[0].message.contains("c2s.listen"), "{}", all[0].message);
+        let i = the_one(&issues("[s2s]\nlisten = [\"0.0.0.0\"]\n"), "s2s.listen");
+        assert_eq!(i.message, "`0.0.0.0` has no port: write `0.0.0.0:5269`");
+    }
+
+    #[test]
+    fn trust_files_must_hold_certificates() {
+        let dir = temp_dir("trust");
+        let junk = dir.join("junk.pem");
+        std::fs::write(&junk, "nothing here\n").expect("write");
+        let text = format!(
+            "[s2s]\ntrust = [\n  {:?},\n  {:?},\n]\n",
+            dir.join("missing.pem"),
+            junk
+        );
+        let all = issues(&text);
+        assert_eq!(
+            where_(&all),
+            vec![
+                ("s2s.trust".to_string(), Some(3)),
+                ("s2s.trust".to_string(), Some(4)),
+            ],
+            "{all:#?}"
+        );
+        assert!(all[0].message.contains("cannot read"), "{}", all[0].message);
+        assert!(
+            all[1].message.contains("no PEM certificate"),
+            "{}",
+            all[1].message
+        );
+        let pki = herald_certs::ensure_dev_pki(&dir.join("pki"), &["a.example".to_string()])
+            .expect("pki");
+        parse(&format!("[s2s]\ntrust = [{:?}]\n", pki.ca_cert)).expect("a CA file");
+    }
+
+    #[test]
+    fn a_nameserver_needs_a_port() {
+        let i = the_one(
+            &issues("[dns]\nnameservers = [\"127.0.0.1\"]\n"),
+            "dns.nameservers",
+        );
+        assert_eq!(i.message, "`127.0.0.1` has no port: write `127.0.0.1:53`");
+        let i = the_one(
+            &issues("[dns]\nnameservers = [\"127.0.0.1:0\"]\n"),
+            "dns.nameservers",
+        );
+        assert!(i.message.contains("port 0"), "{}", i.message);
     }
 }

@@ -1,11 +1,15 @@
 //! The admin commands of the `herald` binary that go beyond account management, the
 //! ones operators coming from `prosodyctl` and `ejabberdctl` look for: server status,
 //! session listing and kicking (through the admin API of the running server), backup
-//! and restore, XEP-0227 export and import, and certificate tooling.
+//! and restore, XEP-0227 export and import, and certificate tooling; and the
+//! federation tools: `explain` (why a stanza goes where it goes) and `dns-records`
+//! (the SRV records to publish).
 
 pub mod accounts;
 pub mod backup;
 pub mod cert;
+pub mod dns_records;
+pub mod explain;
 pub mod sessions;
 pub mod status;
 pub mod xep0227;
