@@ -102,10 +102,17 @@ impl fmt::Display for PeerCertOutcome {
     }
 }
 
-/// A pinned route met a different certificate.
-#[derive(Debug, thiserror::Error)]
+/// A pinned route met a different certificate. rustls shows an
+/// `OtherError` with its `Debug` form, so that one is the message too.
+#[derive(thiserror::Error)]
 #[error("the certificate is not the one pinned for this route")]
 struct PinMismatch;
+
+impl fmt::Debug for PinMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
 
 /// Checks a peer's certificate chain (end-entity first) for `domain`: chain
 /// validation against `trust` for `role`, identity (DNS-ID, SRV-ID,
