@@ -867,6 +867,62 @@ fn every_connection_is_a_full_handshake() {
     }
 }
 
+/// The record layer connections use (`herald_certs::tls`) exposes what
+/// `check_peer` needs on both sides: the peer's chain and the SNI.
+#[test]
+fn the_record_layer_hands_out_peer_certificates_and_sni() {
+    use herald_certs::tls::TlsSession;
+
+    let ca = Ca::new("session CA");
+    let trust = ca.trust();
+    let receiving = leaf(dns(&["receiving.example"]), Some(&ca));
+    let originating = leaf(dns(&["originating.example"]), Some(&ca));
+    let server_config = s2s_server_config(receiving.store(), &[XMPP_SERVER]).expect("server");
+    let client_config = s2s_client_config(
+        &trust,
+        S2sVerifyMode::Record,
+        Some(&originating.identity()),
+        &[XMPP_SERVER],
+    )
+    .expect("client");
+    let name = ServerName::try_from("receiving.example").expect("name");
+    let mut client = TlsSession::client(client_config, name).expect("client session");
+    let mut server = TlsSession::server(server_config).expect("server session");
+    for _ in 0..16 {
+        let mut to_server = client.outgoing().to_vec();
+        client.consume_outgoing(to_server.len());
+        server.feed_hold(&mut to_server).expect("server feed");
+        let mut to_client = server.outgoing().to_vec();
+        server.consume_outgoing(to_client.len());
+        client.feed_hold(&mut to_client).expect("client feed");
+        if !client.is_handshaking() && !server.is_handshaking() {
+            break;
+        }
+    }
+    assert!(!client.is_handshaking() && !server.is_handshaking());
+    assert_eq!(server.server_name(), Some("receiving.example"));
+    assert_eq!(server.alpn_protocol(), Some(XMPP_SERVER));
+
+    let from_client = server.peer_certificates().expect("client certificate");
+    let inbound = check_peer(
+        from_client,
+        "originating.example",
+        &trust,
+        PeerRole::Client,
+        None,
+    );
+    assert!(inbound.authenticates(), "{inbound}");
+    let from_server = client.peer_certificates().expect("server certificate");
+    let outbound = check_peer(
+        from_server,
+        "receiving.example",
+        &trust,
+        PeerRole::Server,
+        None,
+    );
+    assert!(outbound.authenticates(), "{outbound}");
+}
+
 // ------------------------------------------------------- fuzz safety ----
 
 proptest! {
