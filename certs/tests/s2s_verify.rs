@@ -303,6 +303,23 @@ fn the_list_of_presented_names_is_bounded() {
     assert_eq!(names.len(), MAX_PRESENTED_IDS);
 }
 
+#[test]
+fn a_certificate_with_two_subject_alt_name_extensions_is_unreadable() {
+    let mut params = CertificateParams::new(vec!["example.org".to_owned()]).expect("params");
+    params
+        .custom_extensions
+        .push(CustomExtension::from_oid_content(
+            &[2, 5, 29, 17],
+            srv_san(&["_xmpp-server.evil.example"]),
+        ));
+    let key = KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("cert");
+    let check = check_identity(cert.der(), "evil.example");
+    assert_eq!(check.matched, None);
+    assert_eq!(check.unreadable, Some("duplicate subjectAltName extension"));
+    assert!(check.names.is_empty());
+}
+
 // -------------------------------------------------------------- chain ----
 
 #[test]
