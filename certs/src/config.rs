@@ -15,7 +15,8 @@ use crate::error::CertError;
 use crate::identity::{read_certs, CertifiedIdentity};
 
 /// TLS 1.3 preferred, TLS 1.2 still accepted.
-const VERSIONS: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
+pub(crate) const VERSIONS: &[&SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// Server configuration (TLS 1.2 + 1.3) presenting certificates chosen by
 /// SNI from `store` (an [`SniStore`](crate::SniStore), or a
@@ -92,13 +93,13 @@ fn root_store(paths: &[PathBuf]) -> Result<RootCertStore, CertError> {
     Ok(roots)
 }
 
-fn alpn_list(alpn: &[&[u8]]) -> Vec<Vec<u8>> {
+pub(crate) fn alpn_list(alpn: &[&[u8]]) -> Vec<Vec<u8>> {
     alpn.iter().map(|protocol| protocol.to_vec()).collect()
 }
 
 /// Always offers the same client certificate.
 #[derive(Debug)]
-struct FixedClientIdentity(Arc<CertifiedKey>);
+pub(crate) struct FixedClientIdentity(pub(crate) Arc<CertifiedKey>);
 
 impl ResolvesClientCert for FixedClientIdentity {
     fn resolve(

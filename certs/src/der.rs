@@ -13,8 +13,12 @@ const EXTENSIONS: u8 = 0xa3;
 /// id-ce-subjectAltName, 2.5.29.17.
 const SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
 /// `GeneralName` choices (implicit, primitive).
-const GENERAL_NAME_DNS: u8 = 0x82;
+pub(crate) const GENERAL_NAME_DNS: u8 = 0x82;
 const GENERAL_NAME_IP: u8 = 0x87;
+/// `GeneralName` choice `otherName` (`[0]`, constructed).
+pub(crate) const GENERAL_NAME_OTHER: u8 = 0xa0;
+/// `[0] EXPLICIT` around an otherName's value.
+const OTHER_NAME_VALUE: u8 = 0xa0;
 
 /// A cursor over a sequence of DER TLVs.
 struct Reader<'a>(&'a [u8]);
@@ -61,13 +65,15 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The DNS names (lower-cased, wildcards kept as `*.parent`) and IP addresses
-/// (in their canonical text form) listed in the certificate's
-/// subjectAltName extension, in certificate order.
-pub(crate) fn subject_alt_names(cert_der: &[u8]) -> Result<Vec<String>, &'static str> {
+/// The raw `GeneralName` entries of the certificate's subjectAltName
+/// extension, as `(tag, value)` pairs in certificate order; empty when the
+/// certificate has no such extension. A certificate listing the extension
+/// twice (RFC 5280 §4.2 forbids it) is refused rather than read either way.
+pub(crate) fn general_names(cert_der: &[u8]) -> Result<Vec<(u8, &[u8])>, &'static str> {
     let certificate = Reader(cert_der).expect(SEQUENCE)?;
     let mut tbs = Reader(Reader(certificate).expect(SEQUENCE)?);
     let mut names = Vec::new();
+    let mut seen = false;
     while !tbs.is_empty() {
         let (tag, value) = tbs.next_tlv()?;
         if tag != EXTENSIONS {
@@ -85,17 +91,26 @@ pub(crate) fn subject_alt_names(cert_der: &[u8]) -> Result<Vec<String>, &'static
                 return Err("malformed certificate extension");
             }
             if oid == SUBJECT_ALT_NAME {
-                read_general_names(value, &mut names)?;
+                if seen {
+                    return Err("duplicate subjectAltName extension");
+                }
+                seen = true;
+                let mut entries = Reader(Reader(value).expect(SEQUENCE)?);
+                while !entries.is_empty() {
+                    names.push(entries.next_tlv()?);
+                }
             }
         }
     }
     Ok(names)
 }
 
-fn read_general_names(value: &[u8], names: &mut Vec<String>) -> Result<(), &'static str> {
-    let mut general_names = Reader(Reader(value).expect(SEQUENCE)?);
-    while !general_names.is_empty() {
-        let (tag, value) = general_names.next_tlv()?;
+/// The DNS names (lower-cased, wildcards kept as `*.parent`) and IP addresses
+/// (in their canonical text form) listed in the certificate's
+/// subjectAltName extension, in certificate order.
+pub(crate) fn subject_alt_names(cert_der: &[u8]) -> Result<Vec<String>, &'static str> {
+    let mut names = Vec::new();
+    for (tag, value) in general_names(cert_der)? {
         match tag {
             GENERAL_NAME_DNS => {
                 let name = std::str::from_utf8(value)
@@ -119,7 +134,21 @@ fn read_general_names(value: &[u8], names: &mut Vec<String>) -> Result<(), &'sta
             _ => {}
         }
     }
-    Ok(())
+    Ok(names)
+}
+
+/// An `otherName` (`[0] IMPLICIT SEQUENCE { type-id OID, [0] EXPLICIT value }`)
+/// split into its type OID (content octets) and the tag and content of its
+/// value. `value` is the content of the `[0]` GeneralName entry.
+pub(crate) fn other_name(value: &[u8]) -> Result<(&[u8], u8, &[u8]), &'static str> {
+    let mut fields = Reader(value);
+    let oid = fields.expect(OBJECT_IDENTIFIER)?;
+    let mut wrapper = Reader(fields.expect(OTHER_NAME_VALUE)?);
+    let (tag, inner) = wrapper.next_tlv()?;
+    if !wrapper.is_empty() || !fields.is_empty() {
+        return Err("trailing data in otherName");
+    }
+    Ok((oid, tag, inner))
 }
 
 const INTEGER: u8 = 0x02;
