@@ -23,7 +23,12 @@ async fn server(tune: impl FnOnce(&mut herald_edge::Config)) -> TestServer {
 /// Store `n` chat messages from alice for offline bob, each accepted (a ping of bob's
 /// account after the last proves they were all handled).
 async fn store_for_bob(ts: &TestServer, n: usize, body_len: usize) {
-    let mut alice = ts.login("alice", "sender").await;
+    // Each stored message is synced to disk before it is acknowledged: on a busy
+    // machine hundreds of them take longer than the default patience.
+    let mut alice = ts
+        .login("alice", "sender")
+        .await
+        .with_patience(Duration::from_secs(60));
     let pad = "x".repeat(body_len);
     for i in 0..n {
         alice
