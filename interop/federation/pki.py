@@ -1,11 +1,16 @@
 """A throw-away test PKI for the federation suite: one CA, one certificate per domain.
 
 Everything is made with the `openssl` command line tool (no Python dependency): an
-EC P-256 CA, self-signed, valid for a few days; for each XMPP domain a P-256 key and a
-certificate signed by that CA whose subjectAltName carries the domain twice, as a
-dNSName and as an XmppAddr otherName (id-on-xmppAddr, RFC 6120 section 13.7.1.4), with
-serverAuth and clientAuth extended key usages (a server presents the same certificate
-when it dials out, so the peer checks it as a client certificate).
+EC P-256 CA, self-signed, valid for 90 days (ejabberd warns about anything expiring
+within 30); for each XMPP domain a P-256 key and a certificate signed by that CA whose
+subjectAltName carries the domain as a dNSName, with serverAuth and clientAuth extended
+key usages (a server presents the same certificate when it dials out, so the peer
+checks it as a client certificate).
+
+`issue(domain, xmpp_addr=True)` also puts the domain in an XmppAddr otherName
+(id-on-xmppAddr, RFC 6120 section 13.7.1.4). It is off by default: Debian's ejabberd
+23.01 crashes its s2s_in process on SASL EXTERNAL when the peer's certificate has one
+(badarg in xmpp_stream_pkix:get_cert_domains), so the control run would fail on that.
 
     ca = TestCA(workdir / "pki")
     cert = ca.issue("prosody.example")
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 OPENSSL_TIMEOUT = 30.0
-DAYS = 7
+DAYS = 90
 XMPP_ADDR_OID = "1.3.6.1.5.5.7.8.5"
 
 
@@ -75,7 +80,7 @@ class TestCA:
         _openssl("req", "-new", "-x509", "-config", ext.name, "-extensions", "v3_ca",
                  "-key", self.key.name, "-sha256", "-days", str(DAYS), "-out", self.cert.name, cwd=self.dir)
 
-    def issue(self, domain: str) -> Issued:
+    def issue(self, domain: str, xmpp_addr: bool = False) -> Issued:
         """A key and a CA-signed certificate for the XMPP domain `domain`."""
         stem = domain
         conf = self.dir / f"{stem}.ext"
@@ -87,7 +92,8 @@ class TestCA:
             "extendedKeyUsage = serverAuth, clientAuth\n"
             "subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n"
             "subjectAltName = @names\n"
-            f"[names]\nDNS.1 = {domain}\notherName.1 = {XMPP_ADDR_OID};UTF8:{domain}\n"
+            f"[names]\nDNS.1 = {domain}\n"
+            + (f"otherName.1 = {XMPP_ADDR_OID};UTF8:{domain}\n" if xmpp_addr else "")
         )
         key, csr, crt = f"{stem}.key", f"{stem}.csr", f"{stem}.pem"
         _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key, cwd=self.dir)
