@@ -360,19 +360,25 @@ modules:
                 "--logs", str(self.logs), *args]
 
     def _hand_over(self) -> None:
-        """As root, ejabberdctl runs the node as `ejabberd`: give it this directory
-        and let it traverse the parents (the run's temp dir is 0700)."""
+        """As root, ejabberdctl runs the node as `ejabberd`: give it this directory,
+        and let it traverse the run's temp dir (mkdtemp makes it 0700; that one
+        directory becomes 0711). Directories above it are never changed: if one is
+        not traversable by others, this fails with the path to fix."""
         if os.geteuid() != 0:
+            if pwd.getpwuid(os.geteuid()).pw_name != self.user:
+                raise ServerError(f"ejabberdctl runs only as root or as `{self.user}`; "
+                                  f"run the suite as one of them")
             return
         try:
             pw = pwd.getpwnam(self.user)
         except KeyError:
             raise ServerError(f"no `{self.user}` user: install Debian's ejabberd") from None
-        parent = self.workdir.parent
-        while parent != parent.parent and parent != Path("/tmp"):
-            mode = parent.stat().st_mode
-            os.chmod(parent, mode | 0o111)
-            parent = parent.parent
+        run_root = self.workdir.parent
+        os.chmod(run_root, run_root.stat().st_mode | 0o111)
+        for parent in run_root.parents:
+            if not parent.stat().st_mode & 0o001:
+                raise ServerError(f"{parent} is not traversable by others, so the `{self.user}` "
+                                  f"user cannot reach {self.workdir}; set TMPDIR elsewhere")
         for root, dirs, files in os.walk(self.workdir):
             for name in [*dirs, *files]:
                 os.chown(os.path.join(root, name), pw.pw_uid, pw.pw_gid)

@@ -347,8 +347,14 @@ async def start_all(args: argparse.Namespace, workdir: Path, kinds: list[str],
     dns = Dns(workdir / "dns", {s.domain: s.s2s_port for s in servers})
     dns.start()
     try:
-        await asyncio.gather(*(s.start(Setting(ca.cert, trust, ca.issue(s.domain), dns.port,
-                                               args.auth, args.debug_logs)) for s in servers))
+        # Both start at once; every start is awaited (even when one fails early), so no
+        # server process is left half-started when setup gives up.
+        results = await asyncio.gather(
+            *(s.start(Setting(ca.cert, trust, ca.issue(s.domain), dns.port, args.auth, args.debug_logs))
+              for s in servers), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
         gate = asyncio.Semaphore(4)
         ctxs = [Context(servers[0], servers[1], sc) for sc in selected]
 
