@@ -84,13 +84,14 @@ async def port_open(port: int) -> bool:
     return True
 
 
-async def run_cli(argv: list[str], *, env: dict | None = None, cwd: Path | None = None,
-                  timeout: float = CLI_TIMEOUT) -> tuple[int, str]:
-    """Run a command to completion (bounded); returns (exit status, stdout+stderr)."""
+async def run_cli(argv: list[str], *, cwd: Path | None = None, timeout: float = CLI_TIMEOUT,
+                  **popen) -> tuple[int, str]:
+    """Run a command to completion (bounded) in its own process group; returns (exit
+    status, stdout+stderr). `popen`: more subprocess arguments (env, user, group)."""
     proc = await asyncio.create_subprocess_exec(
-        *argv, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
+        *argv, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
+        start_new_session=True, **popen,
     )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
@@ -272,10 +273,14 @@ VirtualHost {lua_str(self.domain)}
 
 class EjabberdServer(Server):
     """Debian's ejabberd (23.01), `ejabberdctl foreground` with a private config dir,
-    spool and log dir. As root, ejabberdctl runs the node as the `ejabberd` user, so
-    the server's directory is handed to that user. Erlang distribution uses a fixed
-    private port (`ERL_DIST_PORT`: no epmd is started) and its own cookie. DNS: the
-    node's inetrc looks names up in /etc/hosts, then asks our dnsmasq only."""
+    spool and log dir. ejabberdctl only runs as root or as the `ejabberd` user; as
+    root it would switch user with `su`, whose child starts a new session, so the node
+    would escape the process group we can stop. Instead, when we are root, ejabberdctl
+    itself is started as `ejabberd` (and HOME set to the server's directory), so the
+    node stays in the process group the suite started; its directory is handed to
+    that user. Erlang distribution uses a fixed private port (`ERL_DIST_PORT`: no epmd
+    is started) and its own cookie. DNS: the node's inetrc looks names up in
+    /etc/hosts, then asks our dnsmasq only."""
 
     kind = "ejabberd"
     ctl = "/usr/sbin/ejabberdctl"
@@ -287,6 +292,7 @@ class EjabberdServer(Server):
         self.spool = workdir / "spool"
         self.logs = workdir / "logs"
         self.console = workdir / "ejabberd.console"
+        self.pidfile = workdir / "ejabberd.pid"
         (self.dist_port,) = free_ports(1)
         self.node = f"herald-fed-{secrets.token_hex(4)}@localhost"
         self.cookie = secrets.token_hex(16)
@@ -302,6 +308,7 @@ ERL_OPTIONS="-setcookie {self.cookie} -env ERL_CRASH_DUMP_BYTES 0"
 CONTRIB_MODULES_PATH={self.workdir / "contrib"}
 CONTRIB_MODULES_CONF_DIR={self.confdir / "modules.d"}
 EJABBERD_BYPASS_WARNINGS=true
+EJABBERD_PID_PATH={self.pidfile}
 """)
         # Erlang's resolver: /etc/hosts first (the SRV targets are `localhost`), then
         # DNS from our dnsmasq only (no /etc/resolv.conf).
@@ -355,6 +362,15 @@ api_permissions:
 modules:
 {"".join(f"  {m}{chr(10)}" for m in modules)}""")
 
+    def _as_node_user(self) -> dict:
+        """Keyword arguments for starting ejabberdctl as the `ejabberd` user (when we
+        are root) with HOME in the server's directory."""
+        env = dict(os.environ, HOME=str(self.workdir))
+        if os.geteuid() != 0:
+            return {"env": env}
+        pw = pwd.getpwnam(self.user)
+        return {"env": env, "user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+
     def _argv(self, *args: str) -> list[str]:
         return [self.ctl, "--config-dir", str(self.confdir), "--spool", str(self.spool),
                 "--logs", str(self.logs), *args]
@@ -406,14 +422,14 @@ modules:
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *self._argv("foreground"), stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
-                cwd=self.workdir, start_new_session=True,
+                cwd=self.workdir, start_new_session=True, **self._as_node_user(),
             )
         finally:
             out.close()
         await self._wait_listening("ejabberd")
 
     async def ctl_call(self, *args: str) -> str:
-        rc, out = await run_cli(self._argv(*args), cwd=self.workdir)
+        rc, out = await run_cli(self._argv(*args), cwd=self.workdir, **self._as_node_user())
         if rc != 0:
             raise ServerError(f"ejabberdctl {' '.join(args[:1])} exited {rc}: {out.strip()}")
         return out
@@ -441,26 +457,45 @@ modules:
             return False, f"ejabberd exited {rc} after `ejabberdctl stop`"
         return True, f"ejabberd exited 0 in {time.monotonic() - started:.1f}s"
 
+    async def kill(self) -> None:
+        """The process group we started, and the node by the PID it wrote, should it
+        have left the group (checked to be a beam process, against PID reuse)."""
+        await super().kill()
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except (OSError, ValueError):
+            return
+        if comm.startswith("beam"):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def log_tail(self, lines: int = 30) -> str:
         parts = [_tail(self.console, lines), _tail(self.logs / "ejabberd.log", lines)]
         return "\n".join(t for t in parts if t)
 
 
 class HeraldServer(Server):
-    """Herald as `herald.example` — not yet: Herald's s2s edge (issue 8) is being built.
+    """Herald as `herald.example` — not yet: `herald serve` does not run s2s streams
+    (issue 8: the [s2s] and [dns] configuration tables exist, the edge is being built).
 
-    When it lands this class writes a herald.toml with the domain, the c2s and s2s
-    listeners on the chosen ports, the certificate from `setting.cert`, the trust
-    anchors from `setting.trust_file` and the resolver pointed at
-    127.0.0.1:`setting.dns_port`, starts `herald serve`, and adds users with
-    `herald user add`. The control run (prosody,ejabberd) never uses it."""
+    What it will do, in the shape of the other two: write a herald.toml with
+    `[server] domains = [domain]`, `[tls] certificates = [{ cert = setting.cert.chain,
+    key = setting.cert.key }]`, `[c2s] listen = ["127.0.0.1:<c2s_port>"]`,
+    `[s2s] listen = ["127.0.0.1:<s2s_port>"]`, `trust = [setting.trust_file]`,
+    `auth = setting.auth`, `[dns] nameservers = ["127.0.0.1:<setting.dns_port>"]`;
+    start `herald serve --config` as a child (process group), wait for both ports,
+    add users with `herald user add NAME --password PW --config`, stop with SIGTERM
+    and expect exit 0. The control run (prosody,ejabberd) never uses this class."""
 
     kind = "herald"
 
     def _missing(self) -> NotImplementedError:
         return NotImplementedError(
-            "HeraldServer is a stub: Herald has no s2s listener or resolver configuration yet "
-            "(issue 8). Run the control pair instead: --pair prosody,ejabberd")
+            "HeraldServer is a stub: `herald serve` does not run s2s streams yet (issue 8). "
+            "Run the control pair instead: --pair prosody,ejabberd")
 
     async def start(self, setting: Setting) -> None:
         raise self._missing()
