@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import logging
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -384,7 +385,7 @@ async def main_async(args: argparse.Namespace) -> int:
         print("0 passed, 1 failed")
         return 1
 
-    workdir = Path(tempfile.mkdtemp(prefix="herald-federation-"))
+    workdir = Path(tempfile.mkdtemp(prefix="herald-fed-interop-"))
     suite_started = time.monotonic()
     try:
         dns, servers = await start_all(args, workdir, kinds, selected)
@@ -440,7 +441,19 @@ def main() -> int:
     args = p.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.CRITICAL,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return asyncio.run(main_async(args))
+
+    # SIGTERM (e.g. from `timeout`) ends the run like Ctrl-C does: the running
+    # coroutine is cancelled and its `finally` blocks stop the servers and dnsmasq.
+    def interrupted(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        return asyncio.run(main_async(args))
+    except KeyboardInterrupt:
+        print("interrupted: servers and dnsmasq stopped; the temp dir is left in place", flush=True)
+        print("0 passed, 1 failed")
+        return 130
 
 
 if __name__ == "__main__":
