@@ -1,0 +1,460 @@
+#!/usr/bin/env python3
+"""Herald federation suite: two real XMPP servers federating on loopback, with real
+slixmpp clients on both domains.
+
+    python3 interop/federation/run.py [--pair prosody,ejabberd] [--auth pkix|dialback]
+                                      [-k NAME] [--timeout S] [--keep] [-v]
+
+Makes a test CA and a certificate per domain (pki.py), starts dnsmasq on a free
+loopback port serving the domains' `_xmpp-server._tcp` SRV records (dns.py), starts the
+two servers of the pair (peers.py), each for its own `.example` domain, resolving
+through that dnsmasq only, creates the scenarios' accounts, and runs every scenario
+with a timeout. Prints one PASS/FAIL line per scenario and ends with
+`N passed, M failed`; exit status 0 only if nothing failed. On failure the temp dir
+(configs, data, every log) is kept and its path printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Awaitable, Callable
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "scenarios"))
+
+from clients import Client, ScenarioError, check, describe, is_message, is_presence  # noqa: E402
+from dns import Dns, DnsError  # noqa: E402
+from peers import HOST, SERVERS, Server, ServerError, Setting  # noqa: E402
+from pki import PKIError, TestCA  # noqa: E402
+from slixmpp import JID  # noqa: E402
+from slixmpp.stanza import Iq, Message  # noqa: E402
+
+NS_ROSTER = "jabber:iq:roster"
+# The first stanza between two domains waits for DNS, TCP, STARTTLS and s2s
+# authentication in both directions; later ones ride the established links.
+FIRST_HOP = 30.0
+HOP = 10.0
+
+
+# ---------------------------------------------------------------------- registry
+
+
+@dataclass
+class Scenario:
+    name: str
+    func: Callable[["Context"], Awaitable[str | None]]  # may return a note for the PASS line
+    users: tuple[tuple[str, str], ...]  # (user, side): side "a" or "b"
+    doc: str
+
+
+SCENARIOS: list[Scenario] = []
+
+
+def scenario(name: str, users: tuple[tuple[str, str], ...]):
+    def register(func):
+        SCENARIOS.append(Scenario(name, func, users, (func.__doc__ or "").strip()))
+        return func
+
+    return register
+
+
+class Context:
+    """What a scenario sees: the two servers (a, b), its accounts, and clients."""
+
+    def __init__(self, a: Server, b: Server, sc: Scenario) -> None:
+        self.a, self.b = a, b
+        self.scenario = sc
+        self.clients: list[Client] = []
+
+    def server(self, side: str) -> Server:
+        return self.a if side == "a" else self.b
+
+    def account(self, user: str) -> str:
+        return f"{self.scenario.name}-{user}"
+
+    def password(self, user: str) -> str:
+        return f"pw {self.account(user)} !"
+
+    def side_of(self, user: str) -> str:
+        for u, side in self.scenario.users:
+            if u == user:
+                return side
+        raise KeyError(f"scenario {self.scenario.name} declares no user {user!r}")
+
+    def jid(self, user: str) -> str:
+        """The bare JID of one of the scenario's users (on the side it declared)."""
+        return f"{self.account(user)}@{self.server(self.side_of(user)).domain}"
+
+    async def client(self, user: str, resource: str = "fed", **kwargs) -> Client:
+        """A started client of `user` on its own server (session established, roster
+        fetched, initial presence sent unless presence=None), connected to the
+        server's c2s port by address: no DNS lookup leaves the process."""
+        srv = self.server(self.side_of(user))
+        kwargs.setdefault("presence", {})
+        c = Client(f"{self.jid(user)}/{resource}", self.password(user), host=HOST,
+                   port=srv.c2s_port, ca_file=srv.ca_file, **kwargs)
+        self.clients.append(c)
+        return await c.start(timeout=15.0)
+
+    async def close_all(self) -> None:
+        await asyncio.gather(*(c.stop(wait=2.0) for c in self.clients), return_exceptions=True)
+        for c in self.clients:
+            await c.kill()
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def roster_items(s) -> dict[str, dict]:
+    """jid -> {subscription, ask} of a roster result or push (raw XML, so any server's
+    attributes are seen as sent)."""
+    q = s.xml.find(f"{{{NS_ROSTER}}}query") if isinstance(s, Iq) else None
+    if q is None:
+        return {}
+    return {i.get("jid"): {"subscription": i.get("subscription", "none"), "ask": i.get("ask")}
+            for i in q.findall(f"{{{NS_ROSTER}}}item")}
+
+
+def is_roster_push(s, jid: str, subscription: str) -> bool:
+    return (isinstance(s, Iq) and s["type"] == "set"
+            and roster_items(s).get(jid, {}).get("subscription") == subscription)
+
+
+async def fetch_roster(c: Client) -> dict[str, dict]:
+    iq = c.make_iq_get(queryxmlns=NS_ROSTER)
+    try:
+        result = await iq.send(timeout=HOP)
+    except Exception as e:  # noqa: BLE001 - IqError, IqTimeout
+        raise ScenarioError(f"{c.label}: roster get failed: {e!r}") from None
+    return roster_items(result)
+
+
+async def subscribe(asker: Client, asker_jid: str, contact: Client, contact_jid: str,
+                    first: bool) -> None:
+    """`asker` subscribes to `contact`'s presence; `contact` approves. Checks the
+    request arrives from the asker's bare JID, the approval comes back, and the
+    asker's server pushes the new roster state."""
+    mark_c, mark_a = contact.mark(), asker.mark()
+    asker.send_presence(pto=contact_jid, ptype="subscribe")
+    req = await contact.wait_for(lambda s: is_presence(s, sender=asker_jid, ptype="subscribe"),
+                                 f"<presence type='subscribe'/> from {asker_jid}",
+                                 timeout=FIRST_HOP if first else HOP, since=mark_c)
+    check(req["from"].bare == asker_jid and not req["from"].resource,
+          f"the subscription request must come from the bare JID {asker_jid}, came from {req['from']}")
+    contact.send_presence(pto=asker_jid, ptype="subscribed")
+    await asker.wait_for(lambda s: is_presence(s, sender=contact_jid, ptype="subscribed"),
+                         f"<presence type='subscribed'/> from {contact_jid}", timeout=HOP, since=mark_a)
+    await asker.wait_for(lambda s: isinstance(s, Iq) and s["type"] == "set"
+                         and roster_items(s).get(contact_jid, {}).get("subscription") in ("to", "both"),
+                         f"a roster push with {contact_jid} subscription 'to' or 'both'",
+                         timeout=HOP, since=mark_a)
+
+
+async def befriend(ctx: Context, alice: Client, bob: Client) -> None:
+    """Mutual subscription between alice (side a) and bob (side b)."""
+    aj, bj = ctx.jid("alice"), ctx.jid("bob")
+    await subscribe(alice, aj, bob, bj, first=True)
+    await subscribe(bob, bj, alice, aj, first=False)
+
+
+def error_condition(s: Message) -> str:
+    try:
+        return s["error"]["condition"] or "(none)"
+    except (KeyError, AttributeError):
+        return "(none)"
+
+
+# ---------------------------------------------------------------------- scenarios
+
+
+@scenario("messages_both_ways", users=(("alice", "a"), ("bob", "b")))
+async def messages_both_ways(ctx: Context) -> None:
+    """alice@A sends a chat message to bob@B's bare JID; bob receives it with alice's
+    full JID as `from` and the body intact. bob answers alice's full JID; alice
+    receives it from bob's full JID with its body."""
+    alice, bob = await ctx.client("alice"), await ctx.client("bob")
+    body = "hello across the federation: é ü ✓ <&>"
+    mark = bob.mark()
+    alice.send_message(mto=ctx.jid("bob"), mbody=body, mtype="chat")
+    got = await bob.wait_for(lambda s: is_message(s, sender=alice.boundjid),
+                             f"alice's message from {alice.boundjid}", timeout=FIRST_HOP, since=mark)
+    check(got["from"] == alice.boundjid, f"from is {got['from']}, want {alice.boundjid}")
+    check(got["body"] == body, f"body is {got['body']!r}, want {body!r}")
+    check(got["type"] == "chat", f"type is {got['type']!r}, want 'chat'")
+    reply = "and back again"
+    mark = alice.mark()
+    bob.send_message(mto=alice.boundjid, mbody=reply, mtype="chat")
+    got = await alice.wait_for(lambda s: is_message(s, sender=bob.boundjid),
+                               f"bob's reply from {bob.boundjid}", timeout=FIRST_HOP, since=mark)
+    check(got["from"] == bob.boundjid, f"from is {got['from']}, want {bob.boundjid}")
+    check(got["body"] == reply, f"body is {got['body']!r}, want {reply!r}")
+
+
+@scenario("iq_ping_both_ways", users=(("alice", "a"), ("bob", "b")))
+async def iq_ping_both_ways(ctx: Context) -> None:
+    """IQs cross in both directions and their results come back: alice@A pings bob's
+    full JID (answered by bob's client) and the server B itself; bob pings alice's full
+    JID and the server A."""
+    alice, bob = await ctx.client("alice"), await ctx.client("bob")
+    await alice.ping(bob.boundjid, "bob's client, across s2s", timeout=FIRST_HOP)
+    await bob.ping(alice.boundjid, "alice's client, across s2s", timeout=FIRST_HOP)
+    await alice.ping(ctx.b.domain, "the remote server", timeout=HOP)
+    await bob.ping(ctx.a.domain, "the remote server", timeout=HOP)
+
+
+@scenario("subscription_both_ways", users=(("alice", "a"), ("bob", "b")))
+async def subscription_both_ways(ctx: Context) -> None:
+    """alice@A asks bob@B for a subscription; bob gets the request from alice's bare
+    JID and approves; alice gets `subscribed` and a roster push. Then the same from bob
+    to alice. Finally both rosters, fetched fresh, show the other with
+    subscription='both' and no pending ask."""
+    alice, bob = await ctx.client("alice"), await ctx.client("bob")
+    await befriend(ctx, alice, bob)
+    for c, other in ((alice, ctx.jid("bob")), (bob, ctx.jid("alice"))):
+        items = await fetch_roster(c)
+        item = items.get(other)
+        check(item is not None, f"{c.label}: {other} is not on the roster: {items}")
+        check(item["subscription"] == "both" and not item["ask"],
+              f"{c.label}: roster item {other} is {item}, want subscription='both' without ask")
+
+
+@scenario("presence_both_ways", users=(("alice", "a"), ("bob", "b")))
+async def presence_both_ways(ctx: Context) -> None:
+    """With a mutual subscription: alice's presence change reaches bob (from her full
+    JID, status intact) and bob's reaches alice; bob logging out reaches alice as
+    unavailable; bob logging in again reaches alice as available, and bob gets
+    alice's current presence (his server probes hers across s2s)."""
+    alice, bob = await ctx.client("alice"), await ctx.client("bob")
+    await befriend(ctx, alice, bob)
+    for sender, receiver, status in ((alice, bob, "alice is federating"), (bob, alice, "bob too")):
+        mark = receiver.mark()
+        sender.send_presence(pstatus=status)
+        got = await receiver.wait_for(
+            lambda s: is_presence(s, sender=sender.boundjid, ptype="available") and s["status"] == status,
+            f"available presence with status {status!r} from {sender.boundjid}", timeout=HOP, since=mark)
+        check(got["from"] == sender.boundjid, f"from is {got['from']}, want {sender.boundjid}")
+    mark = alice.mark()
+    old = JID(bob.boundjid)
+    await bob.stop()
+    await alice.wait_for(lambda s: is_presence(s, sender=old, ptype="unavailable"),
+                         f"unavailable presence from {old}", timeout=HOP, since=mark)
+    mark = alice.mark()
+    bob2 = await ctx.client("bob", "again", presence={"pstatus": "back"})
+    await alice.wait_for(
+        lambda s: is_presence(s, sender=bob2.boundjid, ptype="available") and s["status"] == "back",
+        f"available presence from {bob2.boundjid}", timeout=HOP, since=mark)
+    await bob2.wait_for(
+        lambda s: is_presence(s, sender=alice.boundjid, ptype="available")
+        and s["status"] == "alice is federating",
+        f"alice's current presence (answer to the probe) from {alice.boundjid}", timeout=HOP)
+
+
+@scenario("message_to_nonexistent_remote_user", users=(("alice", "a"), ("bob", "b")))
+async def message_to_nonexistent_remote_user(ctx: Context) -> None:
+    """alice@A writes to a user that does not exist on B, and bob@B to one that does
+    not exist on A: each gets a message of type 'error' back from that JID (bounced by
+    the remote server across s2s), with an error condition."""
+    alice, bob = await ctx.client("alice"), await ctx.client("bob")
+    seen = []
+    for c, target in ((alice, f"nobody-{ctx.scenario.name}@{ctx.b.domain}"),
+                      (bob, f"nobody-{ctx.scenario.name}@{ctx.a.domain}")):
+        mark = c.mark()
+        c.send_message(mto=target, mbody="is anybody there?", mtype="chat")
+        err = await c.wait_for(lambda s: is_message(s, sender=target, mtype="error"),
+                               f"an error message from {target}", timeout=FIRST_HOP, since=mark)
+        cond = error_condition(err)
+        check(cond in ("service-unavailable", "item-not-found", "recipient-unavailable"),
+              f"{c.label}: the bounce from {target} has condition {cond!r}: {describe(err)}")
+        c.check_none(lambda s: is_message(s, sender=target), f"a non-error message from {target}", since=mark)
+        seen.append(f"{target.split('@')[1]} said {cond}")
+    return "[" + ", ".join(seen) + "]"
+
+
+@scenario("message_to_unknown_domain", users=(("alice", "a"), ("bob", "b")))
+async def message_to_unknown_domain(ctx: Context) -> None:
+    """A message to a domain with no SRV and no address record (NXDOMAIN from the
+    suite's DNS) comes back to the sender as an error, from both servers: the local
+    server gives up on the route instead of holding the stanza forever."""
+    alice, bob = await ctx.client("alice"), await ctx.client("bob")
+    seen = []
+    for c in (alice, bob):
+        target = f"someone@nowhere-{c.boundjid.domain.split('.')[0]}.example"
+        mark = c.mark()
+        c.send_message(mto=target, mbody="hello, void", mtype="chat")
+        err = await c.wait_for(lambda s: is_message(s, sender=target, mtype="error"),
+                               f"an error message from {target}", timeout=FIRST_HOP, since=mark)
+        cond = error_condition(err)
+        check(cond in ("remote-server-not-found", "remote-server-timeout", "service-unavailable"),
+              f"{c.label}: the bounce from {target} has condition {cond!r}: {describe(err)}")
+        seen.append(f"{c.boundjid.domain} said {cond}")
+    return "[" + ", ".join(seen) + "]"
+
+
+# ---------------------------------------------------------------------- runner
+
+
+def emit(text: str) -> None:
+    first, *rest = text.rstrip("\n").splitlines() or [""]
+    print(first, flush=True)
+    for line in rest:
+        print(f"    | {line}", flush=True)
+
+
+async def run_scenario(a: Server, b: Server, sc: Scenario, timeout: float) -> tuple[bool, str]:
+    ctx = Context(a, b, sc)
+    started = time.monotonic()
+    ok, reason, note = True, "", None
+    try:
+        note = await asyncio.wait_for(sc.func(ctx), timeout)
+    except asyncio.TimeoutError:
+        ok, reason = False, f"scenario timed out after {timeout:g}s"
+    except ScenarioError as e:
+        ok, reason = False, str(e)
+    except Exception as e:  # noqa: BLE001 - any crash is a failure of the scenario
+        ok, reason = False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+    finally:
+        try:
+            await asyncio.wait_for(ctx.close_all(), 10)
+        except asyncio.TimeoutError:
+            pass
+    for srv in (a, b):
+        if ok and not srv.alive():
+            ok, reason = False, f"{srv} is not running any more:\n{srv.log_tail()}"
+    took = time.monotonic() - started
+    if not reason:
+        return ok, f"({took:.1f}s)" + (f" {note}" if note else "")
+    first, _, details = reason.partition("\n")
+    return ok, f"{first} ({took:.1f}s)" + (f"\n{details}" if details else "")
+
+
+async def start_all(args: argparse.Namespace, workdir: Path, kinds: list[str],
+                    selected: list[Scenario]) -> tuple[Dns, list[Server]]:
+    ca = TestCA(workdir / "pki")
+    # Dialback mode: servers trust an unrelated CA, so the peer's certificate does not
+    # verify and s2s must authenticate with dialback (clients still trust the test CA).
+    trust = TestCA(workdir / "pki-stranger", "Unrelated CA").cert if args.auth == "dialback" else ca.cert
+    servers = [SERVERS[k](f"{k}.example", workdir / k) for k in kinds]
+    dns = Dns(workdir / "dns", {s.domain: s.s2s_port for s in servers})
+    dns.start()
+    try:
+        # Both start at once; every start is awaited (even when one fails early), so no
+        # server process is left half-started when setup gives up.
+        results = await asyncio.gather(
+            *(s.start(Setting(ca.cert, trust, ca.issue(s.domain), dns.port, args.auth, args.debug_logs))
+              for s in servers), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        gate = asyncio.Semaphore(4)
+        ctxs = [Context(servers[0], servers[1], sc) for sc in selected]
+
+        async def add(ctx: Context, user: str, side: str) -> None:
+            async with gate:
+                await ctx.server(side).add_user(ctx.account(user), ctx.password(user))
+
+        await asyncio.gather(*(add(c, u, side) for c in ctxs for u, side in c.scenario.users))
+    except BaseException:
+        for s in servers:
+            await s.kill()
+        dns.stop()
+        raise
+    return dns, servers
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    kinds = [k.strip() for k in args.pair.split(",")]
+    if len(kinds) != 2 or kinds[0] == kinds[1] or any(k not in SERVERS for k in kinds):
+        print(f"FAIL setup: --pair wants two different servers of {', '.join(SERVERS)}; got {args.pair!r}")
+        print("0 passed, 1 failed")
+        return 1
+    selected = [s for s in SCENARIOS if not args.k or args.k in s.name]
+    if not selected:
+        print(f"FAIL selection: no scenario matches -k {args.k!r}; "
+              f"scenarios: {', '.join(s.name for s in SCENARIOS)}")
+        print("0 passed, 1 failed")
+        return 1
+
+    workdir = Path(tempfile.mkdtemp(prefix="herald-fed-interop-"))
+    suite_started = time.monotonic()
+    try:
+        dns, servers = await start_all(args, workdir, kinds, selected)
+    except (PKIError, DnsError, ServerError, NotImplementedError, OSError) as e:
+        emit(f"FAIL setup: {e}")
+        print(f"(configs and logs kept in {workdir})")
+        print(f"0 passed, {len(selected) + 1} failed")
+        return 1
+    a, b = servers
+    print(f"pair: {a}; {b}; dnsmasq on {HOST}:{dns.port}; s2s auth: {args.auth}; "
+          f"temp dir {workdir}", flush=True)
+    passed = failed = 0
+    try:
+        for sc in selected:
+            ok, reason = await run_scenario(a, b, sc, args.timeout)
+            if ok:
+                emit(f"PASS {sc.name} {reason}")
+                passed += 1
+            else:
+                emit(f"FAIL {sc.name}: {reason}")
+                failed += 1
+                for srv in servers:
+                    emit(f"     {srv.kind} log tail:\n{srv.log_tail(15)}")
+        stops = [await s.stop() for s in servers]
+        ok = all(o for o, _ in stops)
+        emit(f"{'PASS' if ok else 'FAIL'} clean_stop{'' if ok else ':'} " + "; ".join(r for _, r in stops))
+        passed, failed = passed + ok, failed + (not ok)
+    finally:
+        for s in servers:
+            await s.kill()
+        dns.stop()
+    print(f"suite took {time.monotonic() - suite_started:.1f}s", flush=True)
+    if failed or args.keep:
+        print(f"(configs, data and logs kept in {workdir})")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--pair", default="prosody,ejabberd",
+                   help=f"the two servers under test, of {', '.join(SERVERS)} (default prosody,ejabberd)")
+    p.add_argument("--auth", choices=("pkix", "dialback"), default="pkix",
+                   help="s2s authentication: pkix (certificates from the test CA, no dialback) or "
+                        "dialback (servers do not trust each other's CA; XEP-0220)")
+    p.add_argument("-k", metavar="NAME", default="", help="run only scenarios whose name contains NAME")
+    p.add_argument("--timeout", type=float, default=90.0, help="per-scenario timeout in seconds")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir even on success")
+    p.add_argument("--debug-logs", action="store_true", help="servers log at debug level")
+    p.add_argument("-v", "--verbose", action="store_true", help="slixmpp debug logging on stderr")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.CRITICAL,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    # SIGTERM (e.g. from `timeout`) ends the run like Ctrl-C does: the running
+    # coroutine is cancelled and its `finally` blocks stop the servers and dnsmasq.
+    def interrupted(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        return asyncio.run(main_async(args))
+    except KeyboardInterrupt:
+        print("interrupted: servers and dnsmasq stopped; the temp dir is left in place", flush=True)
+        print("0 passed, 1 failed")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
