@@ -354,21 +354,27 @@ fn user(flag: Option<&Path>, action: UserAction) -> Result<ExitCode, EdgeError> 
     eprintln!("database: {}", database_path(&config).display());
     let domains = &config.server.domains;
     let domain = default_domain(&config);
+    // Accounts are per server: say the address the admin named, or the default domain's.
+    let shown = |account: &str, user: &str| match herald_translate::Jid::parse(account) {
+        Ok(j) if j.local().is_some() => format!("{user}@{}", j.domain()),
+        _ => format!("{user}@{domain}"),
+    };
     match action {
         UserAction::Add { account, password } => {
             let user = username_of(&account, domains)?;
             let password = read_password(password)?;
             let user = accounts::add_user(&store, &user, &password)?;
-            println!("created {user}@{domain}");
+            println!("created {}", shown(&account, &user));
         }
         UserAction::Passwd { account, password } => {
             let user = username_of(&account, domains)?;
             let password = read_password(password)?;
             let user = accounts::set_password(&store, &user, &password)?;
-            println!("password changed for {user}@{domain}");
+            let jid = shown(&account, &user);
+            println!("password changed for {jid}");
             match ops::accounts::end_sessions_after_password_change(&config, &user) {
                 Ok(0) => {}
-                Ok(n) => println!("{n} session(s) of {user}@{domain} ended"),
+                Ok(n) => println!("{n} session(s) of {jid} ended"),
                 Err(e) => {
                     eprintln!(
                         "herald: the password is changed, but its sessions were not ended: {e}"
@@ -380,7 +386,7 @@ fn user(flag: Option<&Path>, action: UserAction) -> Result<ExitCode, EdgeError> 
         UserAction::Remove { account } => {
             let user = username_of(&account, domains)?;
             let what = ops::accounts::remove(&config, &store, &user)?;
-            println!("removed {user}@{domain}: {what}");
+            println!("removed {}: {what}", shown(&account, &user));
         }
         UserAction::List => {
             for u in store.list_users()? {

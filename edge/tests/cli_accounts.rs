@@ -133,7 +133,7 @@ fn every_way_of_naming_the_configuration_reaches_one_database() {
         "s3cret\n",
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "created alice@localhost\n");
+    assert_eq!(text(&out.stdout), "created alice@example.com\n");
     let err = text(&out.stderr);
     assert!(
         err.contains(&format!(
