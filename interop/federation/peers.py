@@ -478,36 +478,80 @@ modules:
 
 
 class HeraldServer(Server):
-    """Herald as `herald.example` — not yet: `herald serve` does not run s2s streams
-    (issue 8: the [s2s] and [dns] configuration tables exist, the edge is being built).
-
-    What it will do, in the shape of the other two: write a herald.toml with
-    `[server] domains = [domain]`, `[tls] certificates = [{ cert = setting.cert.chain,
-    key = setting.cert.key }]`, `[c2s] listen = ["127.0.0.1:<c2s_port>"]`,
-    `[s2s] listen = ["127.0.0.1:<s2s_port>"]`, `trust = [setting.trust_file]`,
-    `auth = setting.auth`, `[dns] nameservers = ["127.0.0.1:<setting.dns_port>"]`;
-    start `herald serve --config` as a child (process group), wait for both ports,
-    add users with `herald user add NAME --password PW --config`, stop with SIGTERM
-    and expect exit 0. The control run (prosody,ejabberd) never uses this class."""
+    """Herald (`herald serve`, the binary in `HERALD_BIN`, default `target/debug/herald`)
+    for its domain: a herald.toml with the test certificate, c2s and s2s listeners on
+    loopback, the suite's trust file and DNS server; users added with `herald user add`;
+    stopped with SIGTERM (exit 0 expected)."""
 
     kind = "herald"
 
-    def _missing(self) -> NotImplementedError:
-        return NotImplementedError(
-            "HeraldServer is a stub: `herald serve` does not run s2s streams yet (issue 8). "
-            "Run the control pair instead: --pair prosody,ejabberd")
+    def __init__(self, domain: str, workdir: Path) -> None:
+        super().__init__(domain, workdir)
+        root = Path(__file__).resolve().parents[2]
+        self.binary = Path(os.environ.get("HERALD_BIN", root / "target" / "debug" / "herald"))
+        self.config = workdir / "herald.toml"
+        self.log = workdir / "herald.log"
+
+    def write_config(self, s: Setting) -> None:
+        # "pkix" runs: certificates only; "dialback" runs: the peer's certificate does
+        # not verify (unrelated trust), so Server Dialback authenticates.
+        auth = "pkix" if s.auth == "pkix" else "any"
+        self.config.write_text(f"""# Written by interop/federation/peers.py for one federation run.
+[server]
+domains = ["{self.domain}"]
+data_dir = "{self.workdir / 'data'}"
+
+[[tls.certificates]]
+cert = "{s.cert.chain}"
+key = "{s.cert.key}"
+
+[c2s]
+listen = ["{HOST}:{self.c2s_port}"]
+listen_tls = []
+
+[admin]
+listen = "{HOST}:0"
+
+[s2s]
+listen = ["{HOST}:{self.s2s_port}"]
+trust = ["{s.trust_file}"]
+tls = "required"
+auth = "{auth}"
+
+[dns]
+nameservers = ["{HOST}:{s.dns_port}"]
+
+[log]
+level = "{'debug' if s.debug else 'info'}"
+""")
 
     async def start(self, setting: Setting) -> None:
-        raise self._missing()
+        if not os.access(self.binary, os.X_OK):
+            raise ServerError(f"{self.binary} not found: build it (cargo build -p herald-edge) "
+                              "or set HERALD_BIN")
+        self.write_config(setting)
+        self.ca_file = str(setting.ca_file)
+        out = open(self.log, "ab")
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                str(self.binary), "serve", "--config", str(self.config),
+                stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+            )
+        finally:
+            out.close()
+        await self._wait_listening("herald")
 
     async def add_user(self, name: str, password: str) -> None:
-        raise self._missing()
+        rc, out = await run_cli([str(self.binary), "user", "add", name, "--password", password,
+                                 "--config", str(self.config)])
+        if rc != 0:
+            raise ServerError(f"herald user add {name} exited {rc}: {out.strip()}")
 
     async def stop(self) -> tuple[bool, str]:
-        raise self._missing()
+        return await self._stop_process("herald")
 
     def log_tail(self, lines: int = 30) -> str:
-        return ""
+        return _tail(self.log, lines)
 
 
 SERVERS: dict[str, type[Server]] = {
