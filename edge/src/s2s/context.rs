@@ -1,0 +1,193 @@
+//! What every s2s connection task shares: the federation rules, certificates and trust,
+//! the dialback secret, the resolver, the machines' settings; and the small conversions
+//! between the core's view of stanzas (`jabber:client`) and the wire's (`jabber:server`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use herald_certs::{
+    check_peer, s2s_client_config, CertPin, CertifiedIdentity, PeerRole, ReloadableCerts, S2sTrust,
+    S2sVerifyMode,
+};
+use herald_core::Server;
+use herald_rules::federation::{AuthPolicy, Federation as Rules, TlsPolicy as RulesTls};
+use herald_translate::s2s::{
+    CertFacts, DialbackSecret, InitiatingConfig, ReceivingConfig, S2sPolicy, TlsPolicy,
+};
+use herald_translate::xml::Node;
+use herald_translate::{ns, Element, Envelope, StanzaError, StanzaErrorCondition};
+
+use super::dns::{Candidate, Resolver};
+
+/// ALPN protocol of XEP-0368 direct TLS between servers.
+pub const ALPN_XMPP_SERVER: &[u8] = b"xmpp-server";
+
+/// The shared state of federation.
+pub struct S2sContext {
+    /// Weak: the server owns the federation front, which owns this.
+    pub server: Weak<Server>,
+    pub rules: Arc<Rules>,
+    pub trust: S2sTrust,
+    pub certs: Arc<ReloadableCerts>,
+    /// The XEP-0185 secret: random per process (see `docs/ARCHITECTURE.md`). Keys
+    /// handed out before a restart stop verifying after it, which only makes a peer
+    /// redo dialback.
+    pub secret: DialbackSecret,
+    /// `None` when no resolver could be built: only static routes work then.
+    pub resolver: Option<Resolver>,
+    pub initiating: Arc<InitiatingConfig>,
+    pub receiving: Arc<ReceivingConfig>,
+    pub tls_starttls: Arc<rustls::ServerConfig>,
+    pub tls_direct: Arc<rustls::ServerConfig>,
+    /// One connection attempt (TCP, TLS, authentication) to one address.
+    pub attempt_timeout: Duration,
+}
+
+impl std::fmt::Debug for S2sContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S2sContext").finish_non_exhaustive()
+    }
+}
+
+impl S2sContext {
+    pub fn server(&self) -> Option<Arc<Server>> {
+        self.server.upgrade()
+    }
+
+    /// The machines' policy for `domain` under the rules.
+    pub fn policy(&self, domain: &str) -> S2sPolicy {
+        let p = self.rules.policy_for(domain);
+        let tls = match p.tls {
+            RulesTls::Required => TlsPolicy::Required,
+            RulesTls::Optional => TlsPolicy::Optional,
+        };
+        S2sPolicy {
+            tls,
+            pkix: matches!(p.auth, AuthPolicy::Pkix | AuthPolicy::Any),
+            dialback: matches!(p.auth, AuthPolicy::Dialback | AuthPolicy::Any),
+            // Where TLS is optional, dialback may run without it.
+            dialback_requires_tls: tls == TlsPolicy::Required,
+        }
+    }
+
+    pub fn pin(&self, domain: &str) -> Option<CertPin> {
+        self.rules.pin_for(domain).map(CertPin::from_bytes)
+    }
+
+    /// What `chain` proves about `domain` (`role`: which end the peer is).
+    pub fn cert_facts(
+        &self,
+        chain: &[rustls_pki_types::CertificateDer<'static>],
+        domain: &str,
+        role: PeerRole,
+    ) -> CertFacts {
+        if chain.is_empty() {
+            return CertFacts::NONE;
+        }
+        let outcome = check_peer(chain, domain, &self.trust, role, self.pin(domain).as_ref());
+        tracing::debug!(%outcome, "s2s peer certificate");
+        CertFacts {
+            presented: true,
+            valid_for_domain: outcome.authenticates(),
+        }
+    }
+
+    /// The TLS client configuration for a stream from `local` to `remote`: strict
+    /// when the policy wants TLS and PKIX only, pinned when the route pins, else
+    /// recording (dialback may follow); our certificate for `local` is offered for
+    /// SASL EXTERNAL.
+    pub fn client_tls(
+        &self,
+        local: &str,
+        remote: &str,
+    ) -> Result<Arc<rustls::ClientConfig>, String> {
+        let p = self.rules.policy_for(remote);
+        let mode = match self.pin(remote) {
+            Some(pin) => S2sVerifyMode::Pinned(pin),
+            None if p.tls == RulesTls::Required && p.auth == AuthPolicy::Pkix => {
+                S2sVerifyMode::Strict
+            }
+            None => S2sVerifyMode::Record,
+        };
+        let store = self.certs.current();
+        let identity = store
+            .lookup(local)
+            .and_then(|key| CertifiedIdentity::from_certified_key(Arc::clone(key)).ok());
+        s2s_client_config(&self.trust, mode, identity.as_ref(), &[ALPN_XMPP_SERVER])
+            .map_err(|e| format!("TLS client configuration: {e}"))
+    }
+
+    /// Where to connect for `domain`: a static route's target, else DNS.
+    pub async fn candidates(&self, domain: &str) -> Result<Vec<Candidate>, String> {
+        let server = self.server();
+        if let Some(target) = self.rules.routes.lookup(domain).target().cloned() {
+            let addrs: Vec<IpAddr> = match target.host.parse::<IpAddr>() {
+                Ok(ip) => vec![ip],
+                Err(_) => tokio::net::lookup_host((target.host.as_str(), target.port))
+                    .await
+                    .map_err(|e| format!("route target {target}: {e}"))?
+                    .map(|a: SocketAddr| a.ip())
+                    .collect(),
+            };
+            return Ok(vec![Candidate {
+                host: target.host.clone(),
+                port: target.port,
+                direct_tls: false,
+                addrs,
+            }]);
+        }
+        let Some(resolver) = &self.resolver else {
+            return Err("no DNS resolver (see the log at startup)".into());
+        };
+        let found = resolver.xmpp_server_targets(domain).await;
+        if let Some(s) = server {
+            s.metrics.s2s.dns_lookup(match &found {
+                Ok(_) => "ok",
+                Err(super::dns::DnsError::NotFound { .. }) => "nxdomain",
+                Err(_) => "error",
+            });
+        }
+        found.map_err(|e| e.to_string())
+    }
+
+    /// Send an error for `element` (a stanza from one of our users, `jabber:server`
+    /// or `jabber:client`) back to its sender.
+    pub async fn bounce(&self, element: Element, condition: StanzaErrorCondition, text: &str) {
+        let Some(server) = self.server() else { return };
+        let Ok(env) = Envelope::parse(to_client(element)) else {
+            return;
+        };
+        let error = StanzaError::new(condition).with_text(text);
+        if let Some(reply) = env.error_reply(&error) {
+            server.metrics.s2s.bounce(condition.name());
+            server.route(reply).await;
+        }
+    }
+}
+
+/// The element with every `jabber:server` element (itself and descendants) moved to
+/// `jabber:client`: stanzas from a peer enter the core.
+pub fn to_client(el: Element) -> Element {
+    rename_ns(el, ns::SERVER, ns::CLIENT)
+}
+
+/// The reverse, for stanzas leaving on an s2s stream.
+pub fn to_server(el: Element) -> Element {
+    rename_ns(el, ns::CLIENT, ns::SERVER)
+}
+
+fn rename_ns(mut el: Element, from: &str, to: &str) -> Element {
+    fn walk(el: &mut Element, from: &str, to: &str) {
+        if el.ns == from {
+            el.ns = to.to_string();
+        }
+        for child in &mut el.children {
+            if let Node::Element(child) = child {
+                walk(child, from, to);
+            }
+        }
+    }
+    walk(&mut el, from, to);
+    el
+}
