@@ -168,3 +168,103 @@ async fn a_peer_that_is_down_bounces_remote_server_not_found() {
     );
     assert_eq!(body_of(&el).as_deref(), Some("anyone?"));
 }
+
+/// Read from `io` into `seen` until it contains `what`.
+async fn read_until(io: &mut tokio::net::TcpStream, seen: &mut String, what: &str) {
+    read_while(io, seen, what, |s| !s.contains(what)).await;
+}
+
+/// Read from `io` into `seen` while `more` says so.
+async fn read_while(
+    io: &mut tokio::net::TcpStream,
+    seen: &mut String,
+    what: &str,
+    more: impl Fn(&str) -> bool,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let wait = std::time::Duration::from_secs(10);
+    while more(seen) {
+        let n = tokio::time::timeout(wait, io.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("waiting for {what:?}, got {seen:?}"))
+            .expect("read");
+        assert!(n > 0, "closed while waiting for {what:?}; got {seen:?}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
+
+const S2S_HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:server' \
+     xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' \
+     version='1.0'";
+
+/// A peer authenticated by dialback for `evil.example` (its authoritative server is a
+/// stand-in that vouches for any key) sends a stanza from `a.example`: the stream ends
+/// with `invalid-from` and nothing reaches the user.
+#[tokio::test]
+async fn a_spoofed_from_closes_the_stream_with_invalid_from() {
+    use tokio::io::AsyncWriteExt;
+    let authoritative = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let auth_addr = authoritative.local_addr().expect("address");
+    let (dir, _) = prepared_dir(B);
+    let (_, ca_a) = prepared_dir(A);
+    let side = Side {
+        domain: B,
+        dir,
+        port: free_port(),
+        peer: "evil.example",
+        peer_ca: ca_a,
+        peer_port: auth_addr,
+    };
+    let b = TestServer::start_with(|c| {
+        configure(&side, c);
+        c.s2s.tls = TlsPolicy::Optional;
+        c.s2s.auth = AuthPolicy::Dialback;
+    })
+    .await;
+    b.add_user("bob");
+    let mut bob = b.login("bob", "phone").await;
+    // The stand-in authoritative server: any key is valid.
+    let vouch = tokio::spawn(async move {
+        let (mut io, _) = authoritative.accept().await.expect("verify connection");
+        let mut seen = String::new();
+        let header_done =
+            |s: &str| (s.split("<stream:stream").nth(1)).is_some_and(|h| h.contains('>'));
+        read_while(&mut io, &mut seen, "a stream header", |s| !header_done(s)).await;
+        let header = format!(
+            "{S2S_HEADER} from='evil.example' to='b.example' id='auth1'><stream:features/>"
+        );
+        io.write_all(header.as_bytes()).await.expect("write");
+        read_until(&mut io, &mut seen, "</db:verify>").await;
+        let id = seen
+            .split("id='")
+            .nth(1)
+            .and_then(|s| s.split('\'').next())
+            .expect("the verify id")
+            .to_string();
+        let answer = format!(
+            "<db:verify from='evil.example' to='b.example' id='{id}' type='valid'/>\
+             </stream:stream>"
+        );
+        io.write_all(answer.as_bytes()).await.expect("write");
+    });
+    let mut peer = tokio::net::TcpStream::connect(b.s2s.expect("s2s listener"))
+        .await
+        .expect("connect");
+    let mut seen = String::new();
+    let open = format!("{S2S_HEADER} from='evil.example' to='b.example'>");
+    peer.write_all(open.as_bytes()).await.expect("write");
+    read_until(&mut peer, &mut seen, "</stream:features>").await;
+    let result = "<db:result from='evil.example' to='b.example'>0123abcd</db:result>";
+    peer.write_all(result.as_bytes()).await.expect("write");
+    read_until(&mut peer, &mut seen, "type='valid'").await;
+    vouch.await.expect("the stand-in answered");
+    let spoof = "<message from='alice@a.example/x' to='bob@b.example/phone' type='chat'>\
+                 <body>spoofed</body></message>";
+    peer.write_all(spoof.as_bytes()).await.expect("write");
+    read_until(&mut peer, &mut seen, "invalid-from").await;
+    let legit = bob.recv_within(std::time::Duration::from_millis(300)).await;
+    assert!(legit.is_none(), "nothing reaches bob: {legit:?}");
+}
