@@ -54,6 +54,11 @@ fn configure(side: &Side, config: &mut Config) {
 
 /// Both servers, `tune` applied to each configuration after the defaults above.
 async fn pair(tune: impl Fn(&mut Config)) -> (TestServer, TestServer) {
+    pair_with(|_, c| tune(c)).await
+}
+
+/// [`pair`] with a `tune` told which domain it is configuring.
+async fn pair_with(tune: impl Fn(&str, &mut Config)) -> (TestServer, TestServer) {
     let ((dir_a, ca_a), (dir_b, ca_b)) = (prepared_dir(A), prepared_dir(B));
     let (port_a, port_b) = (free_port(), free_port());
     let side_a = Side {
@@ -74,12 +79,12 @@ async fn pair(tune: impl Fn(&mut Config)) -> (TestServer, TestServer) {
     };
     let a = TestServer::start_with(|c| {
         configure(&side_a, c);
-        tune(c);
+        tune(A, c);
     })
     .await;
     let b = TestServer::start_with(|c| {
         configure(&side_b, c);
-        tune(c);
+        tune(B, c);
     })
     .await;
     (a, b)
@@ -141,6 +146,33 @@ async fn the_outbound_acl_bounces_not_allowed() {
     let (mut alice, _bob) = users(&a, &b).await;
     alice.send_message("bob@b.example/phone", "denied").await;
     assert_eq!(recv_error(&mut alice).await, "not-allowed");
+}
+
+#[tokio::test]
+async fn a_peer_refused_by_the_inbound_acl_bounces_remote_server_not_found() {
+    let (a, b) = pair_with(|domain, c| {
+        if domain == B {
+            c.s2s.default = AclAction::Deny;
+        }
+    })
+    .await;
+    let (mut alice, mut bob) = users(&a, &b).await;
+    alice.send_message(&bob.jid.clone(), "let me in").await;
+    assert_eq!(recv_error(&mut alice).await, "remote-server-not-found");
+    let nothing = bob.recv_within(std::time::Duration::from_millis(200)).await;
+    assert!(nothing.is_none(), "nothing reaches bob: {nothing:?}");
+}
+
+/// `max_connections` counts both directions: with one, `a.example` takes the stream
+/// from `b.example` only while it has none to `b.example` itself.
+#[tokio::test]
+async fn max_connections_counts_both_directions() {
+    let (a, b) = pair(|c| c.s2s.limits.max_connections = 1).await;
+    let (mut alice, mut bob) = users(&a, &b).await;
+    alice.send_message(&bob.jid.clone(), "one way").await;
+    bob.recv_message_with_body("one way").await;
+    bob.send_message(&alice.jid.clone(), "the other way").await;
+    assert_eq!(recv_error(&mut bob).await, "remote-server-not-found");
 }
 
 #[tokio::test]

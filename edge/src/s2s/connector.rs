@@ -94,34 +94,6 @@ impl S2sLink for Link {
     }
 }
 
-/// Releases the stream gauge however the task ends.
-pub(crate) struct StreamGauge {
-    ctx: Arc<S2sContext>,
-    domain: String,
-    dir: MetricDir,
-}
-
-impl StreamGauge {
-    pub(crate) fn new(ctx: &Arc<S2sContext>, domain: &str, dir: MetricDir) -> Self {
-        if let Some(s) = ctx.server() {
-            s.metrics.s2s.stream(domain, dir, 1);
-        }
-        Self {
-            ctx: Arc::clone(ctx),
-            domain: domain.to_string(),
-            dir,
-        }
-    }
-}
-
-impl Drop for StreamGauge {
-    fn drop(&mut self) {
-        if let Some(s) = self.ctx.server() {
-            s.metrics.s2s.stream(&self.domain, self.dir, -1);
-        }
-    }
-}
-
 /// The established stream to `remote`: stanzas from the link out, until either side
 /// ends it; whatever was accepted and not written bounces.
 async fn run(
@@ -134,7 +106,7 @@ async fn run(
     handle: OutboundHandle,
 ) {
     let span = tracing::info_span!("s2s-out", %remote);
-    let _gauge = StreamGauge::new(&ctx, &remote, MetricDir::Out);
+    let _gauge = ctx.stream_guard(&remote, MetricDir::Out, false);
     let mut shutdown = match ctx.server() {
         Some(s) => s.shutdown_signal(),
         None => return,

@@ -2,14 +2,16 @@
 //! the dialback secret, the resolver, the machines' settings; and the small conversions
 //! between the core's view of stanzas (`jabber:client`) and the wire's (`jabber:server`).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use herald_certs::{
     check_peer, s2s_client_config, CertPin, CertifiedIdentity, PeerRole, ReloadableCerts, S2sTrust,
     S2sVerifyMode,
 };
+use herald_core::metrics_s2s::Direction as MetricDir;
 use herald_core::Server;
 use herald_rules::federation::{AuthPolicy, Federation as Rules, TlsPolicy as RulesTls};
 use herald_translate::s2s::{
@@ -42,6 +44,10 @@ pub struct S2sContext {
     pub tls_direct: Arc<rustls::ServerConfig>,
     /// One connection attempt (TCP, TLS, authentication) to one address.
     pub attempt_timeout: Duration,
+    /// The most a peer may send before a first domain is authenticated.
+    pub preauth_bytes: usize,
+    /// Authenticated streams per remote domain, both directions (`max_connections`).
+    pub streams: Mutex<HashMap<String, u32>>,
 }
 
 impl std::fmt::Debug for S2sContext {
@@ -151,6 +157,32 @@ impl S2sContext {
         found.map_err(|e| e.to_string())
     }
 
+    /// A stream with `domain` is up: counted (gauge and `max_connections`) until the
+    /// guard drops. With `enforce`, `None` when the domain is at its limit.
+    pub fn stream_guard(
+        self: &Arc<Self>,
+        domain: &str,
+        dir: MetricDir,
+        enforce: bool,
+    ) -> Option<StreamGuard> {
+        {
+            let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+            let n = streams.entry(domain.to_string()).or_default();
+            if enforce && *n >= self.rules.limits_for(domain).0.max_connections {
+                return None;
+            }
+            *n += 1;
+        }
+        if let Some(s) = self.server() {
+            s.metrics.s2s.stream(domain, dir, 1);
+        }
+        Some(StreamGuard {
+            ctx: Arc::clone(self),
+            domain: domain.to_string(),
+            dir,
+        })
+    }
+
     /// Send an error for `element` (a stanza from one of our users, `jabber:server`
     /// or `jabber:client`) back to its sender.
     pub async fn bounce(&self, element: Element, condition: StanzaErrorCondition, text: &str) {
@@ -162,6 +194,29 @@ impl S2sContext {
         if let Some(reply) = env.error_reply(&error) {
             server.metrics.s2s.bounce(condition.name());
             server.route(reply).await;
+        }
+    }
+}
+
+/// One counted stream (see [`S2sContext::stream_guard`]).
+pub struct StreamGuard {
+    ctx: Arc<S2sContext>,
+    domain: String,
+    dir: MetricDir,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let mut streams = self.ctx.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = streams.get_mut(&self.domain) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                streams.remove(&self.domain);
+            }
+        }
+        drop(streams);
+        if let Some(s) = self.ctx.server() {
+            s.metrics.s2s.stream(&self.domain, self.dir, -1);
         }
     }
 }

@@ -80,6 +80,8 @@ pub async fn start(
         initiating: Arc::new(initiating),
         receiving: Arc::new(receiving),
         attempt_timeout: negotiation,
+        preauth_bytes: preauth,
+        streams: Default::default(),
     });
     let queue_limits = QueueLimits {
         idle_timeout: Duration::from_secs(config.s2s.idle_timeout_secs),

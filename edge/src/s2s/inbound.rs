@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use super::connector::{verify_key, StreamGauge as Gauge};
-use super::context::{to_client, S2sContext};
+use super::connector::verify_key;
+use super::context::{to_client, S2sContext, StreamGuard};
 use super::io::{S2sIo, READ_SIZE};
 use super::negotiate::{now, sleep_until};
 
@@ -112,7 +112,9 @@ async fn handle(ctx: Arc<S2sContext>, tcp: TcpStream, direct_tls: bool) {
     let mut m = Receiving::from_entropy(Arc::clone(&ctx.receiving), direct_tls, now());
     let (verified_tx, mut verified_rx) = mpsc::channel(16);
     // One stream gauge per authenticated domain, released when the task ends.
-    let mut gauges: Vec<Gauge> = Vec::new();
+    let mut gauges: Vec<StreamGuard> = Vec::new();
+    // Bytes read before the first domain is authenticated (`preauth_bytes`).
+    let mut preauth: usize = 0;
     let mut scratch = vec![0u8; READ_SIZE];
     loop {
         let mut closing = false;
@@ -142,8 +144,14 @@ async fn handle(ctx: Arc<S2sContext>, tcp: TcpStream, direct_tls: bool) {
                     if let Some(s) = ctx.server() {
                         s.metrics.s2s.domains.admit(&remote);
                     }
+                    let Some(guard) = ctx.stream_guard(&remote, MetricDir::In, true) else {
+                        let text = format!("too many streams with {remote}");
+                        tracing::info!(%remote, "inbound stream refused: max_connections");
+                        m.fail(StreamError::with_text(Cond::ResourceConstraint, text));
+                        continue;
+                    };
                     tracing::info!(%remote, ?method, "inbound stream authenticated");
-                    gauges.push(Gauge::new(&ctx, &remote, MetricDir::In));
+                    gauges.push(guard);
                 }
                 ReceivingAction::VerifyDialbackKey {
                     remote,
@@ -192,7 +200,17 @@ async fn handle(ctx: Arc<S2sContext>, tcp: TcpStream, direct_tls: bool) {
             () = herald_core::server::stopping(&mut shutdown) => Event::Shutdown,
         };
         match event {
-            Event::Read(Ok(true)) => m.receive(&got, now()),
+            Event::Read(Ok(true)) => {
+                if m.authenticated_domains().is_empty() {
+                    preauth += got.len();
+                    if preauth > ctx.preauth_bytes {
+                        let text = "too much data before authentication";
+                        m.fail(StreamError::with_text(Cond::PolicyViolation, text));
+                        continue;
+                    }
+                }
+                m.receive(&got, now());
+            }
             Event::Read(_) => break,
             Event::Verified(Some((remote, hosted, outcome))) => {
                 if outcome != DialbackOutcome::Valid {
