@@ -21,6 +21,7 @@ use herald_translate::xml::Node;
 use herald_translate::{ns, Element, Envelope, StanzaError, StanzaErrorCondition};
 
 use super::dns::{Candidate, Resolver};
+use super::rate::Bucket;
 
 /// ALPN protocol of XEP-0368 direct TLS between servers.
 pub const ALPN_XMPP_SERVER: &[u8] = b"xmpp-server";
@@ -48,6 +49,8 @@ pub struct S2sContext {
     pub preauth_bytes: usize,
     /// Authenticated streams per remote domain, both directions (`max_connections`).
     pub streams: Mutex<HashMap<String, u32>>,
+    /// Inbound rate buckets of domains with streams (dropped with their last stream).
+    pub rates: Mutex<HashMap<String, Bucket>>,
 }
 
 impl std::fmt::Debug for S2sContext {
@@ -183,6 +186,19 @@ impl S2sContext {
         })
     }
 
+    /// Charge one inbound stanza of `size` bytes to `domain`'s rates: how long the
+    /// stream should stop reading.
+    pub fn charge(&self, domain: &str, size: usize) -> Duration {
+        let limits = self.rules.limits_for(domain).0;
+        let (sps, bps) = (limits.stanzas_per_sec, limits.bytes_per_sec);
+        let now = tokio::time::Instant::now().into_std();
+        let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+        rates
+            .entry(domain.to_string())
+            .or_insert_with(|| Bucket::new(sps, bps, now))
+            .charge(sps, bps, size, now)
+    }
+
     /// Send an error for `element` (a stanza from one of our users, `jabber:server`
     /// or `jabber:client`) back to its sender.
     pub async fn bounce(&self, element: Element, condition: StanzaErrorCondition, text: &str) {
@@ -212,6 +228,8 @@ impl Drop for StreamGuard {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 streams.remove(&self.domain);
+                let mut rates = self.ctx.rates.lock().unwrap_or_else(|e| e.into_inner());
+                rates.remove(&self.domain);
             }
         }
         drop(streams);
@@ -245,4 +263,26 @@ fn rename_ns(mut el: Element, from: &str, to: &str) -> Element {
     }
     walk(&mut el, from, to);
     el
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stanzas_change_namespace_at_the_edge_and_extensions_keep_theirs() {
+        let el = Element::new("message", ns::SERVER)
+            .with_attr("from", "a@remote.example")
+            .with_child(Element::new("body", ns::SERVER).with_text("hi"))
+            .with_child(Element::new("ping", ns::PING));
+        let client = to_client(el.clone());
+        assert_eq!(client.ns, ns::CLIENT);
+        assert!(client.has_child("body", ns::CLIENT));
+        assert!(client.has_child("ping", ns::PING));
+        assert_eq!(
+            client.to_xml(ns::CLIENT).expect("xml"),
+            el.to_xml(ns::SERVER).expect("xml")
+        );
+        assert_eq!(to_server(client), el);
+    }
 }

@@ -82,6 +82,7 @@ pub async fn start(
         attempt_timeout: negotiation,
         preauth_bytes: preauth,
         streams: Default::default(),
+        rates: Default::default(),
     });
     let queue_limits = QueueLimits {
         idle_timeout: Duration::from_secs(config.s2s.idle_timeout_secs),

@@ -316,6 +316,15 @@ async fn stanza(ctx: &S2sContext, m: &mut Receiving, element: Element) {
                 .s2s
                 .stanza(from.domain(), MetricDir::In, size);
             server.route(env).await;
+            let pause = ctx.charge(from.domain(), usize::try_from(size).unwrap_or(usize::MAX));
+            if !pause.is_zero() {
+                server
+                    .metrics
+                    .s2s
+                    .rate_limited(from.domain(), MetricDir::In);
+                drop(server);
+                tokio::time::sleep(pause).await;
+            }
         }
         Verdict::CloseStream { condition, reason } => {
             tracing::info!(%reason, "inbound stanza breaks the stream's rules");

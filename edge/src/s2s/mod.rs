@@ -11,7 +11,8 @@
 //!   then TLS); setting up one outbound stream with the `Initiating` machine.
 //! - `connector`: the real `Connector` (one task per established outbound stream),
 //!   dialback verify connections, and `Guarded` (the outbound ACL before `Outbound`).
-//! - `inbound`: the s2s listeners and the `Receiving` driver.
+//! - `inbound`: the s2s listeners and the `Receiving` driver; `rate`: the per-domain
+//!   inbound rate buckets (a stream over budget stops reading for a while).
 //! - `front`: starting all of it from the configuration.
 
 pub mod connect;
@@ -24,4 +25,5 @@ mod io;
 mod negotiate;
 pub mod outbound;
 pub mod outbound_queue;
+pub mod rate;
 pub mod srv;
