@@ -300,3 +300,49 @@ async fn a_spoofed_from_closes_the_stream_with_invalid_from() {
     let legit = bob.recv_within(std::time::Duration::from_millis(300)).await;
     assert!(legit.is_none(), "nothing reaches bob: {legit:?}");
 }
+
+/// The XEP-0368 listener: TLS first with ALPN `xmpp-server`, then an s2s stream whose
+/// features offer dialback (no client certificate was presented, so no EXTERNAL).
+#[tokio::test]
+async fn the_direct_tls_listener_speaks_s2s_with_alpn_xmpp_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (dir, ca) = prepared_dir(B);
+    let (_, ca_a) = prepared_dir(A);
+    let side = Side {
+        domain: B,
+        dir,
+        port: free_port(),
+        peer: A,
+        peer_ca: ca_a,
+        peer_port: free_port(),
+    };
+    let b = TestServer::start_with(|c| {
+        configure(&side, c);
+        c.s2s.listen_tls = vec![herald_tests::loopback_any_port()];
+    })
+    .await;
+    let config = herald_certs::client_config(&[ca], None, &[b"xmpp-server"]).expect("config");
+    let tcp = tokio::net::TcpStream::connect(b.s2s_tls.expect("direct TLS listener"))
+        .await
+        .expect("connect");
+    let name = rustls_pki_types::ServerName::try_from(B.to_string()).expect("name");
+    let mut tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"xmpp-server"[..]));
+    let open = format!("{S2S_HEADER} from='a.example' to='b.example'>");
+    tls.write_all(open.as_bytes()).await.expect("write");
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("</stream:features>") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), tls.read(&mut buf))
+            .await
+            .expect("features in time")
+            .expect("read");
+        assert!(n > 0, "closed early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("urn:xmpp:features:dialback"), "{seen}");
+    assert!(!seen.contains("starttls"), "no STARTTLS on TLS: {seen}");
+}

@@ -18,6 +18,8 @@ pub struct TestServer {
     pub domain: String,
     /// The s2s STARTTLS listener, when federation is configured.
     pub s2s: Option<SocketAddr>,
+    /// The s2s direct TLS listener (XEP-0368), when configured.
+    pub s2s_tls: Option<SocketAddr>,
     /// The configuration it was started with, the admin listener's real address in
     /// `admin.listen` (what the `herald` admin commands read).
     pub config: herald_edge::Config,
@@ -56,6 +58,10 @@ impl TestServer {
                 .s2s
                 .as_ref()
                 .and_then(|l| l.starttls.first().copied()),
+            s2s_tls: running
+                .s2s
+                .as_ref()
+                .and_then(|l| l.direct_tls.first().copied()),
             config: {
                 let mut c = config.clone();
                 c.admin.listen = running.admin;
