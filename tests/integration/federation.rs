@@ -115,6 +115,14 @@ async fn messages_cross_with_pkix_both_ways() {
     let (a, b) = pair(|c| c.s2s.auth = AuthPolicy::Pkix).await;
     assert!(a.s2s.is_some() && b.s2s.is_some(), "both listen for s2s");
     round_trip(&a, &b).await;
+    let text = a.server.metrics.render();
+    for line in [
+        "herald_s2s_streams{domain=\"b.example\",direction=\"out\"} 1",
+        "herald_s2s_streams{domain=\"b.example\",direction=\"in\"} 1",
+        "herald_s2s_stanzas_total{domain=\"b.example\",direction=\"in\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} in:\n{text}");
+    }
 }
 
 #[tokio::test]

@@ -177,6 +177,8 @@ impl S2sContext {
             *n += 1;
         }
         if let Some(s) = self.server() {
+            // An authenticated peer gets its own metrics label (while there is room).
+            s.metrics.s2s.domains.admit(domain);
             s.metrics.s2s.stream(domain, dir, 1);
         }
         Some(StreamGuard {

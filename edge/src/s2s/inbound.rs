@@ -141,9 +141,6 @@ async fn handle(ctx: Arc<S2sContext>, tcp: TcpStream, direct_tls: bool) {
                         m.fail(e);
                         continue;
                     }
-                    if let Some(s) = ctx.server() {
-                        s.metrics.s2s.domains.admit(&remote);
-                    }
                     let Some(guard) = ctx.stream_guard(&remote, MetricDir::In, true) else {
                         let text = format!("too many streams with {remote}");
                         tracing::info!(%remote, "inbound stream refused: max_connections");
