@@ -354,3 +354,27 @@ async fn the_direct_tls_listener_speaks_s2s_with_alpn_xmpp_server() {
     assert!(seen.contains("urn:xmpp:features:dialback"), "{seen}");
     assert!(!seen.contains("starttls"), "no STARTTLS on TLS: {seen}");
 }
+
+/// Idle streams close on both sides, and their gauges go back to zero; the next
+/// message sets up a new stream.
+#[tokio::test]
+async fn idle_streams_close_and_release_their_gauges() {
+    let (a, b) = pair(|c| c.s2s.idle_timeout_secs = 1).await;
+    let (mut alice, mut bob) = users(&a, &b).await;
+    alice.send_message(&bob.jid.clone(), "first").await;
+    bob.recv_message_with_body("first").await;
+    let up = "herald_s2s_streams{domain=\"a.example\",direction=\"in\"} 1";
+    assert!(b.server.metrics.render().contains(up));
+    let down = "herald_s2s_streams{domain=\"a.example\",direction=\"in\"} 0";
+    herald_tests::wait_until("the inbound stream at b closes", || {
+        b.server.metrics.render().contains(down)
+    })
+    .await;
+    let out_down = "herald_s2s_streams{domain=\"b.example\",direction=\"out\"} 0";
+    herald_tests::wait_until("the outbound stream at a closes", || {
+        a.server.metrics.render().contains(out_down)
+    })
+    .await;
+    alice.send_message(&bob.jid.clone(), "second").await;
+    bob.recv_message_with_body("second").await;
+}

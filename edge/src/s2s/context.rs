@@ -49,6 +49,10 @@ pub struct S2sContext {
     pub preauth_bytes: usize,
     /// Authenticated streams per remote domain, both directions (`max_connections`).
     pub streams: Mutex<HashMap<String, u32>>,
+    /// An authenticated inbound stream without input this long is closed.
+    pub idle_timeout: Duration,
+    /// Inbound connections not yet authenticated, per peer address.
+    pub preauth: Mutex<HashMap<IpAddr, u32>>,
     /// Inbound rate buckets of domains with streams (dropped with their last stream).
     pub rates: Mutex<HashMap<String, Bucket>>,
 }
@@ -188,6 +192,21 @@ impl S2sContext {
         })
     }
 
+    /// Count one unauthenticated inbound connection from `ip`; `None` when that address
+    /// already has [`MAX_PREAUTH_PER_IP`].
+    pub fn preauth_guard(self: &Arc<Self>, ip: IpAddr) -> Option<PreauthGuard> {
+        let mut preauth = self.preauth.lock().unwrap_or_else(|e| e.into_inner());
+        let n = preauth.entry(ip).or_default();
+        if *n >= MAX_PREAUTH_PER_IP {
+            return None;
+        }
+        *n += 1;
+        Some(PreauthGuard {
+            ctx: Arc::clone(self),
+            ip,
+        })
+    }
+
     /// Charge one inbound stanza of `size` bytes to `domain`'s rates: how long the
     /// stream should stop reading.
     pub fn charge(&self, domain: &str, size: usize) -> Duration {
@@ -212,6 +231,27 @@ impl S2sContext {
         if let Some(reply) = env.error_reply(&error) {
             server.metrics.s2s.bounce(condition.name());
             server.route(reply).await;
+        }
+    }
+}
+
+/// Unauthenticated inbound connections one address may hold at once.
+pub const MAX_PREAUTH_PER_IP: u32 = 16;
+
+/// One unauthenticated inbound connection (see [`S2sContext::preauth_guard`]).
+pub struct PreauthGuard {
+    ctx: Arc<S2sContext>,
+    ip: IpAddr,
+}
+
+impl Drop for PreauthGuard {
+    fn drop(&mut self) {
+        let mut preauth = self.ctx.preauth.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = preauth.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                preauth.remove(&self.ip);
+            }
         }
     }
 }

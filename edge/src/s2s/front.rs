@@ -83,6 +83,8 @@ pub async fn start(
         preauth_bytes: preauth,
         streams: Default::default(),
         rates: Default::default(),
+        idle_timeout: Duration::from_secs(config.s2s.idle_timeout_secs),
+        preauth: Default::default(),
     });
     let queue_limits = QueueLimits {
         idle_timeout: Duration::from_secs(config.s2s.idle_timeout_secs),

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::connector::verify_key;
-use super::context::{to_client, S2sContext, StreamGuard};
+use super::context::{to_client, PreauthGuard, S2sContext, StreamGuard};
 use super::io::{S2sIo, READ_SIZE};
 use super::negotiate::{now, sleep_until};
 
@@ -79,8 +79,16 @@ async fn accept_loop(ctx: Arc<S2sContext>, listener: TcpListener, direct_tls: bo
         };
         match accepted {
             Ok((tcp, peer)) => {
+                let Some(unauthenticated) = ctx.preauth_guard(peer.ip()) else {
+                    if let Some(s) = ctx.server() {
+                        s.metrics.refused("s2s-per-ip");
+                    }
+                    tracing::debug!(%peer, "s2s connection refused: too many unauthenticated");
+                    continue;
+                };
                 let span = tracing::info_span!("s2s-in", %peer, direct_tls);
-                tokio::spawn(handle(Arc::clone(&ctx), tcp, direct_tls).instrument(span));
+                let conn = handle(Arc::clone(&ctx), tcp, direct_tls, unauthenticated);
+                tokio::spawn(conn.instrument(span));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "s2s accept failed");
@@ -95,11 +103,18 @@ enum Event {
     Read(std::io::Result<bool>),
     Verified(Option<(String, String, DialbackOutcome)>),
     Timeout,
+    Idle,
     Shutdown,
 }
 
 /// One inbound connection, to its end.
-async fn handle(ctx: Arc<S2sContext>, tcp: TcpStream, direct_tls: bool) {
+async fn handle(
+    ctx: Arc<S2sContext>,
+    tcp: TcpStream,
+    direct_tls: bool,
+    unauthenticated: PreauthGuard,
+) {
+    let mut unauthenticated = Some(unauthenticated);
     let _ = tcp.set_nodelay(true);
     let Some(mut shutdown) = ctx.server().map(|s| s.shutdown_signal()) else {
         return;
@@ -115,6 +130,8 @@ async fn handle(ctx: Arc<S2sContext>, tcp: TcpStream, direct_tls: bool) {
     let mut gauges: Vec<StreamGuard> = Vec::new();
     // Bytes read before the first domain is authenticated (`preauth_bytes`).
     let mut preauth: usize = 0;
+    // Authenticated streams close after this long without input.
+    let mut idle_at = tokio::time::Instant::now() + ctx.idle_timeout;
     let mut scratch = vec![0u8; READ_SIZE];
     loop {
         let mut closing = false;
@@ -148,6 +165,7 @@ async fn handle(ctx: Arc<S2sContext>, tcp: TcpStream, direct_tls: bool) {
                         continue;
                     };
                     tracing::info!(%remote, ?method, "inbound stream authenticated");
+                    unauthenticated = None;
                     gauges.push(guard);
                 }
                 ReceivingAction::VerifyDialbackKey {
@@ -194,10 +212,12 @@ async fn handle(ctx: Arc<S2sContext>, tcp: TcpStream, direct_tls: bool) {
             read = io.read(&mut scratch, |b: &[u8]| got.extend_from_slice(b)) => Event::Read(read),
             v = verified_rx.recv() => Event::Verified(v),
             () = sleep_until(m.poll_timeout()) => Event::Timeout,
+            () = tokio::time::sleep_until(idle_at), if unauthenticated.is_none() => Event::Idle,
             () = herald_core::server::stopping(&mut shutdown) => Event::Shutdown,
         };
         match event {
             Event::Read(Ok(true)) => {
+                idle_at = tokio::time::Instant::now() + ctx.idle_timeout;
                 if m.authenticated_domains().is_empty() {
                     preauth += got.len();
                     if preauth > ctx.preauth_bytes {
@@ -219,6 +239,10 @@ async fn handle(ctx: Arc<S2sContext>, tcp: TcpStream, direct_tls: bool) {
             }
             Event::Verified(None) => {}
             Event::Timeout => m.handle_timeout(now()),
+            Event::Idle => {
+                tracing::info!("inbound stream idle; closing");
+                m.close();
+            }
             Event::Shutdown => m.fail(StreamError::new(Cond::SystemShutdown)),
         }
     }
