@@ -23,6 +23,8 @@ pub struct Running {
     pub server: Arc<Server>,
     pub c2s: Listeners,
     pub admin: Option<SocketAddr>,
+    /// The s2s listeners, when federation is enabled.
+    pub s2s: Option<crate::s2s::inbound::S2sListeners>,
     /// The development CA certificate, when one was generated.
     pub dev_ca: Option<PathBuf>,
     /// The certificates every listener presents; a reload replaces them.
@@ -121,12 +123,23 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
     };
     let (c2s, task) = herald_core::c2s::serve(Arc::clone(&server), c2s_parts).await?;
     let mut tasks = vec![task];
+    let s2s = if config.s2s.enabled() {
+        let fed = crate::s2s::front::start(&server, config, Arc::clone(&certs)).await?;
+        tasks.push(fed.task);
+        Some(fed.listeners)
+    } else {
+        None
+    };
     let admin = match config.admin.listen {
         Some(addr) => {
             let token = crate::admin::load_or_create_token(&admin_token_path(config))?;
             let mut listeners: Vec<(&'static str, SocketAddr)> = Vec::new();
             listeners.extend(c2s.starttls.iter().map(|a| ("c2s-starttls", *a)));
             listeners.extend(c2s.direct_tls.iter().map(|a| ("c2s-direct-tls", *a)));
+            if let Some(s2s) = &s2s {
+                listeners.extend(s2s.starttls.iter().map(|a| ("s2s-starttls", *a)));
+                listeners.extend(s2s.direct_tls.iter().map(|a| ("s2s-direct-tls", *a)));
+            }
             let info = crate::admin::AdminInfo {
                 listeners,
                 database: database_path(config),
@@ -141,6 +154,7 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
         server,
         c2s,
         admin,
+        s2s,
         dev_ca,
         certs,
         config: config.clone(),

@@ -28,6 +28,11 @@ pub enum EdgeError {
          configuration with --config FILE or HERALD_CONFIG=FILE"
     )]
     NoDatabase { path: PathBuf },
+    #[error("s2s listener {addr}: {source}")]
+    S2sListener {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("admin listener {addr}: {source}")]
     Admin {
         addr: SocketAddr,

@@ -222,6 +222,14 @@ fn print_banner(
     for a in &running.c2s.direct_tls {
         out.push_str(&format!("  XMPP clients (direct TLS): {a}\n"));
     }
+    if let Some(s2s) = &running.s2s {
+        for a in &s2s.starttls {
+            out.push_str(&format!("  XMPP servers (STARTTLS):   {a}\n"));
+        }
+        for a in &s2s.direct_tls {
+            out.push_str(&format!("  XMPP servers (direct TLS): {a}\n"));
+        }
+    }
     if let Some(a) = running.admin {
         out.push_str(&format!(
             "  admin: http://{a}/health  http://{a}/metrics (bearer token in {})\n",

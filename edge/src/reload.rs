@@ -10,7 +10,7 @@ use crate::logging::LogControl;
 impl Running {
     /// Apply `new`. Returns the keys whose change waits for a restart (listeners,
     /// hosted domains, the data directory, the admin listener, admission and
-    /// authentication throttling). Nothing is applied when the certificates fail to
+    /// authentication throttling, `[s2s]` and `[dns]`). Nothing is applied when the certificates fail to
     /// load.
     pub fn reload(
         &mut self,
@@ -39,6 +39,13 @@ impl Running {
         }
         if old.admin.listen != new.admin.listen || old.admin.token_file != new.admin.token_file {
             restart.push("admin".into());
+        }
+        // Federation reads its rules, trust and resolver once, at start.
+        if old.s2s != new.s2s {
+            restart.push("s2s".into());
+        }
+        if old.dns != new.dns {
+            restart.push("dns".into());
         }
         if old.log.format != new.log.format {
             restart.push("log.format".into());

@@ -9,6 +9,7 @@ mod admin;
 mod admin_ops;
 mod attacks;
 mod durability;
+mod federation;
 mod federation_outbound;
 mod im;
 mod limits;

@@ -130,6 +130,8 @@ pub struct XmppClient {
     io: Transport,
     reader: StreamReader,
     ca: PathBuf,
+    /// The domain the client opens streams to and expects in the TLS certificate.
+    domain: String,
     /// Elements read while waiting for something else, oldest first.
     pending: VecDeque<Element>,
     /// The tail of everything the server sent, for failure messages.
@@ -179,7 +181,7 @@ impl XmppClient {
             .expect("TCP connect timed out")
             .expect("TCP connect");
         let _ = tcp.set_nodelay(true);
-        let tls = tls_handshake(tcp, ca, &[b"xmpp-client"]).await;
+        let tls = tls_handshake(tcp, ca, &[b"xmpp-client"], DOMAIN).await;
         let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
         let mut c = Self::new(Transport::Tls(Box::new(tls)), ca);
         c.alpn = alpn;
@@ -267,6 +269,7 @@ impl XmppClient {
             io,
             reader: StreamReader::default(),
             ca: ca.to_path_buf(),
+            domain: DOMAIN.to_string(),
             pending: VecDeque::new(),
             recent: Vec::new(),
             bytes_in: 0,
@@ -279,6 +282,13 @@ impl XmppClient {
             features: None,
             jid: String::new(),
         }
+    }
+
+    /// Talk to a server hosting `domain` rather than [`DOMAIN`] (stream headers and the
+    /// TLS server name). Before STARTTLS.
+    pub fn for_domain(mut self, domain: &str) -> Self {
+        self.domain = domain.to_string();
+        self
     }
 
     /// Wait up to `patience` for the server from now on: tests on virtual time wait out
@@ -326,9 +336,11 @@ impl XmppClient {
         }
     }
 
-    /// Open a stream to [`DOMAIN`]: header out, header and features in.
+    /// Open a stream to the client's domain ([`DOMAIN`] unless
+    /// [`for_domain`](Self::for_domain) said otherwise): header out, header and features in.
     pub async fn open_stream(&mut self) -> Element {
-        self.send_header_to(DOMAIN).await;
+        let domain = self.domain.clone();
+        self.send_header_to(&domain).await;
         self.expect_header().await;
         let features = self.recv().await;
         if !features.is("features", ns::STREAM) {
@@ -367,7 +379,7 @@ impl XmppClient {
                 .await
                 .expect("write after <proceed/>");
         }
-        let tls = tls_handshake(tcp, &self.ca, &[]).await;
+        let tls = tls_handshake(tcp, &self.ca, &[], &self.domain).await;
         self.io = Transport::Tls(Box::new(tls));
         self.reader = StreamReader::default();
     }
@@ -705,10 +717,15 @@ impl XmppClient {
     }
 }
 
-async fn tls_handshake(tcp: TcpStream, ca: &Path, alpn: &[&[u8]]) -> TlsStream<TcpStream> {
+async fn tls_handshake(
+    tcp: TcpStream,
+    ca: &Path,
+    alpn: &[&[u8]],
+    domain: &str,
+) -> TlsStream<TcpStream> {
     let config = herald_certs::client_config(&[ca.to_path_buf()], None, alpn)
         .expect("client TLS configuration");
-    let name = ServerName::try_from(DOMAIN.to_string()).expect("server name");
+    let name = ServerName::try_from(domain.to_string()).expect("server name");
     tokio::time::timeout(TIMEOUT, TlsConnector::from(config).connect(name, tcp))
         .await
         .expect("TLS handshake timed out")

@@ -14,6 +14,12 @@ pub struct TestServer {
     /// The generated development CA clients must trust.
     pub ca: PathBuf,
     pub data_dir: PathBuf,
+    /// The first hosted domain (what clients open streams to).
+    pub domain: String,
+    /// The s2s STARTTLS listener, when federation is configured.
+    pub s2s: Option<SocketAddr>,
+    /// The s2s direct TLS listener (XEP-0368), when configured.
+    pub s2s_tls: Option<SocketAddr>,
     /// The configuration it was started with, the admin listener's real address in
     /// `admin.listen` (what the `herald` admin commands read).
     pub config: herald_edge::Config,
@@ -47,6 +53,15 @@ impl TestServer {
                 .clone()
                 .expect("a development CA was generated"),
             data_dir: config.server.data_dir.clone(),
+            domain: config.server.domains[0].clone(),
+            s2s: running
+                .s2s
+                .as_ref()
+                .and_then(|l| l.starttls.first().copied()),
+            s2s_tls: running
+                .s2s
+                .as_ref()
+                .and_then(|l| l.direct_tls.first().copied()),
             config: {
                 let mut c = config.clone();
                 c.admin.listen = running.admin;
@@ -64,12 +79,18 @@ impl TestServer {
 
     /// Log `user` in over STARTTLS with SCRAM-SHA-256 and bind `resource`.
     pub async fn login(&self, user: &str, resource: &str) -> XmppClient {
-        XmppClient::connect_starttls(self.starttls, &self.ca, user, PASSWORD, Some(resource)).await
+        XmppClient::connect_plain(self.starttls, &self.ca)
+            .await
+            .for_domain(&self.domain)
+            .login(user, PASSWORD, Some(resource))
+            .await
     }
 
     /// A plain TCP connection to the STARTTLS port, nothing sent yet.
     pub async fn connect(&self) -> XmppClient {
-        XmppClient::connect_plain(self.starttls, &self.ca).await
+        XmppClient::connect_plain(self.starttls, &self.ca)
+            .await
+            .for_domain(&self.domain)
     }
 
     /// A connection that went through STARTTLS and stopped before authenticating; the

@@ -118,7 +118,7 @@ impl Default for LogConfig {
 }
 
 /// XMPP federation (server-to-server). Without listeners federation is off.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct S2sConfig {
     /// Listeners for s2s streams with STARTTLS (RFC 6120), usually port 5269.
@@ -169,7 +169,7 @@ impl S2sConfig {
 }
 
 /// How remote domains are looked up in DNS.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {
     /// Nameservers to ask, `ip:port`; empty: the system resolver.
