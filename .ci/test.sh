@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, with its own set-up: the command the README names.
 #   bash .ci/test.sh            lint, build, fuzz smoke pass, interop with real clients
-#                               (slixmpp), federation interop (Prosody <-> ejabberd, the
-#                               control pair), tlsfuzzer's short set, unit, property and
+#                               (slixmpp), federation interop (Herald with Prosody and
+#                               with ejabberd, and the control pair), tlsfuzzer's short set, unit, property and
 #                               integration tests
 #   HERALD_SKIP_FUZZ=1 ...      skip the fuzz smoke pass (it needs cargo-fuzz)
 # Every suite runs even when an earlier one failed; the last line sums them all:
@@ -57,19 +57,22 @@ else
   count 0 1 "interop (no summary)"
 fi
 
-# The federation suite's control run: Prosody and ejabberd federating on loopback
-# through the suite's own dnsmasq and test CA, first with certificates (PKIX), then with
-# dialback. It shows the harness is sound; Herald joins the pair when its s2s edge runs.
-for auth in pkix dialback; do
-  log "federation interop: prosody.example <-> ejabberd.example, s2s auth $auth"
-  out=$(python3 interop/federation/run.py --pair prosody,ejabberd --auth "$auth" 2>&1)
-  echo "$out"
-  summary=$(tail -n 1 <<<"$out")
-  if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-    count "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "federation ($auth)"
-  else
-    count 0 1 "federation ($auth, no summary)"
-  fi
+# The federation suite: Herald federating with real Prosody and ejabberd on loopback,
+# through the suite's own dnsmasq and test CA, with certificates (PKIX, SASL EXTERNAL)
+# and with dialback (the peers do not trust each other's CA); and Prosody <-> ejabberd,
+# the control pair that shows the harness itself is sound.
+for pair in herald,prosody herald,ejabberd prosody,ejabberd; do
+  for auth in pkix dialback; do
+    log "federation interop: $pair, s2s auth $auth"
+    out=$(HERALD_BIN=target/debug/herald python3 interop/federation/run.py --pair "$pair" --auth "$auth" 2>&1)
+    echo "$out"
+    summary=$(tail -n 1 <<<"$out")
+    if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+      count "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "federation ($pair, $auth)"
+    else
+      count 0 1 "federation ($pair, $auth, no summary)"
+    fi
+  done
 done
 
 log "tlsfuzzer: short set against the direct-TLS port"
