@@ -403,7 +403,11 @@ async fn connect_step(
     for c in candidates {
         for addr in c.socket_addrs() {
             let started = Instant::now();
-            let what = format!("{addr} ({}:{}, {})", c.host, c.port, kind(c));
+            let what = if c.host == addr.ip().to_string() {
+                format!("{addr} ({})", kind(c))
+            } else {
+                format!("{addr} ({}:{}, {})", c.host, c.port, kind(c))
+            };
             match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
                 Ok(Ok(tcp)) => {
                     let _ = tcp.set_nodelay(true);
@@ -513,7 +517,7 @@ impl Exchange<'_> {
         let config = s2s_client_config(trust, S2sVerifyMode::Record, identity.as_ref(), alpn)
             .map_err(|e| format!("TLS client configuration: {e}"))?;
         if !candidate.direct_tls {
-            let features = self.open_stream(step, io, reader, "").await?;
+            let features = self.open_stream(step, io, reader, false).await?;
             let offered = features.child("starttls", ns::TLS);
             let Some(starttls) = offered else {
                 return Err(format!(
@@ -556,9 +560,12 @@ impl Exchange<'_> {
         }
         if let S2sIo::Tls(tls) = &*io {
             let s = tls.session();
-            let version = s
-                .protocol_version()
-                .map_or("unknown version".to_string(), |v| format!("{v:?}"));
+            let version = match s.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".to_string(),
+                Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2".to_string(),
+                Some(v) => format!("{v:?}"),
+                None => "unknown version".to_string(),
+            };
             let suite = s
                 .negotiated_cipher_suite()
                 .map_or("unknown".to_string(), |c| format!("{:?}", c.suite()));
@@ -571,7 +578,7 @@ impl Exchange<'_> {
             ));
         }
         reader.reset();
-        self.open_stream(step, io, reader, " over TLS").await
+        self.open_stream(step, io, reader, true).await
     }
 
     /// Send our stream header, read the server's and its features.
@@ -580,8 +587,9 @@ impl Exchange<'_> {
         step: &mut Step,
         io: &mut S2sIo,
         reader: &mut StreamReader,
-        over: &str,
+        tls: bool,
     ) -> Result<Element, String> {
+        let over = if tls { " over TLS" } else { "" };
         io.write(stream_header(self.local, self.domain).as_bytes())
             .await
             .map_err(|e| format!("write: {e}"))?;
@@ -598,10 +606,10 @@ impl Exchange<'_> {
         ));
         match self.next(io, reader).await? {
             StreamEvent::Stanza(el) if el.is("features", ns::STREAM) => {
-                step.note(format!(
-                    "features{over}: {}",
-                    describe_features(&el).join(", ")
-                ));
+                // The features after TLS are step 6's.
+                if !tls {
+                    step.note(format!("features: {}", describe_features(&el).join(", ")));
+                }
                 Ok(el)
             }
             StreamEvent::Stanza(el) if el.is("error", ns::STREAM) => Err(format!(
