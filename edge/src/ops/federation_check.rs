@@ -206,7 +206,7 @@ pub async fn check(config: &Config, domain: &str, timeout: Duration) -> Result<R
     };
     report.push(policy_step(config, &rules, &domain, &policy));
 
-    let (step, candidates) = discovery_step(config, &rules, &domain).await;
+    let (step, candidates) = discovery_step(config, &rules, &domain, timeout).await;
     report.push(step);
     let Some(candidates) = candidates else {
         report.skip_rest();
@@ -322,16 +322,21 @@ async fn discovery_step(
     config: &Config,
     rules: &Rules,
     domain: &str,
+    timeout: Duration,
 ) -> (Step, Option<Vec<Candidate>>) {
     let mut step = Step::new(STEPS[1]);
     let candidates = if let Some(target) = rules.routes.lookup(domain).target() {
         step.note(format!("static route target {target} (DNS is not asked)"));
         let addrs: Result<Vec<IpAddr>, String> = match target.host.parse::<IpAddr>() {
             Ok(ip) => Ok(vec![ip]),
-            Err(_) => tokio::net::lookup_host((target.host.as_str(), target.port))
-                .await
-                .map(|found| found.map(|a: SocketAddr| a.ip()).collect())
-                .map_err(|e| format!("{}: {e}", target.host)),
+            Err(_) => {
+                let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
+                match tokio::time::timeout(timeout, lookup).await {
+                    Ok(Ok(found)) => Ok(found.map(|a: SocketAddr| a.ip()).collect()),
+                    Ok(Err(e)) => Err(format!("{}: {e}", target.host)),
+                    Err(_) => Err(format!("{}: no answer within {timeout:?}", target.host)),
+                }
+            }
         };
         match addrs {
             Ok(addrs) if !addrs.is_empty() => vec![Candidate {
@@ -353,6 +358,7 @@ async fn discovery_step(
         let dns = DnsConfig {
             nameservers: (!config.dns.nameservers.is_empty())
                 .then(|| config.dns.nameservers.clone()),
+            timeout,
             ..DnsConfig::default()
         };
         let resolver = match Resolver::new(&dns) {
@@ -593,9 +599,8 @@ impl Exchange<'_> {
         io.write(stream_header(self.local, self.domain).as_bytes())
             .await
             .map_err(|e| format!("write: {e}"))?;
-        let header = match self.next(io, reader).await? {
-            StreamEvent::Open(h) => h,
-            _ => return Err("the server did not open a stream".into()),
+        let StreamEvent::Open(header) = self.next(io, reader).await? else {
+            return Err("the server did not open a stream".into());
         };
         header_ok(&header)?;
         step.note(format!(
