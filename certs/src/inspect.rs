@@ -52,6 +52,12 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// The validity period `(notBefore, notAfter)` of a DER certificate, in seconds since
+/// the Unix epoch (e.g. a peer's end-entity certificate).
+pub fn certificate_validity(cert_der: &[u8]) -> Result<(i64, i64), &'static str> {
+    crate::der::validity(cert_der)
+}
+
 /// Read the leaf certificate of a PEM chain file.
 pub fn inspect(path: &Path) -> Result<CertReport, CertError> {
     let chain = read_certs(path)?;

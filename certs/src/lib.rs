@@ -47,7 +47,9 @@ pub use config::{client_config, server_config, server_config_mtls};
 pub use dev_ca::{ensure_dev_pki, DevPki, DEV_CA_COMMON_NAME};
 pub use error::CertError;
 pub use identity::{load_identity, read_certs, CertifiedIdentity};
-pub use inspect::{import, inspect, request, unix_now, CertReport, CsrFiles, Imported};
+pub use inspect::{
+    certificate_validity, import, inspect, request, unix_now, CertReport, CsrFiles, Imported,
+};
 pub use reloadable::ReloadableCerts;
 pub use store::SniStore;
 pub use verify::{

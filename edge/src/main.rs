@@ -100,6 +100,12 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         host: Option<String>,
     },
+    /// Federation tools: `check DOMAIN` resolves, connects to and negotiates TLS with a
+    /// remote server, reporting each step and its certificate.
+    Federation {
+        #[command(subcommand)]
+        action: ops::federation_check::FederationAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,6 +173,7 @@ fn main() -> ExitCode {
         Command::Cert { action } => ops::cert::run(flag, action),
         Command::Explain { from, to } => ops::explain::run(flag, &from, &to),
         Command::DnsRecords { host } => ops::dns_records::run(flag, host.as_deref()),
+        Command::Federation { action } => ops::federation_check::run(flag, action),
     };
     match result {
         Ok(code) => code,

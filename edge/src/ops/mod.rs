@@ -2,14 +2,15 @@
 //! ones operators coming from `prosodyctl` and `ejabberdctl` look for: server status,
 //! session listing and kicking (through the admin API of the running server), backup
 //! and restore, XEP-0227 export and import, and certificate tooling; and the
-//! federation tools: `explain` (why a stanza goes where it goes) and `dns-records`
-//! (the SRV records to publish).
+//! federation tools: `explain` (why a stanza goes where it goes), `dns-records`
+//! (the SRV records to publish) and `federation check` (can we reach a domain).
 
 pub mod accounts;
 pub mod backup;
 pub mod cert;
 pub mod dns_records;
 pub mod explain;
+pub mod federation_check;
 pub mod sessions;
 pub mod status;
 pub mod xep0227;

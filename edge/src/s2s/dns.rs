@@ -107,6 +107,17 @@ impl Candidate {
     }
 }
 
+/// What [`Resolver::xmpp_server_discovery`] saw and concluded.
+#[derive(Debug)]
+pub struct Discovery {
+    /// The `_xmpps-server._tcp` records (direct TLS), as published.
+    pub xmpps: Vec<SrvRecord>,
+    /// The `_xmpp-server._tcp` records (STARTTLS), as published.
+    pub xmpp: Vec<SrvRecord>,
+    /// Where to connect, in order, as [`Resolver::xmpp_server_targets`] returns it.
+    pub result: Result<Vec<Candidate>, DnsError>,
+}
+
 /// Why discovery found nowhere to connect.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -196,6 +207,24 @@ impl Resolver {
     ) -> Result<Vec<Candidate>, DnsError> {
         self.discover(domain, |xmpps, xmpp| srv::plan(xmpps, xmpp, rng))
             .await
+    }
+
+    /// As [`Self::xmpp_server_targets`], with the SRV records found for each service
+    /// (`_xmpps-server`, `_xmpp-server`), for diagnostics (`herald federation check`).
+    /// Records are empty when a lookup found none or failed.
+    pub async fn xmpp_server_discovery(&self, domain: &str) -> Discovery {
+        let mut seen = (Vec::new(), Vec::new());
+        let result = self
+            .discover(domain, |xmpps, xmpp| {
+                seen = (xmpps.to_vec(), xmpp.to_vec());
+                srv::plan(xmpps, xmpp, &mut rand::rng())
+            })
+            .await;
+        Discovery {
+            xmpps: seen.0,
+            xmpp: seen.1,
+            result,
+        }
     }
 
     async fn discover(

@@ -21,7 +21,7 @@ pub mod context;
 pub mod dns;
 pub mod front;
 pub mod inbound;
-mod io;
+pub(crate) mod io;
 mod negotiate;
 pub mod outbound;
 pub mod outbound_queue;
