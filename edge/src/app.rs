@@ -44,9 +44,9 @@ impl Running {
         &self.config
     }
 
-    /// The live authenticated s2s streams, `(remote domain, direction)`; empty when
-    /// federation is off.
-    pub fn s2s_streams(&self) -> Vec<(String, herald_core::metrics_s2s::Direction)> {
+    /// The live authenticated s2s streams, `(number, remote domain, direction)` (see
+    /// [`crate::s2s::context::Streams::live`]); empty when federation is off.
+    pub fn s2s_streams(&self) -> Vec<(u64, String, herald_core::metrics_s2s::Direction)> {
         self.federation.as_ref().map_or_else(Vec::new, |f| {
             f.streams
                 .lock()

@@ -137,12 +137,16 @@ impl Streams {
         self.count.get(domain).copied().unwrap_or(0)
     }
 
-    /// The live streams, `(remote domain, direction)`.
-    pub fn live(&self) -> Vec<(String, MetricDir)> {
-        self.live
-            .values()
-            .map(|l| (l.domain.clone(), l.dir))
-            .collect()
+    /// The live streams, `(number, remote domain, direction)`, in the order they
+    /// came up; the number is the stream's own for as long as this process runs.
+    pub fn live(&self) -> Vec<(u64, String, MetricDir)> {
+        let mut live: Vec<_> = self
+            .live
+            .iter()
+            .map(|(id, l)| (*id, l.domain.clone(), l.dir))
+            .collect();
+        live.sort_unstable_by_key(|l| l.0);
+        live
     }
 }
 
