@@ -238,11 +238,10 @@ const S2S_HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:serv
      xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' \
      version='1.0'";
 
-/// A peer authenticated by dialback for `evil.example` (its authoritative server is a
-/// stand-in that vouches for any key) sends a stanza from `a.example`: the stream ends
-/// with `invalid-from` and nothing reaches the user.
-#[tokio::test]
-async fn a_spoofed_from_closes_the_stream_with_invalid_from() {
+/// `b.example` (bob logged in) and a raw peer authenticated to it by dialback for
+/// `evil.example` (its authoritative server is a stand-in that vouches for any key);
+/// the peer's connection and what it has read so far.
+async fn evil_peer() -> (TestServer, XmppClient, tokio::net::TcpStream, String) {
     use tokio::io::AsyncWriteExt;
     let authoritative = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -301,6 +300,15 @@ async fn a_spoofed_from_closes_the_stream_with_invalid_from() {
     peer.write_all(result.as_bytes()).await.expect("write");
     read_until(&mut peer, &mut seen, "type='valid'").await;
     vouch.await.expect("the stand-in answered");
+    (b, bob, peer, seen)
+}
+
+/// The evil peer sends a stanza from `a.example`: the stream ends with `invalid-from`
+/// and nothing reaches the user.
+#[tokio::test]
+async fn a_spoofed_from_closes_the_stream_with_invalid_from() {
+    use tokio::io::AsyncWriteExt;
+    let (_b, mut bob, mut peer, mut seen) = evil_peer().await;
     let spoof = "<message from='alice@a.example/x' to='bob@b.example/phone' type='chat'>\
                  <body>spoofed</body></message>";
     peer.write_all(spoof.as_bytes()).await.expect("write");
@@ -522,4 +530,30 @@ async fn a_reload_that_fails_keeps_the_old_rules() {
     assert!(a.s2s_streams() == before, "the streams stay");
     deliver(&mut alice, &mut bob, "after").await;
     deliver(&mut bob, &mut alice, "and back").await;
+}
+
+/// An inbound stream a reload denies ends with `policy-violation` saying why; the
+/// other sessions stay.
+#[tokio::test]
+async fn a_denied_inbound_stream_ends_with_policy_violation() {
+    let (mut b, mut bob, mut peer, mut seen) = evil_peer().await;
+    assert!(has_stream(&b, "evil.example", StreamDir::In));
+    b.reload(|c| c.s2s.acl = vec![deny("evil.example", RuleDirection::Inbound)])
+        .expect("the reload");
+    read_until(&mut peer, &mut seen, "</stream:stream>").await;
+    assert!(seen.contains("<policy-violation"), "{seen}");
+    assert!(
+        seen.contains("federation with evil.example is no longer allowed"),
+        "{seen}"
+    );
+    herald_tests::wait_until("the stream leaves the registry", || {
+        b.s2s_streams().is_empty()
+    })
+    .await;
+    let line = "herald_s2s_acl_denials_total{domain=\"evil.example\",direction=\"in\"} 1";
+    let text = b.server.metrics.render();
+    assert!(text.contains(line), "{line} in:\n{text}");
+    // Bob's client session is untouched.
+    bob.send_message("bob@b.example/phone", "still here").await;
+    bob.recv_message_with_body("still here").await;
 }
