@@ -48,10 +48,7 @@ impl Running {
     /// [`crate::s2s::context::Streams::live`]); empty when federation is off.
     pub fn s2s_streams(&self) -> Vec<(u64, String, herald_core::metrics_s2s::Direction)> {
         self.federation.as_ref().map_or_else(Vec::new, |f| {
-            f.streams
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .live()
+            f.streams.lock().unwrap_or_else(|e| e.into_inner()).live()
         })
     }
 

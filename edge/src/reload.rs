@@ -61,7 +61,10 @@ pub fn restart_keys(old: &Config, new: &Config) -> Vec<String> {
         }
     };
     changed(old.server.domains != new.server.domains, "server.domains");
-    changed(old.server.data_dir != new.server.data_dir, "server.data_dir");
+    changed(
+        old.server.data_dir != new.server.data_dir,
+        "server.data_dir",
+    );
     changed(
         old.admin.listen != new.admin.listen || old.admin.token_file != new.admin.token_file,
         "admin",

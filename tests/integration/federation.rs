@@ -264,7 +264,7 @@ async fn evil_peer() -> (TestServer, XmppClient, tokio::net::TcpStream, String) 
     })
     .await;
     b.add_user("bob");
-    let mut bob = b.login("bob", "phone").await;
+    let bob = b.login("bob", "phone").await;
     // The stand-in authoritative server: any key is valid.
     let vouch = tokio::spawn(async move {
         let (mut io, _) = authoritative.accept().await.expect("verify connection");
@@ -430,7 +430,10 @@ async fn a_reload_that_denies_a_peer_closes_its_streams_and_lifting_it_restores_
     let restart = a
         .reload(|c| c.s2s.acl = vec![deny(B, RuleDirection::Both)])
         .expect("the reload");
-    assert!(restart.is_empty(), "nothing waits for a restart: {restart:?}");
+    assert!(
+        restart.is_empty(),
+        "nothing waits for a restart: {restart:?}"
+    );
     herald_tests::wait_until("a.example has no stream with b.example", || {
         a.s2s_streams().is_empty()
     })

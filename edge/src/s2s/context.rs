@@ -247,7 +247,13 @@ impl S2sContext {
         if chain.is_empty() {
             return CertFacts::NONE;
         }
-        let outcome = check_peer(chain, domain, &self.trust.load(), role, self.pin(domain).as_ref());
+        let outcome = check_peer(
+            chain,
+            domain,
+            &self.trust.load(),
+            role,
+            self.pin(domain).as_ref(),
+        );
         tracing::debug!(%outcome, "s2s peer certificate");
         CertFacts {
             presented: true,
@@ -276,8 +282,13 @@ impl S2sContext {
         let identity = store
             .lookup(local)
             .and_then(|key| CertifiedIdentity::from_certified_key(Arc::clone(key)).ok());
-        s2s_client_config(&self.trust.load(), mode, identity.as_ref(), &[ALPN_XMPP_SERVER])
-            .map_err(|e| format!("TLS client configuration: {e}"))
+        s2s_client_config(
+            &self.trust.load(),
+            mode,
+            identity.as_ref(),
+            &[ALPN_XMPP_SERVER],
+        )
+        .map_err(|e| format!("TLS client configuration: {e}"))
     }
 
     /// Where to connect for `domain`: a static route's target, else DNS.
@@ -344,6 +355,18 @@ impl S2sContext {
             );
             id
         };
+        // A stream set up while a reload denied its domain: checked after it is
+        // registered, so that either this sees the new rules or the reload sees it.
+        if !self
+            .rules
+            .load()
+            .acl
+            .decide(domain, acl_direction(dir))
+            .allowed
+        {
+            tracing::info!(%domain, ?dir, "s2s stream closed: the ACL in force denies it");
+            close.notify_one();
+        }
         if let Some(s) = self.server() {
             // An authenticated peer gets its own metrics label (while there is room).
             s.metrics.s2s.domains.admit(domain);

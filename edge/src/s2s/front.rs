@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use herald_certs::{s2s_server_config, ReloadableCerts, S2sTrust};
 use herald_core::Server;
-use arc_swap::ArcSwap;
 use herald_translate::s2s::DialbackSecret;
 use tokio::task::JoinHandle;
 

@@ -163,7 +163,8 @@ async fn handle(
                         m.fail(e);
                         continue;
                     }
-                    let Some(guard) = ctx.stream_guard(&remote, MetricDir::In, true, &revoked) else {
+                    let Some(guard) = ctx.stream_guard(&remote, MetricDir::In, true, &revoked)
+                    else {
                         let text = format!("too many streams with {remote}");
                         tracing::info!(%remote, "inbound stream refused: max_connections");
                         m.fail(StreamError::with_text(Cond::ResourceConstraint, text));
