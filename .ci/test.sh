@@ -12,6 +12,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 LOGS=target/ci-logs
+# The binary the interop suites run: where cargo builds it (CARGO_TARGET_DIR or target/).
+HERALD_BIN="${CARGO_TARGET_DIR:-target}/debug/herald"
 mkdir -p "$LOGS"
 
 passed=0
@@ -48,7 +50,7 @@ if [ "${HERALD_SKIP_FUZZ:-0}" != 1 ]; then
 fi
 
 log "interop: real slixmpp clients against herald serve"
-out=$(python3 interop/scenarios/run.py --herald target/debug/herald 2>&1)
+out=$(python3 interop/scenarios/run.py --herald "$HERALD_BIN" 2>&1)
 echo "$out"
 summary=$(tail -n 1 <<<"$out")
 if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
@@ -64,7 +66,7 @@ fi
 for pair in herald,prosody herald,ejabberd prosody,ejabberd; do
   for auth in pkix dialback; do
     log "federation interop: $pair, s2s auth $auth"
-    out=$(HERALD_BIN=target/debug/herald python3 interop/federation/run.py --pair "$pair" --auth "$auth" 2>&1)
+    out=$(HERALD_BIN="$HERALD_BIN" python3 interop/federation/run.py --pair "$pair" --auth "$auth" 2>&1)
     echo "$out"
     summary=$(tail -n 1 <<<"$out")
     if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
@@ -76,7 +78,7 @@ for pair in herald,prosody herald,ejabberd prosody,ejabberd; do
 done
 
 log "tlsfuzzer: short set against the direct-TLS port"
-out=$(bash .ci/tlsfuzzer.sh target/debug/herald 2>&1)
+out=$(bash .ci/tlsfuzzer.sh "$HERALD_BIN" 2>&1)
 status=$?
 echo "$out"
 if [[ $(tail -n 1 <<<"$out") =~ ^scripts:\ ([0-9]+),\ failed:\ ([0-9]+)$ ]]; then

@@ -25,6 +25,8 @@ pub struct Running {
     pub admin: Option<SocketAddr>,
     /// The s2s listeners, when federation is enabled.
     pub s2s: Option<crate::s2s::inbound::S2sListeners>,
+    /// Federation's shared state, when it is enabled: a reload swaps its rules.
+    pub(crate) federation: Option<Arc<crate::s2s::context::S2sContext>>,
     /// The development CA certificate, when one was generated.
     pub dev_ca: Option<PathBuf>,
     /// The certificates every listener presents; a reload replaces them.
@@ -40,6 +42,14 @@ impl Running {
     /// The configuration in force (as started, or as last reloaded).
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The live authenticated s2s streams, `(number, remote domain, direction)` (see
+    /// [`crate::s2s::context::Streams::live`]); empty when federation is off.
+    pub fn s2s_streams(&self) -> Vec<(u64, String, herald_core::metrics_s2s::Direction)> {
+        self.federation.as_ref().map_or_else(Vec::new, |f| {
+            f.streams.lock().unwrap_or_else(|e| e.into_inner()).live()
+        })
     }
 
     /// Close every session with `system-shutdown`, stop listening, and wait (bounded)
@@ -123,12 +133,12 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
     };
     let (c2s, task) = herald_core::c2s::serve(Arc::clone(&server), c2s_parts).await?;
     let mut tasks = vec![task];
-    let s2s = if config.s2s.enabled() {
+    let (s2s, federation) = if config.s2s.enabled() {
         let fed = crate::s2s::front::start(&server, config, Arc::clone(&certs)).await?;
         tasks.push(fed.task);
-        Some(fed.listeners)
+        (Some(fed.listeners), Some(fed.ctx))
     } else {
-        None
+        (None, None)
     };
     let admin = match config.admin.listen {
         Some(addr) => {
@@ -155,6 +165,7 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
         c2s,
         admin,
         s2s,
+        federation,
         dev_ca,
         certs,
         config: config.clone(),

@@ -115,6 +115,13 @@ impl TestServer {
         running.reload(&config, None)
     }
 
+    /// The live authenticated s2s streams: `(number, remote domain, direction)`.
+    pub fn s2s_streams(&self) -> Vec<(u64, String, herald_core::metrics_s2s::Direction)> {
+        self.running
+            .as_ref()
+            .map_or_else(Vec::new, herald_edge::Running::s2s_streams)
+    }
+
     /// The graceful shutdown of `herald serve`: every session gets `system-shutdown`.
     pub async fn shutdown(&mut self, grace: Duration) {
         if let Some(running) = self.running.take() {

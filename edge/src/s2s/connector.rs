@@ -44,12 +44,13 @@ impl Connector for S2sConnector {
     fn connect(&self, domain: String, handle: OutboundHandle) -> Connecting {
         let ctx = Arc::clone(&self.ctx);
         Box::pin(async move {
-            let local = ctx.rules.hosted.first().cloned().unwrap_or_default();
+            let local = ctx.rules.load().hosted.first().cloned().unwrap_or_default();
+            let tuning = ctx.tuning.load_full();
             let candidates = ctx.candidates(&domain).await.map_err(Failure::NotFound)?;
             let policy = ctx.policy(&domain);
-            let cfg = Arc::clone(&ctx.initiating);
+            let cfg = Arc::clone(&tuning.initiating);
             let make = |t, now| Initiating::new(Arc::clone(&cfg), &local, &domain, policy, t, now);
-            let attempt = connect_first(&candidates, ctx.attempt_timeout, |c, addr| {
+            let attempt = connect_first(&candidates, tuning.attempt_timeout, |c, addr| {
                 let (ctx, c, local, domain, make) = (&ctx, c.clone(), &local, &domain, &make);
                 async move { negotiate(ctx, local, domain, &c, addr, make).await }
             })
@@ -106,7 +107,8 @@ async fn run(
     handle: OutboundHandle,
 ) {
     let span = tracing::info_span!("s2s-out", %remote);
-    let _gauge = ctx.stream_guard(&remote, MetricDir::Out, false);
+    // A reload whose ACL denies `remote` outbound notifies `closing`.
+    let _gauge = ctx.stream_guard(&remote, MetricDir::Out, false, &closing);
     let mut shutdown = match ctx.server() {
         Some(s) => s.shutdown_signal(),
         None => return,
@@ -227,7 +229,8 @@ pub(crate) async fn verify_key(
         }
     };
     let policy = ctx.policy(remote);
-    let cfg = Arc::clone(&ctx.initiating);
+    let tuning = ctx.tuning.load_full();
+    let cfg = Arc::clone(&tuning.initiating);
     let make = |t, now| {
         Initiating::verify(
             Arc::clone(&cfg),
@@ -240,7 +243,7 @@ pub(crate) async fn verify_key(
             now,
         )
     };
-    let attempt = connect_first(&candidates, ctx.attempt_timeout, |c, addr| {
+    let attempt = connect_first(&candidates, tuning.attempt_timeout, |c, addr| {
         let (c, make) = (c.clone(), &make);
         async move { negotiate(ctx, hosted, remote, &c, addr, make).await }
     })
@@ -274,7 +277,7 @@ impl std::fmt::Debug for Guarded {
 impl Federation for Guarded {
     fn send(&self, envelope: Envelope) -> Result<(), Box<Refused>> {
         let to = envelope.to().domain().to_string();
-        match outbound_stanza(&self.ctx.rules.acl, &to) {
+        match outbound_stanza(&self.ctx.rules.load().acl, &to) {
             Verdict::Bounce { condition, reason } => {
                 if let Some(s) = self.ctx.server() {
                     s.metrics.s2s.acl_denied(&to, MetricDir::Out);

@@ -17,7 +17,7 @@ use herald_translate::{
     Element, Envelope, Jid, StanzaError, StreamError, StreamErrorCondition as Cond,
 };
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -104,6 +104,8 @@ enum Event {
     Verified(Option<(String, String, DialbackOutcome)>),
     Timeout,
     Idle,
+    /// A reload changed the ACL: check the authenticated domains again.
+    Revoked,
     Shutdown,
 }
 
@@ -120,11 +122,14 @@ async fn handle(
         return;
     };
     let mut io = S2sIo::Plain(tcp);
-    let handshake = ctx.receiving.negotiation_timeout;
+    let tuning = ctx.tuning.load_full();
+    let handshake = tuning.receiving.negotiation_timeout;
     if direct_tls && !tls_accept(&ctx, &mut io, true, handshake).await {
         return;
     }
-    let mut m = Receiving::from_entropy(Arc::clone(&ctx.receiving), direct_tls, now());
+    let mut m = Receiving::from_entropy(Arc::clone(&tuning.receiving), direct_tls, now());
+    // Notified when a reload's ACL denies a domain authenticated here.
+    let revoked = Arc::new(Notify::new());
     let (verified_tx, mut verified_rx) = mpsc::channel(16);
     // One stream gauge per authenticated domain, released when the task ends.
     let mut gauges: Vec<StreamGuard> = Vec::new();
@@ -158,7 +163,8 @@ async fn handle(
                         m.fail(e);
                         continue;
                     }
-                    let Some(guard) = ctx.stream_guard(&remote, MetricDir::In, true) else {
+                    let Some(guard) = ctx.stream_guard(&remote, MetricDir::In, true, &revoked)
+                    else {
                         let text = format!("too many streams with {remote}");
                         tracing::info!(%remote, "inbound stream refused: max_connections");
                         m.fail(StreamError::with_text(Cond::ResourceConstraint, text));
@@ -213,6 +219,7 @@ async fn handle(
             v = verified_rx.recv() => Event::Verified(v),
             () = sleep_until(m.poll_timeout()) => Event::Timeout,
             () = tokio::time::sleep_until(idle_at), if unauthenticated.is_none() => Event::Idle,
+            () = revoked.notified() => Event::Revoked,
             () = herald_core::server::stopping(&mut shutdown) => Event::Shutdown,
         };
         match event {
@@ -220,7 +227,7 @@ async fn handle(
                 idle_at = tokio::time::Instant::now() + ctx.idle_timeout;
                 if m.authenticated_domains().is_empty() {
                     preauth += got.len();
-                    if preauth > ctx.preauth_bytes {
+                    if preauth > tuning.preauth_bytes {
                         let text = "too much data before authentication";
                         m.fail(StreamError::with_text(Cond::PolicyViolation, text));
                         continue;
@@ -242,6 +249,11 @@ async fn handle(
             Event::Idle => {
                 tracing::info!("inbound stream idle; closing");
                 m.close();
+            }
+            Event::Revoked => {
+                if let Some(e) = no_longer_allowed(&ctx, m.authenticated_domains()) {
+                    m.fail(e);
+                }
             }
             Event::Shutdown => m.fail(StreamError::new(Cond::SystemShutdown)),
         }
@@ -281,7 +293,7 @@ async fn tls_accept(ctx: &S2sContext, io: &mut S2sIo, direct: bool, limit: Durat
 
 /// Whether the ACL lets `remote` use an inbound stream.
 fn admitted(ctx: &S2sContext, remote: &str) -> Result<(), StreamError> {
-    match admit(&ctx.rules.acl, remote, Direction::Inbound) {
+    match admit(&ctx.rules.load().acl, remote, Direction::Inbound) {
         Verdict::CloseStream { condition, reason } => {
             if let Some(s) = ctx.server() {
                 s.metrics.s2s.acl_denied(remote, MetricDir::In);
@@ -291,6 +303,18 @@ fn admitted(ctx: &S2sContext, remote: &str) -> Result<(), StreamError> {
         }
         _ => Ok(()),
     }
+}
+
+/// After a reload: the stream error for the first of `authenticated` the ACL in force
+/// no longer admits inbound, if any.
+fn no_longer_allowed(ctx: &S2sContext, authenticated: &[String]) -> Option<StreamError> {
+    let rules = ctx.rules.load();
+    let denied = authenticated
+        .iter()
+        .find(|d| !admit(&rules.acl, d.as_str(), Direction::Inbound).is_accepted())?;
+    let text = format!("federation with {denied} is no longer allowed");
+    tracing::info!(remote = %denied, "inbound stream closed: the reloaded ACL denies it");
+    Some(StreamError::with_text(Cond::PolicyViolation, text))
 }
 
 /// Answer `CheckPeer`: the ACL, the policy for the claimed domain, and what the peer's
@@ -317,8 +341,8 @@ async fn stanza(ctx: &S2sContext, m: &mut Receiving, element: Element) {
         return m.fail(StreamError::with_text(Cond::ImproperAddressing, text));
     };
     let Some(server) = ctx.server() else { return };
-    let hosted = &ctx.rules.hosted;
-    let acl = &ctx.rules.acl;
+    let rules = ctx.rules.load_full();
+    let (hosted, acl) = (&rules.hosted, &rules.acl);
     let verdict = inbound_stanza(
         m.authenticated_domains(),
         hosted,
