@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import shutil
 import signal
@@ -62,6 +63,10 @@ class HeraldSetup:
     # scenario, serving exactly these SRV records (owner, target, port, priority,
     # weight) and `localhost` A. The peer keeps the run's dnsmasq.
     srv: list[tuple[str, str, int, int, int]] | None = None
+    # When not None: the peer (side b) is restarted for the scenario to resolve through
+    # a dnsmasq of its own serving exactly these SRV records, and restarted again with
+    # the run's dnsmasq afterwards.
+    peer_srv: list[tuple[str, str, int, int, int]] | None = None
 
 
 @dataclass
@@ -77,16 +82,18 @@ class Scenario:
     # Scenarios that restart a server run after the others (order 1), and those that
     # reconfigure Herald last (order 2), so the plain scenarios see the run's setup.
     order: int = 0
+    peers: tuple[str, ...] = ()  # when not empty: only these kinds of side b
 
 
 SCENARIOS: list[Scenario] = []
 
 
 def scenario(name: str, users: tuple[tuple[str, str], ...],
-             herald: Callable[["Context"], HeraldSetup] | None = None, order: int = 0):
+             herald: Callable[["Context"], HeraldSetup] | None = None, order: int = 0,
+             peers: tuple[str, ...] = ()):
     def register(func):
         SCENARIOS.append(Scenario(name, func, users, (func.__doc__ or "").strip(), herald,
-                                  2 if herald is not None else order))
+                                  2 if herald is not None else order, peers))
         return func
 
     return register
@@ -94,7 +101,7 @@ def scenario(name: str, users: tuple[tuple[str, str], ...],
 
 def applies(sc: Scenario, kinds: list[str]) -> bool:
     """Whether the scenario makes sense for the pair: Herald setups need Herald on side a."""
-    return sc.herald is None or kinds[0] == "herald"
+    return (sc.herald is None or kinds[0] == "herald") and (not sc.peers or kinds[1] in sc.peers)
 
 
 class Context:
@@ -106,6 +113,8 @@ class Context:
         self.workdir = workdir
         self.clients: list[Client] = []
         self.dns: Dns | None = None  # Herald's own dnsmasq, when the setup asks for one
+        self.peer_dns: Dns | None = None  # the peer's, likewise
+        self.peer_dns_restore = 0  # the run's dnsmasq port, for the peer afterwards
         (self.closed_port,) = free_ports(1)  # nothing listens there
 
     def server(self, side: str) -> Server:
@@ -475,6 +484,21 @@ async def direct_tls_outbound(ctx: Context) -> None:
     await deliver(bob, alice, alice.boundjid, "and back", FIRST_HOP)
 
 
+@scenario("direct_tls_inbound", users=(("alice", "a"), ("bob", "b")), peers=("prosody",),
+          herald=lambda ctx: HeraldSetup(listen_tls=True, peer_srv=[
+              (f"_xmpps-server._tcp.{ctx.a.domain}", "localhost", ctx.a.s2s_tls_port, 0, 0),
+          ]))
+async def direct_tls_inbound(ctx: Context) -> None:
+    """Herald listens for direct-TLS s2s ([s2s] listen_tls); the peer (Prosody 0.12,
+    which looks up `_xmpps-server` before `_xmpp-server`) resolves through a dnsmasq
+    that publishes only `_xmpps-server._tcp.A` pointing at that listener: no
+    `_xmpp-server` and no address record for A. So bob's message can reach alice only
+    over a direct-TLS stream into Herald. alice's reply goes back as usual."""
+    alice, bob = await ctx.client("alice"), await ctx.client("bob")
+    await deliver(bob, alice, ctx.jid("alice"), "over direct TLS into herald", FIRST_HOP)
+    await deliver(alice, bob, bob.boundjid, "and back", FIRST_HOP)
+
+
 @scenario("peer_restart", users=(("alice", "a"), ("bob", "b")), order=1)
 async def peer_restart(ctx: Context) -> str:
     """Messages flow A -> B; B is stopped (Prosody: SIGTERM; ejabberd: `ejabberdctl
@@ -531,6 +555,14 @@ async def apply_setup(ctx: Context) -> None:
         ctx.dns = Dns(ctx.workdir / f"dns-{ctx.scenario.name}", {}, srv=setup.srv)
         ctx.dns.start()
         dns_port = ctx.dns.port
+    if setup.peer_srv is not None:
+        ctx.peer_dns = Dns(ctx.workdir / f"dns-{ctx.scenario.name}-peer", {}, srv=setup.peer_srv)
+        ctx.peer_dns.start()
+        ctx.peer_dns_restore = ctx.b.setting.dns_port
+        ok, how = await ctx.b.stop()
+        check(ok, f"stopping {ctx.b.kind} to give it this scenario's DNS: {how}")
+        await ctx.b.kill()
+        await ctx.b.start(dataclasses.replace(ctx.b.setting, dns_port=ctx.peer_dns.port))
     ok, how = await ctx.a.reconfigure(HeraldVariant(setup.tables, setup.listen_tls, dns_port))
     check(ok, f"restarting herald for this scenario's configuration: {how}")
 
@@ -557,6 +589,18 @@ async def run_scenario(a: Server, b: Server, sc: Scenario, timeout: float,
             pass
         if ctx.dns is not None:
             ctx.dns.stop()
+        if ctx.peer_dns is not None:
+            # The peer goes back to the run's dnsmasq (its setting has the scenario's).
+            try:
+                if ctx.b.alive():
+                    good, how = await ctx.b.stop()
+                    if ok and not good:
+                        ok, reason = False, f"stopping {ctx.b.kind} after the scenario: {how}"
+                await ctx.b.kill()
+                await ctx.b.start(dataclasses.replace(ctx.b.setting, dns_port=ctx.peer_dns_restore))
+            except ServerError as e:
+                ok, reason = False, (reason or "") + f"\nrestarting {ctx.b.kind} after the scenario: {e}"
+            ctx.peer_dns.stop()
     for srv in (a, b):
         if not srv.alive():
             if ok:
