@@ -274,6 +274,7 @@ VirtualHost {lua_str(self.domain)}
         self.setting = setting
         self.write_config(setting)
         self.ca_file = str(setting.ca_file)
+        log_from = self.log.stat().st_size if self.log.exists() else 0
         out = open(self.console, "ab")
         try:
             self.proc = await asyncio.create_subprocess_exec(
@@ -283,6 +284,25 @@ VirtualHost {lua_str(self.domain)}
         finally:
             out.close()
         await self._wait_listening("prosody")
+        # Listening is not ready: Prosody opens its ports while loading its global
+        # modules, and until mod_posix is loaded a SIGTERM kills it (exit -15, seen
+        # when a scenario restarts it and the suite stops it right after). The host's
+        # "Certificates loaded" comes after the global modules.
+        deadline = time.monotonic() + START_TIMEOUT
+        mark = f"{self.domain}:tls\tinfo\tCertificates loaded"
+        while True:
+            try:
+                with open(self.log, "rb") as f:
+                    f.seek(log_from)
+                    if mark.encode() in f.read():
+                        return
+            except OSError:
+                pass
+            if self.proc.returncode is not None or time.monotonic() > deadline:
+                raise ServerError(f"prosody did not load {self.domain} (no {mark!r} in its log):\n"
+                                  f"{self.log_tail()}")
+            # Polling a log file, which has no readiness signal: every 50 ms, bounded.
+            await asyncio.sleep(0.05)
 
     async def add_user(self, name: str, password: str) -> None:
         rc, out = await run_cli([self.ctl, "--config", str(self.config), "register", name, self.domain, password])
