@@ -82,10 +82,19 @@ def query(port: int, name: str, qtype: str = "A", timeout: float = 2.0) -> tuple
 
 
 class Dns:
-    def __init__(self, workdir: Path, s2s: dict[str, int], binary: str = "dnsmasq") -> None:
+    def __init__(self, workdir: Path, s2s: dict[str, int], binary: str = "dnsmasq",
+                 srv: list[tuple[str, str, int, int, int]] | None = None) -> None:
+        """`s2s`: domain -> s2s port, published as `_xmpp-server._tcp.<domain>` ->
+        localhost:<port>. `srv`: when given, exactly these SRV records instead, each
+        (owner name, target, port, priority, weight), e.g.
+        ("_xmpps-server._tcp.prosody.example", "localhost", 40003, 0, 0); an empty list
+        publishes no SRV record at all (only `localhost` A)."""
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.s2s = dict(s2s)
+        if srv is None:
+            srv = [(f"_xmpp-server._tcp.{d}", "localhost", p, 0, 0) for d, p in sorted(self.s2s.items())]
+        self.srv = list(srv)
         self.binary = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/sbin") or binary
         self.port = 0
         self.log_path = workdir / "dnsmasq.log"
@@ -99,8 +108,8 @@ class Dns:
             "--local=/example/", "--log-facility=-", "--log-queries",
             "--host-record=localhost,127.0.0.1",
         ]
-        for domain, port in sorted(self.s2s.items()):
-            args.append(f"--srv-host=_xmpp-server._tcp.{domain},localhost,{port},0,0")
+        for name, target, port, priority, weight in self.srv:
+            args.append(f"--srv-host={name},{target},{port},{priority},{weight}")
         return args
 
     def start(self) -> "Dns":
@@ -113,8 +122,8 @@ class Dns:
         finally:
             log.close()
         deadline = time.monotonic() + START_TIMEOUT
-        probe = f"_xmpp-server._tcp.{next(iter(sorted(self.s2s)))}" if self.s2s else "localhost"
-        kind = "SRV" if self.s2s else "A"
+        probe = self.srv[0][0] if self.srv else "localhost"
+        kind = "SRV" if self.srv else "A"
         while True:
             if self.proc.poll() is not None:
                 raise DnsError(f"dnsmasq exited with {self.proc.returncode}:\n{self.log_tail()}")

@@ -57,15 +57,28 @@ class Setting:
     debug: bool = False  # debug-level server logs
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_ports(n: int) -> list[int]:
-    """n distinct free TCP ports on 127.0.0.1 (held open together while choosing)."""
-    socks = []
+    """n distinct free TCP ports on 127.0.0.1 (held open together while choosing),
+    none of them handed out before in this process: servers pick their ports one after
+    the other and listen only later, so the kernel could offer one twice."""
+    socks, ports = [], []
     try:
-        for _ in range(n):
+        for _ in range(n + 50):
+            if len(ports) == n:
+                break
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind((HOST, 0))
             socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+            port = s.getsockname()[1]
+            if port not in _HANDED_OUT:
+                ports.append(port)
+        if len(ports) < n:
+            raise ServerError(f"could not find {n} unused ports on {HOST}")
+        _HANDED_OUT.update(ports)
+        return ports
     finally:
         for s in socks:
             s.close()
@@ -126,9 +139,12 @@ class Server:
         self.domain = domain
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        self.c2s_port, self.s2s_port = free_ports(2)
+        # s2s_tls_port: a direct-TLS (XEP-0368) s2s listener. Prosody and ejabberd
+        # always open it; Herald only in scenarios whose variant asks for it.
+        self.c2s_port, self.s2s_port, self.s2s_tls_port = free_ports(3)
         self.ca_file = ""  # what clients verify this server's certificate against
         self.proc: asyncio.subprocess.Process | None = None
+        self.setting: Setting | None = None  # what start() was given (restart() reuses it)
 
     def __str__(self) -> str:
         return f"{self.kind} {self.domain} (c2s {HOST}:{self.c2s_port}, s2s {HOST}:{self.s2s_port})"
@@ -138,6 +154,14 @@ class Server:
 
     async def add_user(self, name: str, password: str) -> None:
         raise NotImplementedError
+
+    async def restart(self) -> tuple[bool, str]:
+        """stop() then start() again with the same setting, ports and data (accounts
+        survive). Returns stop()'s verdict; a failed start raises ServerError."""
+        ok, how = await self.stop()
+        await self.kill()
+        await self.start(self.setting)
+        return ok, how
 
     async def stop(self) -> tuple[bool, str]:
         """Stop the server; (True, how) if it exited in time and cleanly."""
@@ -226,7 +250,7 @@ interfaces = {{ "{HOST}" }}
 c2s_ports = {{ {self.c2s_port} }}
 s2s_ports = {{ {self.s2s_port} }}
 c2s_direct_tls_ports = {{ }}
-s2s_direct_tls_ports = {{ }}
+s2s_direct_tls_ports = {{ {self.s2s_tls_port} }}
 modules_enabled = {{ {"; ".join(lua_str(m) for m in modules)} }}
 authentication = "internal_hashed"
 storage = "internal"
@@ -247,8 +271,10 @@ VirtualHost {lua_str(self.domain)}
         self.data.mkdir(parents=True, exist_ok=True)
         (self.workdir / "no-capath").mkdir(exist_ok=True)
         (self.workdir / "certs").mkdir(exist_ok=True)
+        self.setting = setting
         self.write_config(setting)
         self.ca_file = str(setting.ca_file)
+        log_from = self.log.stat().st_size if self.log.exists() else 0
         out = open(self.console, "ab")
         try:
             self.proc = await asyncio.create_subprocess_exec(
@@ -258,6 +284,25 @@ VirtualHost {lua_str(self.domain)}
         finally:
             out.close()
         await self._wait_listening("prosody")
+        # Listening is not ready: Prosody opens its ports while loading its global
+        # modules, and until mod_posix is loaded a SIGTERM kills it (exit -15, seen
+        # when a scenario restarts it and the suite stops it right after). The host's
+        # "Certificates loaded" comes after the global modules.
+        deadline = time.monotonic() + START_TIMEOUT
+        mark = f"{self.domain}:tls\tinfo\tCertificates loaded"
+        while True:
+            try:
+                with open(self.log, "rb") as f:
+                    f.seek(log_from)
+                    if mark.encode() in f.read():
+                        return
+            except OSError:
+                pass
+            if self.proc.returncode is not None or time.monotonic() > deadline:
+                raise ServerError(f"prosody did not load {self.domain} (no {mark!r} in its log):\n"
+                                  f"{self.log_tail()}")
+            # Polling a log file, which has no readiness signal: every 50 ms, bounded.
+            await asyncio.sleep(0.05)
 
     async def add_user(self, name: str, password: str) -> None:
         rc, out = await run_cli([self.ctl, "--config", str(self.config), "register", name, self.domain, password])
@@ -345,6 +390,10 @@ listen:
   - port: {self.s2s_port}
     ip: "{HOST}"
     module: ejabberd_s2s_in
+  - port: {self.s2s_tls_port}
+    ip: "{HOST}"
+    module: ejabberd_s2s_in
+    tls: true
 acl:
   local:
     user_regexp: ""
@@ -403,6 +452,7 @@ modules:
     async def start(self, setting: Setting) -> None:
         if not os.access(self.ctl, os.X_OK):
             raise ServerError(f"{self.ctl} not found: install Debian's ejabberd")
+        self.setting = setting
         for d in (self.spool, self.logs, self.workdir / "contrib", self.confdir / "modules.d"):
             d.mkdir(parents=True, exist_ok=True)
         # The certificate bundle (with its key) must be readable by the node.
@@ -477,6 +527,15 @@ modules:
         return "\n".join(t for t in parts if t)
 
 
+@dataclass(frozen=True)
+class HeraldVariant:
+    """What a scenario may change in Herald's configuration (see herald.example.toml)."""
+
+    tables: str = ""  # TOML appended at the end, e.g. [[s2s.acl]] or [[s2s.route]] tables
+    listen_tls: bool = False  # [s2s] listen_tls on s2s_tls_port (direct TLS, XEP-0368)
+    dns_port: int = 0  # [dns] nameservers: this dnsmasq instead of the run's (0: the run's)
+
+
 class HeraldServer(Server):
     """Herald (`herald serve`, the binary in `HERALD_BIN`, default `target/debug/herald`)
     for its domain: a herald.toml with the test certificate, c2s and s2s listeners on
@@ -491,8 +550,12 @@ class HeraldServer(Server):
         self.binary = Path(os.environ.get("HERALD_BIN", root / "target" / "debug" / "herald"))
         self.config = workdir / "herald.toml"
         self.log = workdir / "herald.log"
+        self.variant = HeraldVariant()
 
     def write_config(self, s: Setting) -> None:
+        v = self.variant
+        dns_port = v.dns_port or s.dns_port
+        listen_tls = f'"{HOST}:{self.s2s_tls_port}"' if v.listen_tls else ""
         # "pkix" runs: certificates only; "dialback" runs: the peer's certificate does
         # not verify (unrelated trust), so Server Dialback authenticates.
         auth = "pkix" if s.auth == "pkix" else "any"
@@ -514,21 +577,23 @@ listen = "{HOST}:0"
 
 [s2s]
 listen = ["{HOST}:{self.s2s_port}"]
+listen_tls = [{listen_tls}]
 trust = ["{s.trust_file}"]
 tls = "required"
 auth = "{auth}"
 
 [dns]
-nameservers = ["{HOST}:{s.dns_port}"]
+nameservers = ["{HOST}:{dns_port}"]
 
 [log]
 level = "{'debug' if s.debug else 'info'}"
-""")
+{v.tables}""")
 
     async def start(self, setting: Setting) -> None:
         if not os.access(self.binary, os.X_OK):
             raise ServerError(f"{self.binary} not found: build it (cargo build -p herald-edge) "
                               "or set HERALD_BIN")
+        self.setting = setting
         self.write_config(setting)
         self.ca_file = str(setting.ca_file)
         out = open(self.log, "ab")
@@ -549,6 +614,13 @@ level = "{'debug' if s.debug else 'info'}"
 
     async def stop(self) -> tuple[bool, str]:
         return await self._stop_process("herald")
+
+    async def reconfigure(self, variant: "HeraldVariant") -> tuple[bool, str]:
+        """Restart with another variant of the configuration (same ports, same data)."""
+        self.variant = variant
+        with open(self.log, "a") as f:
+            f.write(f"---- interop/federation: restarting with variant {variant}\n")
+        return await self.restart()
 
     def log_tail(self, lines: int = 30) -> str:
         return _tail(self.log, lines)

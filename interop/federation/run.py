@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import shutil
 import signal
@@ -35,7 +36,7 @@ sys.path.insert(0, str(HERE.parent / "scenarios"))
 
 from clients import Client, ScenarioError, check, describe, is_message, is_presence  # noqa: E402
 from dns import Dns, DnsError  # noqa: E402
-from peers import HOST, SERVERS, Server, ServerError, Setting  # noqa: E402
+from peers import HOST, SERVERS, HeraldVariant, Server, ServerError, Setting, free_ports  # noqa: E402
 from pki import PKIError, TestCA  # noqa: E402
 from slixmpp import JID  # noqa: E402
 from slixmpp.stanza import Iq, Message  # noqa: E402
@@ -50,32 +51,73 @@ HOP = 10.0
 # ---------------------------------------------------------------------- registry
 
 
+@dataclass(frozen=True)
+class HeraldSetup:
+    """A variant of Herald's configuration that a scenario asks for (side a must be
+    Herald). The runner restarts Herald with it before the scenario (same ports, same
+    accounts), and Herald keeps it until the next scenario that asks for another."""
+
+    tables: str = ""  # TOML tables appended to herald.toml: [[s2s.acl]], [[s2s.route]]
+    listen_tls: bool = False  # a direct-TLS s2s listener ([s2s] listen_tls) on s2s_tls_port
+    # When not None: Herald resolves through a dnsmasq of its own, started for the
+    # scenario, serving exactly these SRV records (owner, target, port, priority,
+    # weight) and `localhost` A. The peer keeps the run's dnsmasq.
+    srv: list[tuple[str, str, int, int, int]] | None = None
+    # When not None: the peer (side b) is restarted for the scenario to resolve through
+    # a dnsmasq of its own serving exactly these SRV records, and restarted again with
+    # the run's dnsmasq afterwards.
+    peer_srv: list[tuple[str, str, int, int, int]] | None = None
+
+
 @dataclass
 class Scenario:
     name: str
     func: Callable[["Context"], Awaitable[str | None]]  # may return a note for the PASS line
     users: tuple[tuple[str, str], ...]  # (user, side): side "a" or "b"
     doc: str
+    # Herald's configuration for this scenario, computed from the context (ports are
+    # known only once the servers exist); None: whatever Herald runs with. A scenario
+    # with a setup runs only when side a is Herald.
+    herald: Callable[["Context"], HeraldSetup] | None = None
+    # Scenarios that restart a server run after the others (order 1), and those that
+    # reconfigure Herald last (order 2), so the plain scenarios see the run's setup.
+    order: int = 0
+    peers: tuple[str, ...] = ()  # when not empty: only these kinds of side b
+    herald_only: bool = False  # runs only when side a is Herald (implied by `herald`)
 
 
 SCENARIOS: list[Scenario] = []
 
 
-def scenario(name: str, users: tuple[tuple[str, str], ...]):
+def scenario(name: str, users: tuple[tuple[str, str], ...],
+             herald: Callable[["Context"], HeraldSetup] | None = None, order: int = 0,
+             peers: tuple[str, ...] = (), herald_only: bool = False):
     def register(func):
-        SCENARIOS.append(Scenario(name, func, users, (func.__doc__ or "").strip()))
+        SCENARIOS.append(Scenario(name, func, users, (func.__doc__ or "").strip(), herald,
+                                  order or (2 if herald is not None else 0), peers,
+                                  herald_only or herald is not None))
         return func
 
     return register
 
 
+def applies(sc: Scenario, kinds: list[str]) -> bool:
+    """Whether the scenario makes sense for the pair: Herald setups need Herald on side a."""
+    return (not sc.herald_only or kinds[0] == "herald") and (not sc.peers or kinds[1] in sc.peers)
+
+
 class Context:
     """What a scenario sees: the two servers (a, b), its accounts, and clients."""
 
-    def __init__(self, a: Server, b: Server, sc: Scenario) -> None:
+    def __init__(self, a: Server, b: Server, sc: Scenario, workdir: Path | None = None) -> None:
         self.a, self.b = a, b
         self.scenario = sc
+        self.workdir = workdir
         self.clients: list[Client] = []
+        self.dns: Dns | None = None  # Herald's own dnsmasq, when the setup asks for one
+        self.peer_dns: Dns | None = None  # the peer's, likewise
+        self.peer_dns_restore = 0  # the run's dnsmasq port, for the peer afterwards
+        (self.closed_port,) = free_ports(1)  # nothing listens there
 
     def server(self, side: str) -> Server:
         return self.a if side == "a" else self.b
@@ -301,6 +343,236 @@ async def message_to_unknown_domain(ctx: Context) -> None:
     return "[" + ", ".join(seen) + "]"
 
 
+# ------------------------------------------------ scenarios with a Herald setup, restarts
+
+
+async def deliver(sender: Client, receiver: Client, to: str, body: str, timeout: float) -> None:
+    """sender writes `body` to `to`; receiver (to's session) gets it from sender's full JID."""
+    mark = receiver.mark()
+    sender.send_message(mto=to, mbody=body, mtype="chat")
+    got = await receiver.wait_for(lambda s: is_message(s, sender=sender.boundjid, body=body),
+                                  f"{body!r} from {sender.boundjid}", timeout=timeout, since=mark)
+    check(got["type"] == "chat", f"{receiver.label}: type is {got['type']!r}, want 'chat'")
+
+
+async def first_of(waits: dict[str, Awaitable], what: str, timeout: float) -> tuple[str, object]:
+    """The first of several waits (each a Client.wait_for) to succeed: (its key, its
+    stanza). Fails after `timeout` if none did; a wait that fails early (its connection
+    closed) leaves the others running."""
+    tasks = {asyncio.ensure_future(w): k for k, w in waits.items()}
+    errors = []
+    try:
+        pending = set(tasks)
+        deadline = time.monotonic() + timeout
+        while pending:
+            done, pending = await asyncio.wait(pending, timeout=max(deadline - time.monotonic(), 0),
+                                               return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                break
+            for t in done:
+                if t.exception() is None:
+                    return tasks[t], t.result()
+                errors.append(str(t.exception()))
+        raise ScenarioError(f"none of {what} within {timeout:g}s" + (f": {'; '.join(errors)}" if errors else ""))
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def deliver_after_backoff(sender: Client, receiver: Client, to: str, body: str,
+                                timeout: float) -> list[str]:
+    """Like deliver(), for a route that failed moments ago: a server may back off
+    (Herald: 5 s after a failed connection) and bounce stanzas meanwhile. Each bounce
+    (recorded: its condition is returned) is followed by a new attempt one second
+    later, until the message is delivered or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    bounces = []
+    mark_r = receiver.mark()
+    while True:
+        text = f"{body} (attempt {len(bounces) + 1})"
+        mark = sender.mark()
+        sender.send_message(mto=to, mbody=text, mtype="chat")
+        left = max(deadline - time.monotonic(), 0.1)
+        how, got = await first_of({
+            "delivered": receiver.wait_for(lambda s: is_message(s, sender=sender.boundjid, body=text),
+                                           repr(text), timeout=left, since=mark_r),
+            "bounced": sender.wait_for(lambda s: is_message(s, sender=to, mtype="error"),
+                                       "an error", timeout=left, since=mark),
+        }, f"{text!r} reaching {receiver.label} or bouncing", left)
+        if how == "delivered":
+            return bounces
+        bounces.append(error_condition(got))
+        if time.monotonic() + 1.0 > deadline:
+            raise ScenarioError(f"{sender.label}: {body!r} still bounces after {timeout:g}s: {bounces}")
+        # A pause between attempts, not a wait for an outcome: the peer's route is in a
+        # back-off that only time ends. Bounded by the deadline above.
+        await asyncio.sleep(1.0)
+
+
+def acl(action_direction: str):
+    def setup(ctx: Context) -> HeraldSetup:
+        return HeraldSetup(tables=f"""
+[[s2s.acl]]
+domain = "{ctx.b.domain}"
+action = "deny"
+direction = "{action_direction}"
+""")
+    return setup
+
+
+@scenario("acl_deny_outbound", users=(("alice", "a"), ("bob", "b")), herald=acl("outbound"))
+async def acl_deny_outbound(ctx: Context) -> str:
+    """Herald denies outbound s2s to B ([[s2s.acl]] direction "outbound"): alice's
+    message to bob comes back as an error `not-allowed` from bob's JID, and bob gets
+    nothing. Barrier: bob then writes to alice (inbound is allowed; it may be delivered
+    or bounced, recorded) and syncs with his own server before the check."""
+    alice, bob = await ctx.client("alice"), await ctx.client("bob")
+    mark_b = bob.mark()
+    mark = alice.mark()
+    alice.send_message(mto=ctx.jid("bob"), mbody="this must not leave herald", mtype="chat")
+    err = await alice.wait_for(lambda s: is_message(s, sender=ctx.jid("bob"), mtype="error"),
+                               f"an error message from {ctx.jid('bob')}", timeout=FIRST_HOP, since=mark)
+    cond = error_condition(err)
+    check(cond == "not-allowed", f"{alice.label}: the bounce has condition {cond!r}, want 'not-allowed': "
+                                 f"{describe(err)}")
+    back = "inbound is still allowed"
+    mark = alice.mark()
+    bob.send_message(mto=alice.boundjid, mbody=back, mtype="chat")
+    how, got = await first_of({
+        "delivered": alice.wait_for(lambda s: is_message(s, sender=bob.boundjid, body=back),
+                                    "bob's message", timeout=FIRST_HOP, since=mark),
+        "bounced": bob.wait_for(lambda s: is_message(s, sender=alice.boundjid, mtype="error"),
+                                "an error from alice", timeout=FIRST_HOP, since=mark_b),
+    }, "bob's message to alice arriving or bouncing", FIRST_HOP)
+    await bob.sync()
+    bob.check_none(lambda s: is_message(s, sender=alice.boundjid), "alice's message", since=mark_b)
+    extra = f", {error_condition(got)}" if how == "bounced" else ""
+    return f"[herald said {cond}; bob -> alice meanwhile: {how}{extra}]"
+
+
+# Last (order 3): the peer remembers the refused stream for a while (ejabberd keeps
+# bouncing stanzas to Herald's domain), which would break the scenarios after it.
+@scenario("acl_deny_inbound", users=(("alice", "a"), ("bob", "b")), herald=acl("inbound"), order=3)
+async def acl_deny_inbound(ctx: Context) -> str:
+    """Herald denies inbound s2s from B ([[s2s.acl]] direction "inbound"): bob's
+    message to alice comes back to bob as an error (whatever condition B reports: the
+    PASS line records it), and alice gets nothing (checked after a second refused
+    message and a drain barrier on alice's session)."""
+    alice, bob = await ctx.client("alice"), await ctx.client("bob")
+    mark_a = alice.mark()
+    conds = []
+    for n in (1, 2):
+        mark = bob.mark()
+        bob.send_message(mto=ctx.jid("alice"), mbody=f"refused {n}", mtype="chat")
+        err = await bob.wait_for(lambda s: is_message(s, sender=ctx.jid("alice"), mtype="error"),
+                                 f"an error message from {ctx.jid('alice')}", timeout=FIRST_HOP, since=mark)
+        conds.append(error_condition(err))
+    await alice.drain()
+    alice.check_none(lambda s: is_message(s, sender=bob.boundjid), "bob's messages", since=mark_a)
+    return f"[{ctx.b.domain} said {', '.join(conds)}]"
+
+
+@scenario("static_route_without_srv", users=(("alice", "a"), ("bob", "b")),
+          herald=lambda ctx: HeraldSetup(tables=f"""
+[[s2s.route]]
+domain = "{ctx.b.domain}"
+target = "{HOST}:{ctx.b.s2s_port}"
+""", srv=[]))
+async def static_route_without_srv(ctx: Context) -> None:
+    """Herald's DNS has no record for B at all (no SRV, no address); a [[s2s.route]]
+    with target 127.0.0.1:<B's s2s port> routes to it: alice's message reaches bob,
+    and bob's reply reaches alice."""
+    alice, bob = await ctx.client("alice"), await ctx.client("bob")
+    await deliver(alice, bob, ctx.jid("bob"), "by static route", FIRST_HOP)
+    await deliver(bob, alice, alice.boundjid, "and back by SRV", FIRST_HOP)
+
+
+@scenario("srv_failover", users=(("alice", "a"), ("bob", "b")),
+          herald=lambda ctx: HeraldSetup(srv=[
+              (f"_xmpp-server._tcp.{ctx.b.domain}", "localhost", ctx.closed_port, 0, 0),
+              (f"_xmpp-server._tcp.{ctx.b.domain}", "localhost", ctx.b.s2s_port, 10, 0),
+              (f"_xmpp-server._tcp.{ctx.a.domain}", "localhost", ctx.a.s2s_port, 0, 0),
+          ]))
+async def srv_failover(ctx: Context) -> None:
+    """Herald's DNS publishes two `_xmpp-server` SRV records for B: priority 0 points
+    at a closed loopback port, priority 10 at B's s2s listener. alice's message still
+    reaches bob (Herald falls over to the second target)."""
+    alice, bob = await ctx.client("alice"), await ctx.client("bob")
+    await deliver(alice, bob, ctx.jid("bob"), "through the second SRV target", FIRST_HOP)
+    await deliver(bob, alice, alice.boundjid, "and back", FIRST_HOP)
+
+
+@scenario("direct_tls_outbound", users=(("alice", "a"), ("bob", "b")),
+          herald=lambda ctx: HeraldSetup(listen_tls=True, srv=[
+              (f"_xmpps-server._tcp.{ctx.b.domain}", "localhost", ctx.b.s2s_tls_port, 0, 0),
+              (f"_xmpp-server._tcp.{ctx.a.domain}", "localhost", ctx.a.s2s_port, 0, 0),
+          ]))
+async def direct_tls_outbound(ctx: Context) -> None:
+    """Herald's DNS publishes only `_xmpps-server._tcp.B` (XEP-0368), pointing at B's
+    direct-TLS s2s listener (Prosody `s2s_direct_tls_ports`, ejabberd `ejabberd_s2s_in`
+    with `tls: true`); there is no `_xmpp-server` record and no address record for B,
+    so only a direct-TLS connection can carry alice's message to bob."""
+    alice, bob = await ctx.client("alice"), await ctx.client("bob")
+    await deliver(alice, bob, ctx.jid("bob"), "over direct TLS", FIRST_HOP)
+    await deliver(bob, alice, alice.boundjid, "and back", FIRST_HOP)
+
+
+@scenario("direct_tls_inbound", users=(("alice", "a"), ("bob", "b")), peers=("prosody",),
+          herald=lambda ctx: HeraldSetup(listen_tls=True, peer_srv=[
+              (f"_xmpps-server._tcp.{ctx.a.domain}", "localhost", ctx.a.s2s_tls_port, 0, 0),
+          ]))
+async def direct_tls_inbound(ctx: Context) -> None:
+    """Herald listens for direct-TLS s2s ([s2s] listen_tls); the peer (Prosody 0.12,
+    which looks up `_xmpps-server` before `_xmpp-server`) resolves through a dnsmasq
+    that publishes only `_xmpps-server._tcp.A` pointing at that listener: no
+    `_xmpp-server` and no address record for A. So bob's message can reach alice only
+    over a direct-TLS stream into Herald. alice's reply goes back as usual."""
+    alice, bob = await ctx.client("alice"), await ctx.client("bob")
+    await deliver(bob, alice, ctx.jid("alice"), "over direct TLS into herald", FIRST_HOP)
+    await deliver(alice, bob, bob.boundjid, "and back", FIRST_HOP)
+
+
+# Herald's pairs only: in the control pair it would add two ejabberd restarts (~30 s)
+# to every CI run and check nothing about Herald.
+@scenario("peer_restart", users=(("alice", "a"), ("bob", "b")), order=1, herald_only=True)
+async def peer_restart(ctx: Context) -> str:
+    """Messages flow A -> B; B is stopped (Prosody: SIGTERM; ejabberd: `ejabberdctl
+    stop`) and alice writes to bob: that message must bounce back to alice as an error
+    or reach bob once B is up again, never vanish. B starts again (same data), bob
+    logs in again, and messages flow both ways."""
+    alice, bob = await ctx.client("alice"), await ctx.client("bob")
+    await deliver(alice, bob, ctx.jid("bob"), "before the restart", FIRST_HOP)
+    ok, how = await ctx.b.stop()
+    check(ok, f"stopping {ctx.b.kind}: {how}")
+    await bob.kill()
+    mark = alice.mark()
+    body = "while you were down"
+    alice.send_message(mto=ctx.jid("bob"), mbody=body, mtype="chat")
+    early = None
+    try:  # a bounce while B is down (the usual case); else it may still come later
+        early = await alice.wait_for(lambda s: is_message(s, sender=ctx.jid("bob"), mtype="error"),
+                                     "an error while B is down", timeout=HOP, since=mark)
+    except ScenarioError:
+        pass
+    await ctx.b.start(ctx.b.setting)
+    bob2 = await ctx.client("bob", "back")
+    if early is not None:
+        outcome = f"bounced while down ({error_condition(early)})"
+    else:
+        how, got = await first_of({
+            "bounced": alice.wait_for(lambda s: is_message(s, sender=ctx.jid("bob"), mtype="error"),
+                                      "an error", timeout=FIRST_HOP, since=mark),
+            "delivered": bob2.wait_for(lambda s: is_message(s, sender=alice.boundjid, body=body),
+                                       "the message", timeout=FIRST_HOP),
+        }, "alice's message bouncing or reaching bob", FIRST_HOP)
+        outcome = f"{how} after the restart" + (f" ({error_condition(got)})" if how == "bounced" else "")
+    bounces = await deliver_after_backoff(alice, bob2, ctx.jid("bob"), "after the restart", FIRST_HOP)
+    await deliver(bob2, alice, alice.boundjid, "back again", FIRST_HOP)
+    after = f"; then {len(bounces)} bounce(s) ({', '.join(sorted(set(bounces)))}) before delivery" if bounces else ""
+    return f"[message sent while {ctx.b.kind} was down: {outcome}{after}]"
+
+
 # ---------------------------------------------------------------------- runner
 
 
@@ -311,11 +583,35 @@ def emit(text: str) -> None:
         print(f"    | {line}", flush=True)
 
 
-async def run_scenario(a: Server, b: Server, sc: Scenario, timeout: float) -> tuple[bool, str]:
-    ctx = Context(a, b, sc)
+async def apply_setup(ctx: Context) -> None:
+    """Restart Herald (side a) with the scenario's configuration variant, and start its
+    own dnsmasq first if the variant has one."""
+    setup = ctx.scenario.herald(ctx)
+    dns_port = 0
+    if setup.srv is not None:
+        ctx.dns = Dns(ctx.workdir / f"dns-{ctx.scenario.name}", {}, srv=setup.srv)
+        ctx.dns.start()
+        dns_port = ctx.dns.port
+    if setup.peer_srv is not None:
+        ctx.peer_dns = Dns(ctx.workdir / f"dns-{ctx.scenario.name}-peer", {}, srv=setup.peer_srv)
+        ctx.peer_dns.start()
+        ctx.peer_dns_restore = ctx.b.setting.dns_port
+        ok, how = await ctx.b.stop()
+        check(ok, f"stopping {ctx.b.kind} to give it this scenario's DNS: {how}")
+        await ctx.b.kill()
+        await ctx.b.start(dataclasses.replace(ctx.b.setting, dns_port=ctx.peer_dns.port))
+    ok, how = await ctx.a.reconfigure(HeraldVariant(setup.tables, setup.listen_tls, dns_port))
+    check(ok, f"restarting herald for this scenario's configuration: {how}")
+
+
+async def run_scenario(a: Server, b: Server, sc: Scenario, timeout: float,
+                       workdir: Path | None = None) -> tuple[bool, str]:
+    ctx = Context(a, b, sc, workdir)
     started = time.monotonic()
     ok, reason, note = True, "", None
     try:
+        if sc.herald is not None:
+            await asyncio.wait_for(apply_setup(ctx), 60)
         note = await asyncio.wait_for(sc.func(ctx), timeout)
     except asyncio.TimeoutError:
         ok, reason = False, f"scenario timed out after {timeout:g}s"
@@ -328,9 +624,32 @@ async def run_scenario(a: Server, b: Server, sc: Scenario, timeout: float) -> tu
             await asyncio.wait_for(ctx.close_all(), 10)
         except asyncio.TimeoutError:
             pass
+        if ctx.dns is not None:
+            ctx.dns.stop()
+        if ctx.peer_dns is not None:
+            # The peer goes back to the run's dnsmasq (its setting has the scenario's).
+            try:
+                if ctx.b.alive():
+                    good, how = await ctx.b.stop()
+                    if ok and not good:
+                        ok, reason = False, f"stopping {ctx.b.kind} after the scenario: {how}"
+                await ctx.b.kill()
+                await ctx.b.start(dataclasses.replace(ctx.b.setting, dns_port=ctx.peer_dns_restore))
+            except ServerError as e:
+                ok, reason = False, (reason or "") + f"\nrestarting {ctx.b.kind} after the scenario: {e}"
+            ctx.peer_dns.stop()
     for srv in (a, b):
-        if ok and not srv.alive():
-            ok, reason = False, f"{srv} is not running any more:\n{srv.log_tail()}"
+        if not srv.alive():
+            if ok:
+                ok, reason = False, f"{srv} is not running any more:\n{srv.log_tail()}"
+            # A scenario that stops a server may fail before it starts it again: start it
+            # here, so the scenarios after it still have their pair.
+            if srv.setting is not None:
+                try:
+                    await srv.kill()
+                    await srv.start(srv.setting)
+                except ServerError as e:
+                    reason += f"\n(starting {srv.kind} again failed: {e})"
     took = time.monotonic() - started
     if not reason:
         return ok, f"({took:.1f}s)" + (f" {note}" if note else "")
@@ -378,7 +697,8 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"FAIL setup: --pair wants two different servers of {', '.join(SERVERS)}; got {args.pair!r}")
         print("0 passed, 1 failed")
         return 1
-    selected = [s for s in SCENARIOS if not args.k or args.k in s.name]
+    selected = [s for s in SCENARIOS if (not args.k or args.k in s.name) and applies(s, kinds)]
+    selected.sort(key=lambda s: s.order)  # stable: registry order within each group
     if not selected:
         print(f"FAIL selection: no scenario matches -k {args.k!r}; "
               f"scenarios: {', '.join(s.name for s in SCENARIOS)}")
@@ -400,7 +720,7 @@ async def main_async(args: argparse.Namespace) -> int:
     passed = failed = 0
     try:
         for sc in selected:
-            ok, reason = await run_scenario(a, b, sc, args.timeout)
+            ok, reason = await run_scenario(a, b, sc, args.timeout, workdir)
             if ok:
                 emit(f"PASS {sc.name} {reason}")
                 passed += 1
