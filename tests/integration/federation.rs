@@ -131,6 +131,36 @@ async fn messages_cross_with_dialback_both_ways() {
     round_trip(&a, &b).await;
 }
 
+/// A message from a remote domain for a local user who is away waits in offline
+/// storage and arrives, with its remote sender, when the user comes online.
+#[tokio::test]
+async fn a_remote_message_for_an_offline_user_is_stored_and_delivered_at_login() {
+    let (a, b) = pair(|_| {}).await;
+    a.add_user("alice");
+    b.add_user("bob");
+    let mut alice = a.login("alice", "home").await;
+    alice
+        .send_message("bob@b.example", "while you were away")
+        .await;
+    herald_tests::wait_until("the message stored on b.example", || {
+        b.server.db.store().offline_count("bob").unwrap_or(0) == 1
+    })
+    .await;
+    let mut bob = b.login("bob", "phone").await;
+    bob.send("<presence/>").await;
+    let got = bob.recv_message_with_body("while you were away").await;
+    assert_eq!(got.attr("from"), Some(alice.jid.as_str()));
+    assert!(
+        got.child("delay", "urn:xmpp:delay").is_some(),
+        "an offline message carries its delay: {got:?}"
+    );
+    alice.assert_alive().await;
+    assert!(
+        alice.pending().all(|e| e.attr("type") != Some("error")),
+        "no error came back to the sender"
+    );
+}
+
 /// The first error stanza that reaches `client`.
 async fn recv_error(client: &mut XmppClient) -> String {
     let el = client
