@@ -6,23 +6,45 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use herald_edge::s2s::outbound::{Connecting, Connector, Outbound, OutboundHandle, S2sLink};
+use herald_edge::s2s::outbound::{
+    Connecting, Connector, LinkRefusal, Outbound, OutboundHandle, S2sLink,
+};
 use herald_edge::s2s::outbound_queue::{Failure, QueueLimits};
 use herald_tests::{body_of, stanza_error, wait_until, TestServer};
 use herald_translate::Envelope;
 use tokio::sync::oneshot;
 
-/// A link that records what it is given, until it is told it is gone.
-#[derive(Default)]
+/// A link that records what it is given (up to `capacity`), until it is told it is
+/// gone.
 struct Recorder {
     sent: Mutex<Vec<Envelope>>,
     gone: Mutex<bool>,
+    capacity: usize,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::with_capacity(usize::MAX)
+    }
+}
+
+impl Recorder {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            sent: Mutex::new(Vec::new()),
+            gone: Mutex::new(false),
+            capacity,
+        }
+    }
 }
 
 impl S2sLink for Recorder {
-    fn send(&self, env: Envelope) -> Result<(), Box<Envelope>> {
+    fn send(&self, env: Envelope) -> Result<(), LinkRefusal> {
         if *self.gone.lock().expect("lock") {
-            return Err(Box::new(env));
+            return Err(LinkRefusal::Gone(Box::new(env)));
+        }
+        if self.sent.lock().expect("lock").len() >= self.capacity {
+            return Err(LinkRefusal::Full(Box::new(env)));
         }
         self.sent.lock().expect("lock").push(env);
         Ok(())
@@ -180,4 +202,34 @@ async fn an_attempt_that_never_ends_times_out_and_bounces() {
     // The attempt was cancelled (its connection dropped), so it cannot deliver late.
     let (_, delivered) = connector.finish(Ok(Arc::new(Recorder::default())));
     assert!(!delivered, "the timed-out attempt is still running");
+}
+
+#[tokio::test]
+async fn a_congested_stream_bounces_resource_constraint_without_a_new_attempt() {
+    let ts = TestServer::start().await;
+    ts.add_user("alice");
+    let (connector, _outbound) = setup(&ts);
+    let mut alice = ts.login("alice", "desk").await;
+    alice.send_message("bob@busy.example", "first").await;
+    wait_until("an attempt", || connector.attempts() == 1).await;
+    let link = Arc::new(Recorder::with_capacity(1));
+    connector.finish(Ok(link.clone()));
+    wait_until("the first on the link", || {
+        link.sent.lock().expect("lock").len() == 1
+    })
+    .await;
+    alice.send_message("bob@busy.example", "second").await;
+    let bounce = alice
+        .recv_where("a bounce", |e| e.attr("from") == Some("bob@busy.example"))
+        .await;
+    assert_eq!(
+        stanza_error(&bounce).as_deref(),
+        Some("resource-constraint")
+    );
+    alice.assert_alive().await;
+    assert_eq!(
+        connector.attempts(),
+        0,
+        "a full stream is not replaced by a new one"
+    );
 }

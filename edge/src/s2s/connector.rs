@@ -20,7 +20,7 @@ use super::connect::connect_first;
 use super::context::{to_server, S2sContext};
 use super::io::{S2sIo, READ_SIZE};
 use super::negotiate::{negotiate, now, sleep_until, Done};
-use super::outbound::{Connecting, Connector, Outbound, OutboundHandle, S2sLink};
+use super::outbound::{Connecting, Connector, LinkRefusal, Outbound, OutboundHandle, S2sLink};
 use super::outbound_queue::Failure;
 
 /// Stanzas a link holds for its connection task before it refuses more.
@@ -86,8 +86,11 @@ struct Link {
 }
 
 impl S2sLink for Link {
-    fn send(&self, env: Envelope) -> Result<(), Box<Envelope>> {
-        self.tx.try_send(env).map_err(|e| Box::new(e.into_inner()))
+    fn send(&self, env: Envelope) -> Result<(), LinkRefusal> {
+        self.tx.try_send(env).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(env) => LinkRefusal::Full(Box::new(env)),
+            mpsc::error::TrySendError::Closed(env) => LinkRefusal::Gone(Box::new(env)),
+        })
     }
 
     fn close(&self) {

@@ -15,16 +15,26 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use herald_core::federation::{Federation, Refused};
 use herald_core::router::approx_size;
 use herald_core::Server;
-use herald_translate::Envelope;
+use herald_translate::{Envelope, StanzaError, StanzaErrorCondition};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::outbound_queue::{Action, Failure, OutboundQueues, QueueLimits};
 
+/// Why a link did not take a stanza; the stanza comes back with it.
+#[derive(Debug)]
+pub enum LinkRefusal {
+    /// The stream has ended: the stanza takes a new attempt.
+    Gone(Box<Envelope>),
+    /// The stream is alive but its send buffer is full: the stanza bounces with
+    /// `resource-constraint` (a new stream would not drain the old one faster).
+    Full(Box<Envelope>),
+}
+
 /// An established outbound stream to one remote domain.
 pub trait S2sLink: Send + Sync + 'static {
     /// Queue a stanza on the stream; gives it back when the stream is gone or full.
-    fn send(&self, env: Envelope) -> Result<(), Box<Envelope>>;
+    fn send(&self, env: Envelope) -> Result<(), LinkRefusal>;
     /// End the stream (idle, or the domain is no longer allowed).
     fn close(&self);
 }
@@ -175,7 +185,20 @@ async fn drive(server: Weak<Server>, shared: Arc<Shared>, connector: Arc<dyn Con
                 Action::Send(domain, env) => {
                     let link = shared.links().get(&domain).cloned();
                     let unsent = match link {
-                        Some(link) => link.send(env).err().map(|e| *e),
+                        Some(link) => match link.send(env) {
+                            Ok(()) => None,
+                            Err(LinkRefusal::Gone(env)) => Some(*env),
+                            Err(LinkRefusal::Full(env)) => {
+                                let err =
+                                    StanzaError::new(StanzaErrorCondition::ResourceConstraint)
+                                        .with_text(format!("the stream to {domain} is congested"));
+                                if let Some(reply) = env.error_reply(&err) {
+                                    metrics.bounce(err.condition.name());
+                                    server.route(reply).await;
+                                }
+                                None
+                            }
+                        },
                         None => Some(env),
                     };
                     if let Some(env) = unsent {
