@@ -64,7 +64,7 @@ pub fn s2s_client_config(
     let verifier = Arc::new(S2sServerCertVerifier {
         trust: trust.clone(),
         mode,
-        provider: Arc::clone(&provider),
+        signatures: Signatures(Arc::clone(&provider)),
     });
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(VERSIONS)?
@@ -96,7 +96,7 @@ pub fn s2s_server_config(
 ) -> Result<Arc<ServerConfig>, CertError> {
     let provider = crate::crypto_provider();
     let verifier = Arc::new(S2sClientCertVerifier {
-        provider: Arc::clone(&provider),
+        signatures: Signatures(Arc::clone(&provider)),
     });
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(VERSIONS)?
@@ -108,12 +108,51 @@ pub fn s2s_server_config(
     Ok(Arc::new(config))
 }
 
+/// The handshake-signature checks both s2s verifiers make with the crate's provider,
+/// whatever they decide about the certificate itself.
+#[derive(Debug)]
+struct Signatures(Arc<CryptoProvider>);
+
+impl Signatures {
+    fn tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Outbound: checks the server's certificate per [`S2sVerifyMode`].
 #[derive(Debug)]
 struct S2sServerCertVerifier {
     trust: S2sTrust,
     mode: S2sVerifyMode,
-    provider: Arc<CryptoProvider>,
+    signatures: Signatures,
 }
 
 impl ServerCertVerifier for S2sServerCertVerifier {
@@ -165,12 +204,7 @@ impl ServerCertVerifier for S2sServerCertVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -179,18 +213,11 @@ impl ServerCertVerifier for S2sServerCertVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.schemes()
     }
 }
 
@@ -198,7 +225,7 @@ impl ServerCertVerifier for S2sServerCertVerifier {
 /// its evaluation to [`check_peer`] after the handshake.
 #[derive(Debug)]
 struct S2sClientCertVerifier {
-    provider: Arc<CryptoProvider>,
+    signatures: Signatures,
 }
 
 impl ClientCertVerifier for S2sClientCertVerifier {
@@ -232,12 +259,7 @@ impl ClientCertVerifier for S2sClientCertVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -246,17 +268,10 @@ impl ClientCertVerifier for S2sClientCertVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.schemes()
     }
 }
