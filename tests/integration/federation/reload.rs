@@ -134,7 +134,9 @@ async fn a_reload_of_limits_keeps_the_streams() {
 async fn a_reload_that_fails_keeps_the_old_rules() {
     let (mut a, b) = pair(|_| {}).await;
     let (mut alice, mut bob) = users(&a, &b).await;
+    // Both directions up before the snapshot, so no stream is still being set up.
     deliver(&mut alice, &mut bob, "before").await;
+    deliver(&mut bob, &mut alice, "before, back").await;
     let before = a.s2s_streams();
 
     let missing = a.data_dir.join("no-such-ca.pem");
