@@ -116,6 +116,19 @@ pub(crate) struct Args {
     /// Tokio worker threads (1: a single-threaded runtime).
     #[arg(long, default_value_t = 1)]
     pub(crate) threads: usize,
+    /// Federated mode: a second server (c2s, STARTTLS; loopback only) for the peer
+    /// domain. The same accounts log in on both servers; during the traffic phase
+    /// user i on --server sends to user i on the peer, so every message crosses the
+    /// servers' federation link (s2s). Needs --peer-domain.
+    #[arg(long, requires = "peer_domain")]
+    pub(crate) peer_server: Option<SocketAddr>,
+    /// Federated mode: the XMPP domain of the peer server (and its TLS name).
+    #[arg(long, requires = "peer_server")]
+    pub(crate) peer_domain: Option<String>,
+    /// Federated mode: the peer server's process, whose CPU time and VmRSS are read
+    /// like --server-pid's.
+    #[arg(long)]
+    pub(crate) peer_pid: Option<u32>,
 }
 
 fn loopback(ip: IpAddr) -> bool {
@@ -150,6 +163,30 @@ impl Args {
                 "--server {} is not a loopback address: this tool only loads local servers",
                 self.server
             ));
+        }
+        if let Some(peer) = self.peer_server {
+            if !loopback(peer.ip()) {
+                return Err(format!(
+                    "--peer-server {peer} is not a loopback address: this tool only loads local servers"
+                ));
+            }
+            if peer.is_ipv4() != self.server.is_ipv4() {
+                return Err("--peer-server and --server must be of the same address family".into());
+            }
+            if self.setup_rosters > 0 || self.presence_rate > 0.0 {
+                return Err(
+                    "federated mode (--peer-server) sends messages only: no --setup-rosters or --presence-rate"
+                        .into(),
+                );
+            }
+        }
+        if let Some(d) = &self.peer_domain {
+            if d.is_empty() || d.contains(['\'', '"', '<', '>', '&', '/', '@']) {
+                return Err("--peer-domain is not a plain domain name".into());
+            }
+            if d.eq_ignore_ascii_case(&self.domain) {
+                return Err("--peer-domain must differ from --domain".into());
+            }
         }
         if self.source_ips.is_empty() {
             return Err("--source-ips needs at least one address".into());
@@ -218,6 +255,31 @@ impl Args {
 
     pub(crate) fn password(&self, i: u32) -> String {
         format!("{}{}", self.pass_prefix, self.offset + i)
+    }
+
+    /// Sessions this process opens: `users`, twice over in federated mode (user i on
+    /// the server is session i, user i on the peer is session users + i).
+    pub(crate) fn sessions(&self) -> u32 {
+        if self.peer_server.is_some() {
+            self.users * 2
+        } else {
+            self.users
+        }
+    }
+
+    /// Where session `s` logs in: the server and domain, and its account number
+    /// (local index).
+    pub(crate) fn home(&self, s: u32) -> (SocketAddr, &str, u32) {
+        match (self.peer_server, &self.peer_domain) {
+            (Some(addr), Some(domain)) if s >= self.users => (addr, domain, s - self.users),
+            _ => (self.server, &self.domain, s),
+        }
+    }
+
+    /// The bare JID of account `i` on the peer server (federated mode).
+    pub(crate) fn peer_bare_jid(&self, i: u32) -> Option<String> {
+        let domain = self.peer_domain.as_deref()?;
+        Some(format!("{}{}@{domain}", self.user_prefix, self.offset + i))
     }
 
     pub(crate) fn bare_jid(&self, i: u32) -> String {
@@ -299,6 +361,40 @@ mod tests {
         let mut r = a.ring_neighbours(0);
         r.sort_unstable();
         assert_eq!(r, vec![1, 2, 8, 9]);
+        let fed = args(&[
+            "--users",
+            "4",
+            "--domain",
+            "a.example",
+            "--peer-server",
+            "127.0.0.1:6222",
+            "--peer-domain",
+            "b.example",
+        ]);
+        assert!(fed.validate().is_ok());
+        assert_eq!(fed.sessions(), 8);
+        assert_eq!(fed.home(1).1, "a.example");
+        assert_eq!(
+            fed.home(5),
+            ("127.0.0.1:6222".parse().unwrap(), "b.example", 1)
+        );
+        assert_eq!(fed.peer_bare_jid(2).as_deref(), Some("user2@b.example"));
+        assert!(args(&[
+            "--peer-server",
+            "127.0.0.1:6222",
+            "--peer-domain",
+            "localhost"
+        ])
+        .validate()
+        .is_err());
+        assert!(args(&[
+            "--peer-server",
+            "10.1.1.1:6222",
+            "--peer-domain",
+            "b.example"
+        ])
+        .validate()
+        .is_err());
         let small = args(&["--users", "3", "--setup-rosters", "10"]);
         let mut r = small.ring_neighbours(1);
         r.sort_unstable();

@@ -173,7 +173,11 @@ impl Coord {
         None
     }
 
-    fn issue_message(&mut self) {
+    /// Queues one chat message to a random sender; true if it was queued.
+    fn issue_message(&mut self) -> bool {
+        if self.args.peer_server.is_some() {
+            return self.issue_federated_message();
+        }
         let target = self
             .random_up()
             .and_then(|s| self.random_contact(s).map(|c| (s, c)));
@@ -187,6 +191,23 @@ impl Coord {
         if !sent {
             Stats::add(&self.stats.msgs_send_skipped, 1);
         }
+        sent
+    }
+
+    /// Federated mode: a random sender on the server writes to the same account on
+    /// the peer (when that session is up).
+    fn issue_federated_message(&mut self) -> bool {
+        let sent = match self.random_up() {
+            Some(s) if self.is_up(self.args.users + s) => match self.args.peer_bare_jid(s) {
+                Some(to) => self.send(s, Cmd::Chat { to }),
+                None => false,
+            },
+            _ => false,
+        };
+        if !sent {
+            Stats::add(&self.stats.msgs_send_skipped, 1);
+        }
+        sent
     }
 
     fn issue_presence(&mut self) {
@@ -212,7 +233,7 @@ impl Coord {
         tls: Arc<rustls::ClientConfig>,
     ) {
         let a = self.args.clone();
-        let n = a.users;
+        let n = a.sessions();
         let start = tokio::time::Instant::now();
         // Bounded: pacing (a server may log users in at a quarter of the target rate
         // and still finish) plus the slowest possible tail of logins.
@@ -234,12 +255,13 @@ impl Coord {
                     () = tokio::time::sleep_until(deadline) => break,
                 };
                 let ip = a.source_ips[i as usize % a.source_ips.len()];
+                let (server, domain, account) = a.home(i);
                 let params = LoginParams {
-                    server: a.server,
+                    server,
                     source: Some(SocketAddr::new(ip, 0)),
-                    domain: a.domain.clone(),
-                    username: a.username(i),
-                    password: a.password(i),
+                    domain: domain.to_string(),
+                    username: a.username(account),
+                    password: a.password(account),
                     resource: a.resource.clone(),
                     mechanism: a.mechanism,
                     tls: Arc::clone(&tls),
@@ -434,10 +456,15 @@ impl Coord {
         self.stats.counting.store(true, Ordering::Relaxed);
         let pid = self.args.server_pid;
         let cpu0 = pid.and_then(cpu_time);
+        let peer = self.args.peer_pid;
+        let peer_cpu0 = peer.and_then(cpu_time);
         let own0 = cpu_time(std::process::id());
         let start = tokio::time::Instant::now();
         let end = start + Duration::from_secs_f64(duration);
         let mut msgs = 0u64;
+        // Messages handed to sessions: the drain waits for these, not only for those
+        // the sessions already wrote (the last ones may still be in their queues).
+        let mut queued = 0u64;
         let mut pres = 0u64;
         let mut interval = tokio::time::interval(TICK);
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -450,7 +477,7 @@ impl Coord {
                         let el = now.min(end).duration_since(start).as_secs_f64();
                         let due_m = (el * msg_rate) as u64;
                         while msgs < due_m {
-                            self.issue_message();
+                            queued += u64::from(self.issue_message());
                             msgs += 1;
                         }
                         let due_p = (el * pres_rate) as u64;
@@ -472,6 +499,10 @@ impl Coord {
             .and_then(cpu_time)
             .zip(cpu0)
             .map(|(b, a)| b.saturating_sub(a));
+        self.report.peer_cpu_traffic = peer
+            .and_then(cpu_time)
+            .zip(peer_cpu0)
+            .map(|(b, a)| b.saturating_sub(a));
         self.report.own_cpu_traffic = cpu_time(std::process::id())
             .zip(own0)
             .map(|(b, a)| b.saturating_sub(a));
@@ -479,7 +510,7 @@ impl Coord {
         let drain_end = tokio::time::Instant::now() + Duration::from_secs_f64(self.args.drain);
         let expected_presence = self.report.presence_expected;
         while tokio::time::Instant::now() < drain_end {
-            let sent = Stats::get(&self.stats.msgs_sent);
+            let sent = Stats::get(&self.stats.msgs_sent).max(queued);
             let done = Stats::get(&self.stats.msgs_received) + Stats::get(&self.stats.msgs_error);
             if done >= sent && Stats::get(&self.stats.presence_received) >= expected_presence {
                 break;
@@ -492,7 +523,7 @@ impl Coord {
 
     async fn close_phase(&mut self) {
         self.closing = true;
-        for i in 0..self.args.users {
+        for i in 0..self.args.sessions() {
             if let Some(tx) = &self.slots[i as usize].tx {
                 if tx.try_send(Cmd::Close).is_err() {
                     // Queue full: dropping the sender closes the session as well.
@@ -527,7 +558,10 @@ pub(crate) async fn run(args: Args, tls: Arc<rustls::ClientConfig>) -> Report {
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let report = Report {
         label: args.label.clone(),
-        server: args.server.to_string(),
+        server: match (&args.peer_server, &args.peer_domain) {
+            (Some(p), Some(d)) => format!("{} ({}) -> {p} ({d})", args.server, args.domain),
+            _ => args.server.to_string(),
+        },
         users: u64::from(args.users),
         offset: u64::from(args.offset),
         connect_rate_target: args.connect_rate,
@@ -537,7 +571,7 @@ pub(crate) async fn run(args: Args, tls: Arc<rustls::ClientConfig>) -> Report {
         ..Report::default()
     };
     let mut c = Coord {
-        slots: (0..args.users).map(|_| Slot::default()).collect(),
+        slots: (0..args.sessions()).map(|_| Slot::default()).collect(),
         args,
         up: 0,
         resolved: 0,
@@ -551,9 +585,12 @@ pub(crate) async fn run(args: Args, tls: Arc<rustls::ClientConfig>) -> Report {
     };
     let pid = c.args.server_pid;
     c.report.rss_before_kib = pid.and_then(rss_kib);
+    let peer = c.args.peer_pid;
+    c.report.peer_rss_before_kib = peer.and_then(rss_kib);
     let cpu0 = pid.and_then(cpu_time);
     c.connect_phase(&shared, ev_tx, tls).await;
     c.report.rss_up_kib = pid.and_then(rss_kib);
+    c.report.peer_rss_up_kib = peer.and_then(rss_kib);
     c.report.own_rss_up_kib = rss_kib(std::process::id());
     c.report.cpu_connect = pid
         .and_then(cpu_time)
@@ -591,6 +628,7 @@ pub(crate) async fn run(args: Args, tls: Arc<rustls::ClientConfig>) -> Report {
     c.traffic_phase().await;
     c.report.held = u64::from(c.up);
     c.report.rss_end_kib = pid.and_then(rss_kib);
+    c.report.peer_rss_end_kib = peer.and_then(rss_kib);
     c.close_phase().await;
 
     let r = &mut c.report;

@@ -183,6 +183,11 @@ pub(crate) struct Report {
     pub(crate) cpu_traffic: Option<Duration>,
     /// This generator process: CPU time during the traffic phase, memory with all up.
     pub(crate) own_cpu_traffic: Option<Duration>,
+    /// Federated mode: the peer server's CPU time in the traffic phase and its RSS.
+    pub(crate) peer_cpu_traffic: Option<Duration>,
+    pub(crate) peer_rss_before_kib: Option<u64>,
+    pub(crate) peer_rss_up_kib: Option<u64>,
+    pub(crate) peer_rss_end_kib: Option<u64>,
     pub(crate) own_rss_up_kib: Option<u64>,
     pub(crate) rosters_complete: Option<(u64, u64)>,
     pub(crate) setup_secs: Option<f64>,
@@ -274,6 +279,16 @@ impl Report {
                 t.as_secs_f64() * 100.0 / self.traffic_secs.max(1e-9)
             );
         }
+        if let Some(t) = self.peer_cpu_traffic {
+            let _ = writeln!(
+                s,
+                "peer server: {:.1} % of a core during traffic; RSS before {} KiB, all up {} KiB, end {} KiB",
+                t.as_secs_f64() * 100.0 / self.traffic_secs.max(1e-9),
+                self.peer_rss_before_kib.unwrap_or(0),
+                self.peer_rss_up_kib.unwrap_or(0),
+                self.peer_rss_end_kib.unwrap_or(0)
+            );
+        }
         if let Some(r) = self.own_rss_up_kib {
             let cpu = match self.own_cpu_traffic {
                 Some(c) if self.traffic_secs >= 1.0 => format!(
@@ -362,6 +377,10 @@ impl Report {
         j.opt("server_cpu_connect_ms", ms(self.cpu_connect));
         j.opt("server_cpu_traffic_ms", ms(self.cpu_traffic));
         j.opt("generator_cpu_traffic_ms", ms(self.own_cpu_traffic));
+        j.opt("peer_cpu_traffic_ms", ms(self.peer_cpu_traffic));
+        j.opt("peer_rss_before_kib", self.peer_rss_before_kib);
+        j.opt("peer_rss_up_kib", self.peer_rss_up_kib);
+        j.opt("peer_rss_end_kib", self.peer_rss_end_kib);
         j.opt("generator_rss_up_kib", self.own_rss_up_kib);
         if let Some((done, of)) = self.rosters_complete {
             j.num("rosters_complete", done);
