@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, Notify};
 
 use super::connect::connect_first;
 use super::context::{to_server, S2sContext};
-use super::io::{S2sIo, READ_SIZE};
+use super::io::S2sIo;
 use super::negotiate::{negotiate, now, sleep_until, Done};
 use super::outbound::{Connecting, Connector, LinkRefusal, Outbound, OutboundHandle, S2sLink};
 use super::outbound_queue::Failure;
@@ -27,6 +27,10 @@ use super::outbound_queue::Failure;
 const LINK_CAPACITY: usize = 256;
 /// How long one write may take before the peer counts as gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Stanzas taken from the link at once, written together (one TLS write for a burst).
+const BATCH: usize = 64;
+/// Output gathered from consecutive sends is written once it reaches this size.
+const WRITE_CHUNK: usize = 64 * 1024;
 
 /// Connects out with the shared s2s state.
 #[derive(Debug)]
@@ -116,31 +120,40 @@ async fn run(
         Some(s) => s.shutdown_signal(),
         None => return,
     };
-    let mut scratch = vec![0u8; READ_SIZE];
     let mut ended = false;
     tracing::info!(parent: &span, "outbound stream up");
+    // Consecutive sends are gathered here and written together.
+    let mut out = String::new();
     while !ended {
-        while let Some(action) = m.poll_action() {
-            match action {
-                InitiatingAction::Send(xml) => {
-                    let wrote = tokio::time::timeout(WRITE_TIMEOUT, io.write(xml.as_bytes()));
-                    if !matches!(wrote.await, Ok(Ok(()))) {
-                        m.connection_lost();
+        // A failed write makes the machine report the loss: its actions come next.
+        let mut lost = true;
+        while lost {
+            while let Some(action) = m.poll_action() {
+                if !matches!(action, InitiatingAction::Send(_)) {
+                    write_out(&mut io, &mut m, &mut out).await;
+                }
+                match action {
+                    InitiatingAction::Send(xml) => {
+                        out.push_str(&xml);
+                        if out.len() >= WRITE_CHUNK {
+                            write_out(&mut io, &mut m, &mut out).await;
+                        }
                     }
+                    InitiatingAction::Failed {
+                        reason,
+                        undelivered,
+                    } => {
+                        tracing::info!(parent: &span, ?reason, "outbound stream failed");
+                        bounce_all(&ctx, undelivered).await;
+                    }
+                    InitiatingAction::DomainFailed { undelivered, .. } => {
+                        bounce_all(&ctx, undelivered).await;
+                    }
+                    InitiatingAction::Close => ended = true,
+                    _ => {}
                 }
-                InitiatingAction::Failed {
-                    reason,
-                    undelivered,
-                } => {
-                    tracing::info!(parent: &span, ?reason, "outbound stream failed");
-                    bounce_all(&ctx, undelivered).await;
-                }
-                InitiatingAction::DomainFailed { undelivered, .. } => {
-                    bounce_all(&ctx, undelivered).await;
-                }
-                InitiatingAction::Close => ended = true,
-                _ => {}
             }
+            lost = !write_out(&mut io, &mut m, &mut out).await;
         }
         if ended || m.is_closed() {
             break;
@@ -148,31 +161,21 @@ async fn run(
         let mut got = Vec::new();
         let event = tokio::select! {
             env = rx.recv() => Event::Stanza(env.map(Box::new)),
-            read = io.read(&mut scratch, |b: &[u8]| got.extend_from_slice(b)) => Event::Read(read),
+            read = io.read(|b: &[u8]| got.extend_from_slice(b)) => Event::Read(read),
             () = sleep_until(m.poll_timeout()) => Event::Timeout,
             () = closing.notified() => Event::Close,
             () = herald_core::server::stopping(&mut shutdown) => Event::Shutdown,
         };
         match event {
             Event::Stanza(Some(env)) => {
-                if let Some(s) = ctx.server() {
-                    s.metrics
-                        .s2s
-                        .stanza(&remote, MetricDir::Out, approx_size(env.stanza()) as u64);
+                // A burst goes out in one write: take what else is already waiting.
+                send_one(&ctx, &mut m, &remote, *env).await;
+                for _ in 1..BATCH {
+                    match rx.try_recv() {
+                        Ok(env) => send_one(&ctx, &mut m, &remote, env).await,
+                        Err(_) => break,
+                    }
                 }
-                let from = env.from().domain().to_string();
-                let el = to_server((*env).into_stanza());
-                let el = match m.send_stanza(el) {
-                    Ok(()) => continue,
-                    // Another of our domains: dialback for it on this stream.
-                    Err(el) if m.add_sender_domain(&from, now()) => match m.send_stanza(el) {
-                        Ok(()) => continue,
-                        Err(el) => el,
-                    },
-                    Err(el) => el,
-                };
-                ctx.bounce(el, Sc::RemoteServerNotFound, "cannot send on this stream")
-                    .await;
             }
             Event::Stanza(None) | Event::Close => {
                 let _ = io.write(b"</stream:stream>").await;
@@ -197,6 +200,46 @@ async fn run(
     handle.link_closed(&remote);
     io.close().await;
     tracing::info!(parent: &span, "outbound stream closed");
+}
+
+/// Hand one stanza to the stream machine (its bytes come out as a send action), or
+/// bounce it when this stream cannot carry it.
+async fn send_one(ctx: &S2sContext, m: &mut Initiating, remote: &str, env: Envelope) {
+    if let Some(s) = ctx.server() {
+        s.metrics
+            .s2s
+            .stanza(remote, MetricDir::Out, approx_size(env.stanza()) as u64);
+    }
+    let from = env.from().domain().to_string();
+    let el = to_server(env.into_stanza());
+    let el = match m.send_stanza(el) {
+        Ok(()) => return,
+        // Another of our domains: dialback for it on this stream.
+        Err(el) if m.add_sender_domain(&from, now()) => match m.send_stanza(el) {
+            Ok(()) => return,
+            Err(el) => el,
+        },
+        Err(el) => el,
+    };
+    ctx.bounce(el, Sc::RemoteServerNotFound, "cannot send on this stream")
+        .await;
+}
+
+/// Write what was gathered (bounded in time); a failed write ends the stream (false).
+async fn write_out(io: &mut S2sIo, m: &mut Initiating, out: &mut String) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let wrote = tokio::time::timeout(WRITE_TIMEOUT, io.write(out.as_bytes())).await;
+    out.clear();
+    if out.capacity() > WRITE_CHUNK {
+        *out = String::new();
+    }
+    if matches!(wrote, Ok(Ok(()))) {
+        return true;
+    }
+    m.connection_lost();
+    false
 }
 
 async fn bounce_all(ctx: &S2sContext, undelivered: Vec<herald_translate::Element>) {

@@ -23,7 +23,7 @@ use tracing::Instrument;
 
 use super::connector::verify_key;
 use super::context::{to_client, PreauthGuard, S2sContext, StreamGuard};
-use super::io::{S2sIo, READ_SIZE};
+use super::io::S2sIo;
 use super::negotiate::{now, sleep_until};
 
 /// How long one write may take before the peer counts as gone.
@@ -137,7 +137,6 @@ async fn handle(
     let mut preauth: usize = 0;
     // Authenticated streams close after this long without input.
     let mut idle_at = tokio::time::Instant::now() + ctx.idle_timeout;
-    let mut scratch = vec![0u8; READ_SIZE];
     loop {
         let mut closing = false;
         while let Some(action) = m.poll_action() {
@@ -215,7 +214,7 @@ async fn handle(
         }
         let mut got = Vec::new();
         let event = tokio::select! {
-            read = io.read(&mut scratch, |b: &[u8]| got.extend_from_slice(b)) => Event::Read(read),
+            read = io.read(|b: &[u8]| got.extend_from_slice(b)) => Event::Read(read),
             v = verified_rx.recv() => Event::Verified(v),
             () = sleep_until(m.poll_timeout()) => Event::Timeout,
             () = tokio::time::sleep_until(idle_at), if unauthenticated.is_none() => Event::Idle,

@@ -3,20 +3,29 @@
 //! layer c2s uses too. Reads are cancel-safe (the drivers `select!` over them); writes
 //! are bounded in time by the caller.
 
+use std::cell::RefCell;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use herald_certs::tls::TlsStream;
 use rustls_pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 /// How long closing may wait for the peer to take the last bytes.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Read buffer size.
-pub(crate) const READ_SIZE: usize = 16 * 1024;
+const READ_SIZE: usize = 16 * 1024;
+
+thread_local! {
+    /// One read buffer per worker thread, as c2s has: an idle stream holds none (what
+    /// a read brings goes straight to the caller's sink in the same poll).
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_SIZE].into_boxed_slice());
+}
 
 pub(crate) enum S2sIo {
     Plain(TcpStream),
@@ -26,27 +35,36 @@ pub(crate) enum S2sIo {
 }
 
 impl S2sIo {
-    /// Read once; `Ok(false)` at end of stream. What arrived (decrypted) goes to `sink`.
-    pub(crate) async fn read<F: FnMut(&[u8])>(
-        &mut self,
-        scratch: &mut [u8],
-        mut sink: F,
-    ) -> io::Result<bool> {
-        match self {
-            Self::Plain(tcp) => {
-                let n = tcp.read(scratch).await?;
-                sink(&scratch[..n]);
-                Ok(n > 0)
-            }
-            Self::Tls(tls) => {
-                let more = tls.read_with(scratch, &mut sink).await?;
-                if tls.needs_flush() {
-                    tls.flush().await?;
+    /// Read once; `Ok(false)` at end of stream. What arrived (decrypted) goes to
+    /// `sink`, which must not read from another stream. Cancel-safe.
+    pub(crate) async fn read<F: FnMut(&[u8])>(&mut self, mut sink: F) -> io::Result<bool> {
+        let more = std::future::poll_fn(|cx| {
+            SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                match self {
+                    Self::Plain(tcp) => {
+                        let mut buf = ReadBuf::new(&mut scratch[..]);
+                        match Pin::new(tcp).poll_read(cx, &mut buf) {
+                            Poll::Ready(Ok(())) => {
+                                sink(buf.filled());
+                                Poll::Ready(Ok(!buf.filled().is_empty()))
+                            }
+                            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                            Poll::Pending => Poll::Pending,
+                        }
+                    }
+                    Self::Tls(tls) => tls.poll_read_with(cx, &mut scratch[..], &mut sink),
+                    Self::Gone => Poll::Ready(Ok(false)),
                 }
-                Ok(more)
+            })
+        })
+        .await?;
+        if let Self::Tls(tls) = self {
+            if tls.needs_flush() {
+                tls.flush().await?;
             }
-            Self::Gone => Ok(false),
         }
+        Ok(more)
     }
 
     /// Write `data` (encrypted under TLS) and flush it.

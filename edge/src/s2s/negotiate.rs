@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use super::context::S2sContext;
 use super::dns::Candidate;
-use super::io::{S2sIo, READ_SIZE};
+use super::io::S2sIo;
 
 /// How a negotiation ended well.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,6 @@ pub(crate) async fn negotiate(
         Transport::Plain
     };
     let mut m = make(transport, now());
-    let mut scratch = vec![0u8; READ_SIZE];
     let mut verified = None;
     loop {
         while let Some(action) = m.poll_action() {
@@ -91,7 +90,7 @@ pub(crate) async fn negotiate(
         let deadline = m.poll_timeout();
         let mut got = Vec::new();
         let read = tokio::select! {
-            read = io.read(&mut scratch, |b: &[u8]| got.extend_from_slice(b)) => Some(read),
+            read = io.read(|b: &[u8]| got.extend_from_slice(b)) => Some(read),
             () = sleep_until(deadline) => None,
         };
         match read {

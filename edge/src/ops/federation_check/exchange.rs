@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use crate::s2s::context::ALPN_XMPP_SERVER;
 use crate::s2s::dns::Candidate;
-use crate::s2s::io::{S2sIo, READ_SIZE};
+use crate::s2s::io::S2sIo;
 
 use super::*;
 
@@ -204,7 +204,6 @@ impl Exchange<'_> {
         reader: &mut StreamReader,
     ) -> Result<StreamEvent, String> {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut scratch = vec![0u8; READ_SIZE];
         loop {
             if let Some(event) = reader
                 .next_event()
@@ -213,7 +212,7 @@ impl Exchange<'_> {
                 return Ok(event);
             }
             let mut got = Vec::new();
-            let read = io.read(&mut scratch, |b: &[u8]| got.extend_from_slice(b));
+            let read = io.read(|b: &[u8]| got.extend_from_slice(b));
             match tokio::time::timeout_at(deadline, read).await {
                 Ok(Ok(true)) => reader.feed(&got),
                 Ok(Ok(false)) => return Err("the server closed the connection".into()),
