@@ -266,6 +266,26 @@ fn federation(config: &Config, out: &mut Vec<Finding>) {
             ),
         ));
     }
+    const MAX_QUEUE: usize = 1_000_000;
+    if !(1..=MAX_QUEUE).contains(&s2s.send_queue) {
+        out.push(at(
+            "s2s.send_queue",
+            format!(
+                "{} is out of range: write 1 to {MAX_QUEUE} (default 4096)",
+                s2s.send_queue
+            ),
+        ));
+    }
+    const MAX_QUEUE_BYTES: usize = 1 << 30;
+    if !(1024..=MAX_QUEUE_BYTES).contains(&s2s.send_queue_bytes) {
+        out.push(at(
+            "s2s.send_queue_bytes",
+            format!(
+                "{} is out of range: write 1024 to {MAX_QUEUE_BYTES} (default 4194304)",
+                s2s.send_queue_bytes
+            ),
+        ));
+    }
     for (i, ns) in config.dns.nameservers.iter().enumerate() {
         if ns.port() == 0 {
             out.push(at_index(

@@ -136,6 +136,12 @@ pub struct S2sConfig {
     pub default: AclAction,
     /// An s2s stream idle this long is closed.
     pub idle_timeout_secs: u64,
+    /// Stanzas that may wait for one remote domain: while its stream is set up, and
+    /// on the established stream while the peer reads slower than we send. Past it
+    /// (or past `send_queue_bytes`) a stanza bounces with `resource-constraint`.
+    pub send_queue: usize,
+    /// The same bound in bytes.
+    pub send_queue_bytes: usize,
     /// Per-remote-domain limits; a route may override any of them.
     pub limits: DomainLimits,
     /// Static routes (`[[s2s.route]]`).
@@ -154,6 +160,8 @@ impl Default for S2sConfig {
             auth: AuthPolicy::Any,
             default: AclAction::Allow,
             idle_timeout_secs: 600,
+            send_queue: 4096,
+            send_queue_bytes: 4 << 20,
             limits: DomainLimits::default(),
             route: Vec::new(),
             acl: Vec::new(),

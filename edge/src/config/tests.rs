@@ -600,6 +600,13 @@ limits = { bytes_per_sec = 2048, negotiation_timeout_secs = 0 }
             "s2s.idle_timeout_secs",
         );
         assert!(i.message.contains("out of range"), "{}", i.message);
+        let i = the_one(&issues("[s2s]\nsend_queue = 0\n"), "s2s.send_queue");
+        assert!(i.message.contains("out of range"), "{}", i.message);
+        let i = the_one(
+            &issues("[s2s]\nsend_queue_bytes = 10\n"),
+            "s2s.send_queue_bytes",
+        );
+        assert!(i.message.contains("1024"), "{}", i.message);
     }
 
     #[test]

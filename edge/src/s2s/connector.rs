@@ -3,6 +3,7 @@
 //! [`S2sLink`] hands it. Also the dialback verify connections the inbound side needs,
 //! and [`Guarded`], the core's `Federation`: the outbound ACL in front of [`Outbound`].
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,8 +24,6 @@ use super::negotiate::{negotiate, now, sleep_until, Done};
 use super::outbound::{Connecting, Connector, LinkRefusal, Outbound, OutboundHandle, S2sLink};
 use super::outbound_queue::Failure;
 
-/// Stanzas a link holds for its connection task before it refuses more.
-const LINK_CAPACITY: usize = 256;
 /// How long one write may take before the peer counts as gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Stanzas taken from the link at once, written together (one TLS write for a burst).
@@ -36,17 +35,33 @@ const WRITE_CHUNK: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct S2sConnector {
     ctx: Arc<S2sContext>,
+    /// What an established stream holds for its task before it refuses more.
+    link_stanzas: usize,
+    link_bytes: usize,
 }
 
 impl S2sConnector {
     pub fn new(ctx: Arc<S2sContext>) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            link_stanzas: 4096,
+            link_bytes: 4 << 20,
+        }
+    }
+
+    /// Bound what an established stream holds (`s2s.send_queue`, `send_queue_bytes`).
+    #[must_use]
+    pub fn with_link_limits(mut self, stanzas: usize, bytes: usize) -> Self {
+        self.link_stanzas = stanzas.max(1);
+        self.link_bytes = bytes.max(1);
+        self
     }
 }
 
 impl Connector for S2sConnector {
     fn connect(&self, domain: String, handle: OutboundHandle) -> Connecting {
         let ctx = Arc::clone(&self.ctx);
+        let (link_stanzas, link_bytes) = (self.link_stanzas, self.link_bytes);
         Box::pin(async move {
             let local = ctx.rules.load().hosted.first().cloned().unwrap_or_default();
             let tuning = ctx.tuning.load_full();
@@ -71,29 +86,47 @@ impl Connector for S2sConnector {
                     return Err(Failure::NotFound(why.join("; ")));
                 }
             };
-            let (tx, rx) = mpsc::channel(LINK_CAPACITY);
+            let (tx, rx) = mpsc::channel(link_stanzas);
             let closing = Arc::new(Notify::new());
+            let queued = Arc::new(AtomicUsize::new(0));
             let link = Link {
                 tx,
                 closing: Arc::clone(&closing),
+                queued: Arc::clone(&queued),
+                max_bytes: link_bytes,
             };
+            let rx = LinkRx { rx, queued };
             tokio::spawn(run(ctx, domain, io, machine, rx, closing, handle));
             Ok(Arc::new(link) as Arc<dyn S2sLink>)
         })
     }
 }
 
-/// The handle on one established outbound stream.
+/// The handle on one established outbound stream: a queue bounded in stanzas (the
+/// channel) and in bytes (`queued`, shared with the task, which takes off what it
+/// receives).
 struct Link {
-    tx: mpsc::Sender<Envelope>,
+    tx: mpsc::Sender<(Envelope, usize)>,
     closing: Arc<Notify>,
+    queued: Arc<AtomicUsize>,
+    max_bytes: usize,
 }
 
 impl S2sLink for Link {
     fn send(&self, env: Envelope) -> Result<(), LinkRefusal> {
-        self.tx.try_send(env).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(env) => LinkRefusal::Full(Box::new(env)),
-            mpsc::error::TrySendError::Closed(env) => LinkRefusal::Gone(Box::new(env)),
+        let size = approx_size(env.stanza());
+        let before = self.queued.fetch_add(size, Ordering::AcqRel);
+        // One stanza always fits an empty queue, however large.
+        if before > 0 && before + size > self.max_bytes {
+            self.queued.fetch_sub(size, Ordering::AcqRel);
+            return Err(LinkRefusal::Full(Box::new(env)));
+        }
+        self.tx.try_send((env, size)).map_err(|e| {
+            self.queued.fetch_sub(size, Ordering::AcqRel);
+            match e {
+                mpsc::error::TrySendError::Full((env, _)) => LinkRefusal::Full(Box::new(env)),
+                mpsc::error::TrySendError::Closed((env, _)) => LinkRefusal::Gone(Box::new(env)),
+            }
         })
     }
 
@@ -109,7 +142,7 @@ async fn run(
     remote: String,
     mut io: S2sIo,
     mut m: Initiating,
-    mut rx: mpsc::Receiver<Envelope>,
+    mut rx: LinkRx,
     closing: Arc<Notify>,
     handle: OutboundHandle,
 ) {
@@ -172,8 +205,8 @@ async fn run(
                 send_one(&ctx, &mut m, &remote, *env).await;
                 for _ in 1..BATCH {
                     match rx.try_recv() {
-                        Ok(env) => send_one(&ctx, &mut m, &remote, env).await,
-                        Err(_) => break,
+                        Some(env) => send_one(&ctx, &mut m, &remote, env).await,
+                        None => break,
                     }
                 }
             }
@@ -189,7 +222,7 @@ async fn run(
     }
     // Nothing more is taken; what is still waiting bounces.
     rx.close();
-    while let Ok(env) = rx.try_recv() {
+    while let Some(env) = rx.try_recv() {
         ctx.bounce(
             env.into_stanza(),
             Sc::RemoteServerNotFound,
@@ -240,6 +273,34 @@ async fn write_out(io: &mut S2sIo, m: &mut Initiating, out: &mut String) -> bool
     }
     m.connection_lost();
     false
+}
+
+/// The task's end of a [`Link`]: what it takes off no longer counts against the
+/// link's byte bound.
+struct LinkRx {
+    rx: mpsc::Receiver<(Envelope, usize)>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl LinkRx {
+    fn taken(&self, (env, size): (Envelope, usize)) -> Envelope {
+        self.queued.fetch_sub(size, Ordering::AcqRel);
+        env
+    }
+
+    async fn recv(&mut self) -> Option<Envelope> {
+        let got = self.rx.recv().await?;
+        Some(self.taken(got))
+    }
+
+    fn try_recv(&mut self) -> Option<Envelope> {
+        let got = self.rx.try_recv().ok()?;
+        Some(self.taken(got))
+    }
+
+    fn close(&mut self) {
+        self.rx.close();
+    }
 }
 
 async fn bounce_all(ctx: &S2sContext, undelivered: Vec<herald_translate::Element>) {
@@ -337,5 +398,81 @@ impl Federation for Guarded {
             }
             _ => self.outbound.send(envelope),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use herald_translate::{ns, Element, Jid};
+
+    use super::*;
+
+    fn msg(n: u32, body: usize) -> Envelope {
+        let el = Element::new("message", ns::CLIENT)
+            .with_attr("id", n.to_string())
+            .with_child(Element::new("body", ns::CLIENT).with_text("x".repeat(body)));
+        Envelope::new(
+            Jid::parse("alice@herald.example/desk").expect("from"),
+            Jid::parse("bob@remote.example").expect("to"),
+            el,
+        )
+        .expect("envelope")
+    }
+
+    fn link(stanzas: usize, max_bytes: usize) -> (Link, LinkRx) {
+        let (tx, rx) = mpsc::channel(stanzas);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let link = Link {
+            tx,
+            closing: Arc::new(Notify::new()),
+            queued: Arc::clone(&queued),
+            max_bytes,
+        };
+        (link, LinkRx { rx, queued })
+    }
+
+    #[test]
+    fn a_link_is_bounded_in_bytes_and_taking_frees_them() {
+        let (link, mut rx) = link(100, 3000);
+        let mut sent = 0;
+        let refused = loop {
+            match link.send(msg(sent, 900)) {
+                Ok(()) => sent += 1,
+                Err(e) => break e,
+            }
+            assert!(sent < 100, "the byte bound never applied");
+        };
+        assert!(matches!(refused, LinkRefusal::Full(_)));
+        assert!(
+            (2..=3).contains(&sent),
+            "{sent} stanzas of ~1 KB fit 3000 bytes"
+        );
+        let first = rx.try_recv().expect("a queued stanza");
+        assert_eq!(first.stanza().attr("id"), Some("0"));
+        link.send(msg(sent, 900))
+            .expect("room again once one was taken");
+        while rx.try_recv().is_some() {}
+        assert_eq!(rx.queued.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn one_stanza_larger_than_the_bound_still_goes_to_an_empty_link() {
+        let (link, mut rx) = link(100, 1024);
+        link.send(msg(1, 4000)).expect("an empty link takes it");
+        assert!(matches!(link.send(msg(2, 10)), Err(LinkRefusal::Full(_))));
+        assert!(rx.try_recv().is_some());
+        link.send(msg(3, 10)).expect("empty again");
+    }
+
+    #[test]
+    fn a_link_is_bounded_in_stanzas_and_a_closed_one_is_gone() {
+        let (link, mut rx) = link(2, 1 << 20);
+        link.send(msg(1, 1)).expect("first");
+        link.send(msg(2, 1)).expect("second");
+        assert!(matches!(link.send(msg(3, 1)), Err(LinkRefusal::Full(_))));
+        rx.close();
+        while rx.try_recv().is_some() {}
+        assert!(matches!(link.send(msg(4, 1)), Err(LinkRefusal::Gone(_))));
+        assert_eq!(rx.queued.load(Ordering::Acquire), 0);
     }
 }

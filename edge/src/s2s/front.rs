@@ -67,9 +67,14 @@ pub async fn start(
     });
     let queue_limits = QueueLimits {
         idle_timeout: Duration::from_secs(config.s2s.idle_timeout_secs),
+        max_stanzas: config.s2s.send_queue,
+        max_bytes: config.s2s.send_queue_bytes,
         ..QueueLimits::default()
     };
-    let connector = Arc::new(S2sConnector::new(Arc::clone(&ctx)));
+    let connector = Arc::new(
+        S2sConnector::new(Arc::clone(&ctx))
+            .with_link_limits(config.s2s.send_queue, config.s2s.send_queue_bytes),
+    );
     let outbound = Outbound::start(server, connector, queue_limits);
     let (listeners, task) = listen(Arc::clone(&ctx), &config.s2s.listen, &config.s2s.listen_tls)
         .await
