@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod jid;
 pub mod negotiation;
 pub mod ns;
+pub mod pidf;
 pub mod s2s;
 pub mod sasl;
 pub mod stanza;
