@@ -7,6 +7,7 @@
 //! Nothing in this crate performs I/O, reads a clock or spawns a task: every input is
 //! bytes or an event, every output is bytes, an event or a deadline the caller keeps.
 
+pub mod digest;
 pub mod envelope;
 pub mod jid;
 pub mod negotiation;
