@@ -9,6 +9,7 @@
 
 pub mod digest;
 pub mod envelope;
+pub mod interwork;
 pub mod jid;
 pub mod negotiation;
 pub mod ns;
