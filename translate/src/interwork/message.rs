@@ -8,9 +8,15 @@
 //! | `<subject/>`                | `Subject` header (and CPIM `Subject` in a CPIM body)  |
 //! | `<thread/>`                 | `Call-ID`                                             |
 //! | `xml:lang`                  | `Content-Language`                                    |
-//! | `type='chat'`               | (a MESSAGE is one-to-one); `chat` is written back     |
-//! | `id`                        | no mapping (SIP has its own transaction identifiers)  |
+//! | `type`                      | no mapping; from SIP: no `type` (see below)           |
+//! | `id`                        | no mapping                                            |
 //!
+//! These are RFC 7572's Tables 1 and 2. RFC 7572 says a pager-mode MESSAGE becomes a
+//! message with no `type` (or `normal`), so [`XmppChat::from_sip`] gives
+//! [`MessageType::Normal`]; a gateway that keeps a SIP conversation as an XMPP chat
+//! (replies in a thread it knows) sets [`MessageType::Chat`] before writing the stanza.
+//! The sender's GRUU becomes its resource (RFC 7572 note 1, via
+//! [`uri_to_jid`]).
 //! Accepted SIP bodies: `text/plain` in UTF-8 (or US-ASCII, or no charset), and
 //! `message/cpim` wrapping such a part. Any other type (HTML, `is-composing`, ...) is
 //! [`InterworkError::UnsupportedContentType`]; the gateway answers 415.
@@ -45,11 +51,21 @@ pub struct ImMessage {
     pub body: Vec<u8>,
 }
 
+/// The `type` of a one-to-one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageType {
+    /// No `type` attribute (RFC 6121: `normal`).
+    Normal,
+    /// `type='chat'`.
+    Chat,
+}
+
 /// A one-to-one XMPP message as the gateway sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XmppChat {
     pub from: Jid,
     pub to: Jid,
+    pub message_type: MessageType,
     pub id: Option<String>,
     pub body: String,
     pub subject: Option<String>,
@@ -66,9 +82,11 @@ impl XmppChat {
         if el.name != "message" || (el.ns != ns::CLIENT && el.ns != ns::SERVER) {
             return None;
         }
-        if !matches!(el.attr("type"), None | Some("chat" | "normal")) {
-            return None;
-        }
+        let message_type = match el.attr("type") {
+            None | Some("normal") => MessageType::Normal,
+            Some("chat") => MessageType::Chat,
+            Some(_) => return None,
+        };
         let stanza_ns = el.ns.as_str();
         let lang = el.attr("xml:lang").map(str::to_owned);
         let pick = |name: &str| -> Option<String> {
@@ -86,6 +104,7 @@ impl XmppChat {
         Some(Self {
             from,
             to,
+            message_type,
             id: el.attr("id").map(str::to_owned),
             body,
             subject: pick("subject"),
@@ -96,12 +115,14 @@ impl XmppChat {
         })
     }
 
-    /// The `<message type='chat'/>` stanza in `stanza_ns`.
+    /// The `<message/>` stanza in `stanza_ns`.
     pub fn to_element(&self, stanza_ns: &str) -> Element {
         let mut el = Element::new("message", stanza_ns)
             .with_attr("from", self.from.to_string())
-            .with_attr("to", self.to.to_string())
-            .with_attr("type", "chat");
+            .with_attr("to", self.to.to_string());
+        if self.message_type == MessageType::Chat {
+            el.set_attr("type", "chat");
+        }
         if let Some(id) = &self.id {
             el.set_attr("id", id.clone());
         }
@@ -183,6 +204,7 @@ impl XmppChat {
         Ok(Self {
             from: uri_to_jid(&msg.from)?,
             to: uri_to_jid(&msg.to)?,
+            message_type: MessageType::Normal,
             id: None,
             body,
             subject: msg.subject.clone().or(cpim_subject),
@@ -227,6 +249,7 @@ mod tests {
         XmppChat {
             from: jid("juliet@example.com/balcony"),
             to: jid("romeo@example.net"),
+            message_type: MessageType::Chat,
             id: Some("m1".into()),
             body: "Art thou not Romeo, & a Montague?".into(),
             subject: Some("question".into()),
@@ -249,7 +272,19 @@ mod tests {
         assert_eq!(sip.subject.as_deref(), Some("question"));
         assert_eq!(sip.content_language.as_deref(), Some("en"));
         let back = XmppChat::from_sip(&sip).unwrap();
-        assert_eq!(back, XmppChat { id: None, ..chat() });
+        assert_eq!(
+            back,
+            XmppChat {
+                id: None,
+                message_type: MessageType::Normal,
+                ..chat()
+            }
+        );
+        assert_eq!(
+            back.to_element(ns::CLIENT).attr("type"),
+            None,
+            "RFC 7572: no type"
+        );
     }
 
     #[test]
@@ -275,6 +310,15 @@ mod tests {
         let c = chat();
         let el = c.to_element(ns::CLIENT);
         assert_eq!(el.attr("type"), Some("chat"));
+        let normal = XmppChat {
+            message_type: MessageType::Normal,
+            ..c.clone()
+        };
+        let normal_el = normal.to_element(ns::CLIENT);
+        assert_eq!(
+            XmppChat::from_stanza(c.from.clone(), c.to.clone(), &normal_el),
+            Some(normal)
+        );
         assert_eq!(
             XmppChat::from_stanza(c.from.clone(), c.to.clone(), &el),
             Some(c)
@@ -359,7 +403,13 @@ mod tests {
     proptest! {
         #[test]
         fn bodies_cross_both_ways(body in "\\PC{0,80}", cpim in any::<bool>()) {
-            let c = XmppChat { body, subject: None, id: None, ..chat() };
+            let c = XmppChat {
+                body,
+                subject: None,
+                id: None,
+                message_type: MessageType::Normal,
+                ..chat()
+            };
             let back = XmppChat::from_sip(&c.to_sip(cpim, None).unwrap()).unwrap();
             prop_assert_eq!(back, c);
         }

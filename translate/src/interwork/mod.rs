@@ -8,7 +8,7 @@
 //!   the characters a JID localpart cannot hold.
 //! - [`cpim`]: `message/cpim` (RFC 3862) read and written.
 //! - [`message`]: SIP MESSAGE bodies <-> XMPP `<message type='chat'/>` (RFC 7572).
-//! - [`errors`]: SIP response codes <-> XMPP stanza error conditions (RFC 7247 §8).
+//! - [`errors`]: SIP response codes <-> XMPP stanza error conditions (RFC 7247 §6).
 //!
 //! `docs/INTERWORKING.md` has the same tables for readers of the documentation.
 
@@ -21,8 +21,8 @@ pub mod state;
 
 pub use address::{jid_to_sip_uri, jid_to_xmpp_uri, uri_to_jid};
 pub use cpim::{Cpim, CpimAddress};
-pub use errors::{sip_status_for, xmpp_condition_for, XmppCondition};
-pub use message::{ImMessage, XmppChat};
+pub use errors::{sip_status_for, xmpp_condition_for, ErrorContext, XmppCondition};
+pub use message::{ImMessage, MessageType, XmppChat};
 pub use presence::{Show, XmppPresence};
 pub use state::PresenceState;
 

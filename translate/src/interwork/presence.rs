@@ -1,28 +1,31 @@
 //! XMPP presence <-> PIDF/RPID (RFC 8048, which obsoletes RFC 7248).
 //!
-//! # XMPP to SIP
+//! # XMPP to SIP (RFC 8048 Table 1 and its notes)
 //!
-//! | XMPP                                  | PIDF / RPID                                            |
-//! |---------------------------------------|--------------------------------------------------------|
-//! | no `type` (available)                 | `<basic>open</basic>`                                  |
-//! | `type='unavailable'`                  | `<basic>closed</basic>`                                |
-//! | resourcepart                          | `<tuple id>` ([`tuple_id_for_resource`])               |
-//! | `<status xml:lang>` (each)            | `<note xml:lang>` of the tuple                         |
-//! | `<priority>` -128..127                | `<contact priority>` 0..1 ([`qvalue_for_priority`])    |
-//! | `<show>away</show>`                   | `<rpid:activities><rpid:away/>`                        |
-//! | `<show>xa</show>`                     | `<rpid:activities><rpid:away/>` (lossy: becomes away)  |
-//! | `<show>dnd</show>`                    | `<rpid:activities><rpid:busy/>`                        |
-//! | `<show>chat</show>`, no `<show>`      | no activity (lossy: chat becomes plain available)      |
+//! | XMPP                                  | PIDF / RPID                                                   |
+//! |---------------------------------------|---------------------------------------------------------------|
+//! | no `type` (available)                 | `<basic>open</basic>`                                         |
+//! | `type='unavailable'`                  | `<basic>closed</basic>`                                       |
+//! | other types (subscriptions, probes)   | not a notification: no document                               |
+//! | resourcepart                          | `<tuple id='ID-resource'>` ([`tuple_id_for_resource`])        |
+//! | `<status xml:lang>` (each)            | `<note xml:lang>` of the tuple                                |
+//! | `<priority>` 0..127                   | `<contact priority>` 0..1 ([`qvalue_for_priority`])           |
+//! | `<priority>` below 0                  | not mapped (RFC 8048: MUST NOT)                               |
+//! | `<show>`                              | `<show xmlns='jabber:client'>` in `<status>` (RECOMMENDED)    |
+//! | `<show>` away / xa                    | and `<rpid:activities><rpid:away/>` (Herald's extension)     |
+//! | `<show>` dnd                          | and `<rpid:activities><rpid:busy/>`                           |
+//! | `<show>` chat, no `<show>`            | no activity                                                   |
 //!
-//! # SIP to XMPP
+//! # SIP to XMPP (RFC 8048 Table 2)
 //!
 //! | PIDF / RPID                                                     | XMPP                    |
 //! |-----------------------------------------------------------------|-------------------------|
-//! | some tuple `open`                                               | available               |
+//! | some tuple `open`                                               | available (no `type`)   |
 //! | every tuple `closed`, or no tuple with a basic status           | `type='unavailable'`    |
-//! | activity `busy`, `on-the-phone`, `meeting`, `appointment`, `presentation`, `performance` | `<show>dnd</show>` |
-//! | activity `vacation`, `holiday`, `permanent-absence`             | `<show>xa</show>`       |
-//! | activity `away`, `sleeping`, `travel`, `in-transit`, `steering`, `meal`, `breakfast`, `dinner`, `shopping` | `<show>away</show>` |
+//! | `<show xmlns='jabber:client'>` of the chosen tuple              | that `<show>`           |
+//! | else activity `busy`, `on-the-phone`, `meeting`, `appointment`, `presentation`, `performance` | `<show>dnd</show>` |
+//! | else activity `vacation`, `holiday`, `permanent-absence`        | `<show>xa</show>`       |
+//! | else activity `away`, `sleeping`, `travel`, `in-transit`, `steering`, `meal`, `breakfast`, `dinner`, `shopping` | `<show>away</show>` |
 //! | other activities (`working`, `unknown`, `other`, ...), none     | no `<show>`             |
 //! | notes of the chosen tuple, else of the person, else of the root | `<status xml:lang>`     |
 //! | `<contact priority>` of the chosen tuple                        | `<priority>`            |
@@ -31,15 +34,18 @@
 //! chosen tuple is the open tuple with the highest contact priority (the first on
 //! ties), else the first tuple.
 //!
-//! The basic-status, note and priority rows are those of RFC 8048's syntax tables. The
-//! `<show>` rows are Herald's reading of RFC 4480's activity definitions, following the
-//! direction RFC 8048 gives (away and xa are both "away" in RPID, dnd is "busy").
+//! RFC 8048 gives `<show>` "no mapping" in its table and recommends carrying the
+//! `jabber:client` `<show>` element inside the PIDF; it also suggests adding a custom
+//! extension a SIP user agent understands. Herald does both: the `<show>` element, and
+//! RPID activities read as RFC 4480 defines them (the activity rows are Herald's
+//! choice).
 //!
-//! Lossy, by design: `chat` and no `<show>` are the same in PIDF; `xa` comes back as
-//! `away`; RPID activities beyond the three classes (and mood, place, devices) have no
-//! XMPP form and are dropped; a priority is carried only when the tuple has a contact
-//! URI. Round trip XMPP -> PIDF -> XMPP keeps availability, the show class
-//! ([`Show::class`]), the statuses and the priority.
+//! Lossy: a negative priority is not sent (it comes back as 0); RPID activities
+//! beyond the three show classes (and mood, place, devices) have no XMPP form. When
+//! the SIP side keeps only RPID (drops the `<show>` element), `chat` comes back as no
+//! show and `xa` as `away`. Round trip XMPP -> PIDF -> XMPP keeps availability, the
+//! show, the statuses and a non-negative priority; through RPID alone, the show class
+//! ([`Show::class`]).
 
 use crate::ns;
 use crate::pidf::{Activities, Activity, Basic, Contact, Note, Person, Pidf, Priority, Tuple};
@@ -198,10 +204,16 @@ impl XmppPresence {
             Basic::Closed
         };
         let mut tuple = Tuple::new(tuple_id_for_resource(resource), basic);
+        if let (true, Some(show)) = (self.available, self.show) {
+            tuple
+                .status
+                .extensions
+                .push(Element::new("show", ns::CLIENT).with_text(show.as_str()));
+        }
         tuple.notes = self.statuses.clone();
         tuple.contact = contact.map(|uri| Contact {
             uri: uri.to_owned(),
-            priority: Some(qvalue_for_priority(self.priority)),
+            priority: qvalue_for_priority(self.priority),
         });
         let mut doc = Pidf::new(entity);
         doc.tuples.push(tuple);
@@ -226,12 +238,9 @@ impl XmppPresence {
             .iter()
             .any(|t| t.status.basic == Some(Basic::Open));
         let show = if available {
-            doc.persons
-                .iter()
-                .filter_map(|p| p.activities.as_ref())
-                .flat_map(|a| a.items.iter())
-                .filter_map(show_for_activity)
-                .max_by_key(|s| show_rank(*s))
+            chosen
+                .and_then(show_element)
+                .or_else(|| show_for_activities(doc))
         } else {
             None
         };
@@ -254,6 +263,28 @@ impl XmppPresence {
             priority,
         }
     }
+}
+
+/// The `jabber:client` `<show>` a tuple carries in its status (or, from some
+/// implementations, directly in the tuple).
+fn show_element(tuple: &Tuple) -> Option<Show> {
+    tuple
+        .status
+        .extensions
+        .iter()
+        .chain(&tuple.extensions)
+        .find(|e| e.is("show", ns::CLIENT))
+        .and_then(|e| Show::parse(e.text().trim()))
+}
+
+/// The strongest show the activities of the document's persons imply.
+fn show_for_activities(doc: &Pidf) -> Option<Show> {
+    doc.persons
+        .iter()
+        .filter_map(|p| p.activities.as_ref())
+        .flat_map(|a| a.items.iter())
+        .filter_map(show_for_activity)
+        .max_by_key(|s| show_rank(*s))
 }
 
 /// The `<show>` an RPID activity implies, if any.
@@ -303,30 +334,33 @@ fn chosen_tuple(doc: &Pidf) -> Option<&Tuple> {
         .or_else(|| doc.tuples.first())
 }
 
-/// XMPP priority (-128..=127) to a PIDF qvalue, linearly: -128 is 0, 127 is 1, 0 is
-/// 0.502. The 256 priorities land on distinct thousandths, so
-/// [`priority_for_qvalue`] gives each back exactly.
-pub fn qvalue_for_priority(priority: i8) -> Priority {
-    let steps = u32::try_from(i32::from(priority) + 128).unwrap_or(0);
-    let thousandths = (steps * 1000 * 2 + 255) / (255 * 2);
-    Priority::from_thousandths(u16::try_from(thousandths).unwrap_or(1000)).unwrap_or(Priority::MAX)
+/// XMPP priority to a PIDF qvalue as RFC 8048 (note 6 of Table 1) asks: a negative
+/// priority is not mapped; 0 is 0, 127 is 1, and each value between gets its own
+/// thousandths (1 is 0.007, 2 is 0.015, ..., 126 is 0.992), so
+/// [`priority_for_qvalue`] gives it back exactly.
+pub fn qvalue_for_priority(priority: i8) -> Option<Priority> {
+    let p = u32::try_from(priority).ok()?;
+    Priority::from_thousandths(u16::try_from(p * 1000 / 127).ok()?)
 }
 
-/// A PIDF qvalue to the nearest XMPP priority (inverse of [`qvalue_for_priority`]).
+/// A PIDF qvalue to the nearest XMPP priority in 0..=127 (inverse of
+/// [`qvalue_for_priority`]).
 pub fn priority_for_qvalue(q: Priority) -> i8 {
-    let steps = (u32::from(q.thousandths()) * 255 * 2 + 1000) / (1000 * 2);
-    i8::try_from(i32::try_from(steps).unwrap_or(255) - 128).unwrap_or(i8::MAX)
+    let p = (u32::from(q.thousandths()) * 127 * 2 + 1000) / 2000;
+    i8::try_from(p).unwrap_or(i8::MAX)
 }
 
-/// The tuple id for a resource. A tuple id is an XML `ID` (an NCName): a resource that
-/// is a plain ASCII NCName not starting with `r-` is used as it is; any other is
-/// written `r-` + the lowercase hex of its UTF-8. No resource gives `xmpp`.
+/// The tuple id for a resource. A tuple id is an XML `ID` (an NCName, which cannot
+/// start with a digit); RFC 8048 (note 2 of Table 1) recommends prepending `ID-`. A
+/// resource made of ASCII letters, digits, `.`, `-` and `_` becomes `ID-` + resource;
+/// any other becomes `IDx-` + the lowercase hex of its UTF-8. No resource gives
+/// `xmpp`.
 pub fn tuple_id_for_resource(resource: Option<&str>) -> String {
     match resource {
         None => "xmpp".to_owned(),
-        Some(r) if is_plain_id(r) && !r.starts_with("r-") && r != "xmpp" => r.to_owned(),
+        Some(r) if is_plain_id(r) => format!("ID-{r}"),
         Some(r) => {
-            let mut id = String::from("r-");
+            let mut id = String::from("IDx-");
             for b in r.bytes() {
                 id.push_str(&format!("{b:02x}"));
             }
@@ -336,23 +370,25 @@ pub fn tuple_id_for_resource(resource: Option<&str>) -> String {
 }
 
 /// The resource a tuple id names (inverse of [`tuple_id_for_resource`]); `None` for
-/// `xmpp`. An id in the `r-` form that does not decode is taken as written.
+/// `xmpp`. Any other id (a SIP user agent's own) is taken as written.
 pub fn resource_for_tuple_id(id: &str) -> Option<String> {
     if id == "xmpp" {
         return None;
     }
-    if let Some(hex) = id.strip_prefix("r-") {
-        if let Some(decoded) = decode_hex_utf8(hex) {
-            return Some(decoded);
-        }
+    if let Some(decoded) = id.strip_prefix("IDx-").and_then(decode_hex_utf8) {
+        return Some(decoded);
     }
-    Some(id.to_owned())
+    match id.strip_prefix("ID-") {
+        Some(rest) if !rest.is_empty() => Some(rest.to_owned()),
+        _ => Some(id.to_owned()),
+    }
 }
 
+/// Whether `ID-` + `s` is an NCName made of ASCII only.
 fn is_plain_id(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 fn decode_hex_utf8(hex: &str) -> Option<String> {
@@ -379,19 +415,40 @@ mod tests {
     use super::*;
     use crate::pidf::DocLimits;
 
-    fn round_trip(p: &XmppPresence) -> XmppPresence {
-        let doc = p.to_pidf(
+    fn through_pidf(p: &XmppPresence, keep_show_element: bool) -> XmppPresence {
+        let mut doc = p.to_pidf(
             "pres:juliet@example.com",
             Some("balcony"),
             Some("xmpp:juliet@example.com/balcony"),
         );
+        if !keep_show_element {
+            doc.tuples[0].status.extensions.clear();
+        }
         let xml = doc.to_xml().unwrap();
         let back = Pidf::parse(xml.as_bytes(), &DocLimits::default()).unwrap();
         XmppPresence::from_pidf(&back)
     }
 
     #[test]
-    fn rfc8048_style_notification() {
+    fn rfc8048_notification_from_sip() {
+        // The shape of RFC 8048's NOTIFY body: the XMPP show carried inside the status.
+        let xml = "<?xml version='1.0' encoding='UTF-8'?>
+            <presence xmlns='urn:ietf:params:xml:ns:pidf' entity='pres:romeo@example.net'>
+              <tuple id='ID-dr4hcr0st3lup4c'>
+                <status><basic>open</basic><show xmlns='jabber:client'>away</show></status>
+              </tuple>
+            </presence>";
+        let doc = Pidf::parse(xml.as_bytes(), &DocLimits::default()).unwrap();
+        let p = XmppPresence::from_pidf(&doc);
+        assert_eq!(p, XmppPresence::available().with_show(Show::Away));
+        assert_eq!(
+            resource_for_tuple_id(&doc.tuples[0].id).as_deref(),
+            Some("dr4hcr0st3lup4c")
+        );
+    }
+
+    #[test]
+    fn xmpp_notification_to_sip() {
         let el = Element::new("presence", ns::CLIENT)
             .with_child(Element::new("show", ns::CLIENT).with_text("dnd"))
             .with_child(
@@ -407,9 +464,14 @@ mod tests {
             Some("sip:juliet@example.com;gr=balcony"),
         );
         let t = &doc.tuples[0];
-        assert_eq!(t.id, "balcony");
+        assert_eq!(t.id, "ID-balcony");
         assert_eq!(t.status.basic, Some(Basic::Open));
+        assert!(t.status.extensions[0].is("show", ns::CLIENT));
         assert_eq!(t.notes, vec![Note::new("Busy").with_lang("en")]);
+        assert_eq!(
+            t.contact.as_ref().unwrap().priority,
+            Priority::from_thousandths(39)
+        );
         assert!(doc.persons[0]
             .activities
             .as_ref()
@@ -426,7 +488,7 @@ mod tests {
         assert_eq!(doc.tuples[0].status.basic, Some(Basic::Closed));
         assert_eq!(doc.tuples[0].id, "xmpp");
         assert!(doc.persons.is_empty());
-        assert_eq!(round_trip(&p), p);
+        assert_eq!(through_pidf(&p, true), p);
         let el = p.to_element(ns::CLIENT);
         assert_eq!(el.attr("type"), Some("unavailable"));
         assert_eq!(XmppPresence::from_element(&el), Some(p));
@@ -445,11 +507,16 @@ mod tests {
     }
 
     #[test]
-    fn lossy_rows_are_as_documented() {
-        let xa = round_trip(&XmppPresence::available().with_show(Show::Xa));
-        assert_eq!(xa.show, Some(Show::Away));
-        let chat = round_trip(&XmppPresence::available().with_show(Show::Chat));
-        assert_eq!(chat.show, None);
+    fn every_show_survives_and_rpid_alone_keeps_the_class() {
+        for show in [Show::Away, Show::Chat, Show::Dnd, Show::Xa] {
+            let p = XmppPresence::available().with_show(show);
+            assert_eq!(through_pidf(&p, true).show, Some(show));
+        }
+        let rpid_only = |show| through_pidf(&XmppPresence::available().with_show(show), false).show;
+        assert_eq!(rpid_only(Show::Xa), Some(Show::Away));
+        assert_eq!(rpid_only(Show::Chat), None);
+        assert_eq!(rpid_only(Show::Dnd), Some(Show::Dnd));
+        assert_eq!(rpid_only(Show::Away), Some(Show::Away));
     }
 
     #[test]
@@ -498,36 +565,38 @@ mod tests {
         }
         let p = XmppPresence::from_pidf(&doc);
         assert_eq!(p.statuses[0].text, "c");
-        assert_eq!(
-            p.priority,
-            priority_for_qvalue(Priority::from_thousandths(700).unwrap())
-        );
+        assert_eq!(p.priority, 89);
     }
 
     #[test]
-    fn every_priority_survives_the_qvalue() {
-        for p in i8::MIN..=i8::MAX {
-            assert_eq!(priority_for_qvalue(qvalue_for_priority(p)), p);
+    fn priorities_follow_rfc8048() {
+        for p in i8::MIN..0 {
+            assert_eq!(qvalue_for_priority(p), None, "{p}");
         }
-        assert_eq!(qvalue_for_priority(-128).thousandths(), 0);
-        assert_eq!(qvalue_for_priority(127).thousandths(), 1000);
-        assert_eq!(qvalue_for_priority(0).thousandths(), 502);
+        for p in 0..=i8::MAX {
+            let q = qvalue_for_priority(p).unwrap();
+            assert_eq!(priority_for_qvalue(q), p);
+        }
+        let q = |p| qvalue_for_priority(p).unwrap().thousandths();
+        assert_eq!((q(0), q(1), q(2), q(126), q(127)), (0, 7, 15, 992, 1000));
     }
 
     #[test]
     fn tuple_ids_for_resources() {
         for (res, id) in [
             (None, "xmpp"),
-            (Some("balcony"), "balcony"),
-            (Some("my phone"), "r-6d792070686f6e65"),
-            (Some("r-x"), "r-722d78"),
-            (Some("xmpp"), "r-786d7070"),
-            (Some("1st"), "r-317374"),
+            (Some("balcony"), "ID-balcony"),
+            (Some("1st"), "ID-1st"),
+            (Some("xmpp"), "ID-xmpp"),
+            (Some("my phone"), "IDx-6d792070686f6e65"),
+            (Some("x-41"), "ID-x-41"),
         ] {
             assert_eq!(tuple_id_for_resource(res), id);
             assert_eq!(resource_for_tuple_id(id).as_deref(), res);
         }
-        assert_eq!(resource_for_tuple_id("r-zz").as_deref(), Some("r-zz"));
+        assert_eq!(resource_for_tuple_id("sg89ae").as_deref(), Some("sg89ae"));
+        assert_eq!(resource_for_tuple_id("IDx-zz").as_deref(), Some("IDx-zz"));
+        assert_eq!(resource_for_tuple_id("ID-").as_deref(), Some("ID-"));
     }
 
     fn show() -> impl Strategy<Value = Option<Show>> {
@@ -544,9 +613,11 @@ mod tests {
         fn xmpp_to_pidf_to_xmpp_keeps_what_it_promises(
             available in any::<bool>(),
             show in show(),
-            statuses in proptest::collection::vec(("[a-zA-Z0-9 <&>]{0,10}", proptest::option::of("[a-z]{2}")), 0..3),
+            statuses in proptest::collection::vec(
+                ("[a-zA-Z0-9 <&>]{0,10}", proptest::option::of("[a-z]{2}")), 0..3),
             priority in any::<i8>(),
             resource in proptest::option::of("\\PC{1,8}"),
+            keep_show_element in any::<bool>(),
         ) {
             let p = XmppPresence {
                 available,
@@ -554,15 +625,21 @@ mod tests {
                 statuses: statuses.into_iter().map(|(text, lang)| Note { text, lang }).collect(),
                 priority,
             };
-            let doc = p.to_pidf("pres:a@b", resource.as_deref(), Some("sip:a@b"));
+            let mut doc = p.to_pidf("pres:a@b", resource.as_deref(), Some("sip:a@b"));
+            if !keep_show_element {
+                doc.tuples[0].status.extensions.clear();
+            }
             let xml = doc.to_xml().unwrap();
-            let back = XmppPresence::from_pidf(&Pidf::parse(xml.as_bytes(), &DocLimits::default()).unwrap());
+            let parsed = Pidf::parse(xml.as_bytes(), &DocLimits::default()).unwrap();
+            let back = XmppPresence::from_pidf(&parsed);
             prop_assert_eq!(back.available, p.available);
-            if p.available {
+            if p.available && keep_show_element {
+                prop_assert_eq!(back.show, p.show);
+            } else if p.available {
                 prop_assert_eq!(Show::class(back.show), Show::class(p.show));
             }
             prop_assert_eq!(&back.statuses, &p.statuses);
-            prop_assert_eq!(back.priority, p.priority);
+            prop_assert_eq!(back.priority, p.priority.max(0));
             prop_assert_eq!(resource_for_tuple_id(&doc.tuples[0].id), resource);
         }
     }

@@ -6,14 +6,17 @@
 //!
 //! | State (Table 23-5)    | Colour | To Microsoft OCS | To AOL    | XMPP              | PIDF / RPID                    |
 //! |-----------------------|--------|------------------|-----------|-------------------|--------------------------------|
-//! | Out of office         | red    | Away             | Away      | `xa`              | open + `vacation`              |
-//! | Do not disturb        | red    | Busy             | Away      | `dnd`             | open + `busy`                  |
-//! | Busy                  | red    | Busy             | Away      | `dnd`             | open + `busy`                  |
-//! | On the phone          | yellow | Busy             | Away      | `dnd`             | open + `on-the-phone`          |
-//! | In a meeting          | yellow | Busy             | Away      | `dnd`             | open + `meeting`               |
-//! | Idle on all clients   | yellow | Away             | Away      | `away`            | open + `away`                  |
-//! | Available             | green  | Available        | Available | no `<show>`       | open, no activity              |
+//! | Out of office         | red    | Away             | Away      | `xa`              | open, `xa`, `vacation`         |
+//! | Do not disturb        | red    | Busy             | Away      | `dnd`             | open, `dnd`, `busy`            |
+//! | Busy                  | red    | Busy             | Away      | `dnd`             | open, `dnd`, `busy`            |
+//! | On the phone          | yellow | Busy             | Away      | `dnd`             | open, `dnd`, `on-the-phone`    |
+//! | In a meeting          | yellow | Busy             | Away      | `dnd`             | open, `dnd`, `meeting`         |
+//! | Idle on all clients   | yellow | Away             | Away      | `away`            | open, `away`, `away`           |
+//! | Available             | green  | Available        | Available | no `<show>`       | open, no show, no activity     |
 //! | Unavailable/offline   | grey   | Offline          | Offline   | `unavailable`     | closed                         |
+//!
+//! In the PIDF column: basic status, the `jabber:client` `<show>` carried in the
+//! status (RFC 8048), and the RPID activity of the person.
 //!
 //! The first four columns are the table's; the XMPP and PIDF columns are Herald's.
 //! The OCS column is what Herald calls the basic state ([`BasicState`]): the four
@@ -23,10 +26,13 @@
 //! Lossy: Busy and Do not disturb are one RPID activity (`busy`) and one XMPP show
 //! (`dnd`); reading either back gives Do not disturb from XMPP and Busy from PIDF.
 //! The rich states become `dnd`/`xa` in XMPP, and come back as Do not disturb / Out of
-//! office. From PIDF every state of the table comes back except Do not disturb.
+//! office. From PIDF every state of the table comes back except Do not disturb. A
+//! SIP document with no RPID activity is read through its XMPP `<show>`, if any.
 
 use super::presence::{Show, XmppPresence};
+use crate::ns;
 use crate::pidf::{Activities, Activity, Basic, Person, Pidf, Tuple};
+use crate::xml::Element;
 
 /// A presence state of Table 23-5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -167,11 +173,19 @@ impl PresenceState {
         (Basic::Open, Some(activity))
     }
 
-    /// A one-tuple PIDF document for `entity` in this state.
+    /// A one-tuple PIDF document for `entity` in this state: basic status, the XMPP
+    /// `<show>` (as RFC 8048 recommends) and the RPID activity.
     pub fn to_pidf(self, entity: &str, tuple_id: &str) -> Pidf {
         let (basic, activity) = self.to_rpid();
+        let mut tuple = Tuple::new(tuple_id, basic);
+        if let (true, Some(show)) = self.to_xmpp() {
+            tuple
+                .status
+                .extensions
+                .push(Element::new("show", ns::CLIENT).with_text(show.as_str()));
+        }
         let mut doc = Pidf::new(entity);
-        doc.tuples.push(Tuple::new(tuple_id, basic));
+        doc.tuples.push(tuple);
         if let Some(activity) = activity {
             let mut person = Person::new(format!("p-{tuple_id}"));
             person.activities = Some(Activities::of([activity]));
@@ -182,7 +196,7 @@ impl PresenceState {
 
     /// The state a PIDF document shows: closed everywhere is offline; otherwise the
     /// strongest activity of its persons (on the phone, in a meeting, busy, out of
-    /// office, away), else available.
+    /// office, away); without one, what its XMPP `<show>` (or its absence) says.
     pub fn from_pidf(doc: &Pidf) -> Self {
         if !doc.is_open() {
             return Self::Offline;
@@ -193,7 +207,7 @@ impl PresenceState {
             .flat_map(|a| a.items.iter())
             .filter_map(Self::for_activity)
             .min_by_key(|s| s.strength())
-            .unwrap_or(Self::Available)
+            .unwrap_or_else(|| Self::from_xmpp(&XmppPresence::from_pidf(doc)))
     }
 
     /// The user is on a call (a confirmed or early dialog,
@@ -361,6 +375,20 @@ mod tests {
             PresenceState::Available.with_call(false),
             PresenceState::Available
         );
+    }
+
+    #[test]
+    fn without_activities_the_xmpp_show_decides() {
+        for state in PresenceState::ALL {
+            let mut doc = state.to_pidf("sip:a@b", "t");
+            doc.persons.clear();
+            let back = PresenceState::from_pidf(&doc);
+            assert_eq!(
+                back,
+                PresenceState::from_xmpp(&XmppPresence::from_pidf(&doc))
+            );
+            assert_eq!(back.basic(), state.basic(), "{state:?}");
+        }
     }
 
     #[test]
