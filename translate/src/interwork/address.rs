@@ -308,6 +308,24 @@ mod tests {
     }
 
     #[test]
+    fn rfc7247_examples() {
+        for (jid_text, uri) in [
+            ("m\\26m@xmpp.example", "sip:m&m@xmpp.example"),
+            ("tsch\u{fc}ss@xmpp.example", "sip:tsch%C3%BCss@xmpp.example"),
+            ("baz@xmpp.example/qux", "sip:baz@xmpp.example;gr=qux"),
+        ] {
+            assert_eq!(jid_to_sip_uri(&jid(jid_text)).unwrap(), uri);
+        }
+        for (uri, jid_text) in [
+            ("sip:f%C3%BC@sip.example", "f\u{fc}@sip.example"),
+            ("sip:o'malley@sip.example", "o\\27malley@sip.example"),
+            ("sip:foo@sip.example;gr=bar", "foo@sip.example/bar"),
+        ] {
+            assert_eq!(uri_to_jid(uri).unwrap(), jid(jid_text));
+        }
+    }
+
+    #[test]
     fn resources_are_gruus() {
         let j = jid("juliet@example.com/balcony phone");
         let uri = jid_to_sip_uri(&j).unwrap();
