@@ -486,3 +486,63 @@ proptest! {
         let _ = WatcherInfo::parse(&bytes, &limits());
     }
 }
+
+/// Pieces spliced into valid documents to reach the corners of the readers.
+const SPLICES: [&str; 14] = [
+    "<",
+    ">",
+    "/",
+    "'",
+    "\"",
+    " ",
+    "x",
+    "<x/>",
+    "<note>n</note>",
+    "</tuple>",
+    "<basic>open</basic>",
+    "<rpid:away/>",
+    "xmlns='urn:ietf:params:xml:ns:pidf'",
+    "&amp;",
+];
+
+/// Applies `edits` (position, what) to `doc`: deleting a byte, or splicing a piece.
+fn mutate(doc: &str, edits: &[(prop::sample::Index, usize)]) -> Vec<u8> {
+    let mut bytes = doc.as_bytes().to_vec();
+    for (at, what) in edits {
+        let i = at.index(bytes.len() + 1);
+        match SPLICES.get(*what) {
+            Some(piece) => {
+                bytes.splice(i..i, piece.bytes());
+            }
+            None if i < bytes.len() => {
+                bytes.remove(i);
+            }
+            None => {}
+        }
+    }
+    bytes
+}
+
+proptest! {
+    #[test]
+    fn mutated_documents_round_trip_or_fail_cleanly(
+        edits in proptest::collection::vec(
+            (any::<prop::sample::Index>(), 0..SPLICES.len() + 4), 1..4),
+    ) {
+        for doc in [RICH, DIALOGS, WINFO] {
+            let bytes = mutate(doc, &edits);
+            if let Ok(parsed) = Pidf::parse(&bytes, &limits()) {
+                let again = Pidf::parse(parsed.to_xml().unwrap().as_bytes(), &limits());
+                prop_assert_eq!(again, Ok(parsed));
+            }
+            if let Ok(parsed) = DialogInfo::parse(&bytes, &limits()) {
+                let again = DialogInfo::parse(parsed.to_xml().unwrap().as_bytes(), &limits());
+                prop_assert_eq!(again, Ok(parsed));
+            }
+            if let Ok(parsed) = WatcherInfo::parse(&bytes, &limits()) {
+                let again = WatcherInfo::parse(parsed.to_xml().unwrap().as_bytes(), &limits());
+                prop_assert_eq!(again, Ok(parsed));
+            }
+        }
+    }
+}
