@@ -23,7 +23,7 @@ pub use address::{jid_to_sip_uri, jid_to_xmpp_uri, uri_to_jid};
 pub use cpim::{Cpim, CpimAddress};
 pub use errors::{sip_status_for, xmpp_condition_for, ErrorContext, XmppCondition};
 pub use message::{ImMessage, MessageType, XmppChat};
-pub use presence::{Show, XmppPresence};
+pub use presence::{presentity_to_pidf, ResourcePresence, Show, XmppPresence};
 pub use state::PresenceState;
 
 use crate::jid::JidError;

@@ -198,6 +198,19 @@ impl XmppPresence {
     /// tuple's id comes from `resource`; `contact` (a URI reaching this resource)
     /// carries the priority. A person element holds the activities when there are any.
     pub fn to_pidf(&self, entity: &str, resource: Option<&str>, contact: Option<&str>) -> Pidf {
+        let tuple = self.to_tuple(resource, contact);
+        let mut doc = Pidf::new(entity);
+        if let Some(activity) = self.activity() {
+            let mut person = Person::new(format!("p-{}", tuple.id));
+            person.activities = Some(Activities::of([activity]));
+            doc.persons.push(person);
+        }
+        doc.tuples.push(tuple);
+        doc
+    }
+
+    /// The tuple of this presence for `resource`.
+    pub fn to_tuple(&self, resource: Option<&str>, contact: Option<&str>) -> Tuple {
         let basic = if self.available {
             Basic::Open
         } else {
@@ -215,36 +228,54 @@ impl XmppPresence {
             uri: uri.to_owned(),
             priority: qvalue_for_priority(self.priority),
         });
-        let mut doc = Pidf::new(entity);
-        doc.tuples.push(tuple);
-        let activity = match (self.available, self.show) {
+        tuple
+    }
+
+    /// The RPID activity of this presence's show, if any.
+    fn activity(&self) -> Option<Activity> {
+        match (self.available, self.show) {
             (true, Some(Show::Away | Show::Xa)) => Some(Activity::Away),
             (true, Some(Show::Dnd)) => Some(Activity::Busy),
             _ => None,
-        };
-        if let Some(activity) = activity {
-            let mut person = Person::new(format!("p-{}", doc.tuples[0].id));
-            person.activities = Some(Activities::of([activity]));
-            doc.persons.push(person);
         }
-        doc
     }
 
     /// The XMPP presence a PIDF document amounts to (see the module's table).
     pub fn from_pidf(doc: &Pidf) -> Self {
-        let chosen = chosen_tuple(doc);
         let available = doc
             .tuples
             .iter()
             .any(|t| t.status.basic == Some(Basic::Open));
+        Self::for_tuple(doc, chosen_tuple(doc), available)
+    }
+
+    /// One presence per tuple, with the resource its id names
+    /// ([`resource_for_tuple_id`]): what an XMPP watcher sees of a SIP presentity with
+    /// several devices, each as its own resource. Shows, statuses and priorities are
+    /// read as in [`from_pidf`](Self::from_pidf), from that tuple.
+    pub fn per_tuple(doc: &Pidf) -> Vec<(Option<String>, Self)> {
+        doc.tuples
+            .iter()
+            .map(|t| {
+                let available = t.status.basic == Some(Basic::Open);
+                (
+                    resource_for_tuple_id(&t.id),
+                    Self::for_tuple(doc, Some(t), available),
+                )
+            })
+            .collect()
+    }
+
+    /// The presence of `tuple` (and the document's persons and notes around it).
+    fn for_tuple(doc: &Pidf, tuple: Option<&Tuple>, available: bool) -> Self {
         let show = if available {
-            chosen
+            tuple
                 .and_then(show_element)
                 .or_else(|| show_for_activities(doc))
         } else {
             None
         };
-        let statuses = match chosen {
+        let statuses = match tuple {
             Some(t) if !t.notes.is_empty() => t.notes.clone(),
             _ => doc
                 .persons
@@ -252,7 +283,7 @@ impl XmppPresence {
                 .find(|p| !p.notes.is_empty())
                 .map_or_else(|| doc.notes.clone(), |p| p.notes.clone()),
         };
-        let priority = chosen
+        let priority = tuple
             .and_then(|t| t.contact.as_ref())
             .and_then(|c| c.priority)
             .map_or(0, priority_for_qvalue);
@@ -262,6 +293,53 @@ impl XmppPresence {
             statuses,
             priority,
         }
+    }
+}
+
+/// One XMPP resource's presence, for [`presentity_to_pidf`].
+#[derive(Debug, Clone, Copy)]
+pub struct ResourcePresence<'a> {
+    pub resource: Option<&'a str>,
+    pub presence: &'a XmppPresence,
+    /// A URI reaching this resource (it carries the priority).
+    pub contact: Option<&'a str>,
+}
+
+/// The whole presentity as one PIDF document: a tuple per XMPP resource, and one
+/// person whose activity is that of the most available resource (as watchers show the
+/// most available status, as RFC 8048 remarks about several devices): `chat`, then no
+/// show, then `away`,
+/// `xa`, `dnd`; unavailable resources last. Without resources the document has one
+/// closed tuple, so a SIP watcher reads "offline" rather than "unknown".
+pub fn presentity_to_pidf(entity: &str, resources: &[ResourcePresence<'_>]) -> Pidf {
+    let mut doc = Pidf::new(entity);
+    for r in resources {
+        doc.tuples.push(r.presence.to_tuple(r.resource, r.contact));
+    }
+    if doc.tuples.is_empty() {
+        doc.tuples
+            .push(XmppPresence::unavailable().to_tuple(None, None));
+    }
+    let most_available = resources
+        .iter()
+        .min_by_key(|r| availability_rank(r.presence));
+    if let Some(activity) = most_available.and_then(|r| r.presence.activity()) {
+        let mut person = Person::new("person");
+        person.activities = Some(Activities::of([activity]));
+        doc.persons.push(person);
+    }
+    doc
+}
+
+/// Lower is more available.
+fn availability_rank(p: &XmppPresence) -> u8 {
+    match (p.available, p.show) {
+        (true, Some(Show::Chat)) => 0,
+        (true, None) => 1,
+        (true, Some(Show::Away)) => 2,
+        (true, Some(Show::Xa)) => 3,
+        (true, Some(Show::Dnd)) => 4,
+        (false, _) => 5,
     }
 }
 
@@ -545,6 +623,64 @@ mod tests {
         assert!(!p.available);
         assert_eq!(p.show, None);
         assert!(!XmppPresence::from_pidf(&Pidf::new("sip:x@y")).available);
+    }
+
+    #[test]
+    fn the_presentity_has_a_tuple_per_resource() {
+        let phone = XmppPresence::available().with_show(Show::Dnd);
+        let laptop = XmppPresence::available().with_show(Show::Away);
+        let doc = presentity_to_pidf(
+            "pres:juliet@example.com",
+            &[
+                ResourcePresence {
+                    resource: Some("phone"),
+                    presence: &phone,
+                    contact: None,
+                },
+                ResourcePresence {
+                    resource: Some("laptop"),
+                    presence: &laptop,
+                    contact: None,
+                },
+            ],
+        );
+        assert_eq!(doc.tuples.len(), 2);
+        assert_eq!(doc.persons.len(), 1);
+        let acts = doc.persons[0].activities.as_ref().unwrap();
+        assert_eq!(
+            acts.items,
+            vec![Activity::Away],
+            "away is more available than dnd"
+        );
+        let back = XmppPresence::per_tuple(&doc);
+        assert_eq!(back[0], (Some("phone".into()), phone));
+        assert_eq!(back[1], (Some("laptop".into()), laptop));
+        let nobody = presentity_to_pidf("pres:juliet@example.com", &[]);
+        assert!(!nobody.is_open());
+        assert_eq!(nobody.tuples.len(), 1);
+    }
+
+    #[test]
+    fn each_tuple_is_a_resource() {
+        let mut doc = Pidf::new("pres:romeo@example.net");
+        let mut phone = Tuple::new("ID-phone", Basic::Open);
+        phone
+            .status
+            .extensions
+            .push(Element::new("show", ns::CLIENT).with_text("dnd"));
+        phone.notes.push(Note::new("on a call"));
+        doc.tuples.push(phone);
+        doc.tuples.push(Tuple::new("sg89ae", Basic::Closed));
+        let all = XmppPresence::per_tuple(&doc);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].0.as_deref(), Some("phone"));
+        assert_eq!(
+            all[0].1,
+            XmppPresence::available()
+                .with_show(Show::Dnd)
+                .with_status("on a call")
+        );
+        assert_eq!(all[1], (Some("sg89ae".into()), XmppPresence::unavailable()));
     }
 
     #[test]
