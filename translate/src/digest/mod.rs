@@ -10,7 +10,11 @@
 //! - [`NonceManager`]: self-validating nonces (an HMAC over the issue time, so no
 //!   table is needed to know one is ours), expiry reported as stale, and `nc` replay
 //!   protection in a bounded table.
+//! - [`DigestServer`]: a realm's challenge-and-check in one call, with the reason of
+//!   every refusal for the logs.
 //!
+//! Not implemented: `qop=auth-int` (the body hash), RFC 7616's `userhash` and
+//! `username*`, and the client side beyond writing [`Credentials`].
 //! Nothing here reads a clock or draws randomness of its own: the caller passes the
 //! time and a random source.
 
@@ -19,6 +23,7 @@ mod compute;
 mod credentials;
 mod nonce;
 pub mod params;
+mod server;
 
 #[cfg(test)]
 mod tests;
@@ -27,6 +32,7 @@ pub use challenge::Challenge;
 pub use compute::{expected_response, ha1, verify_response, Algorithm};
 pub use credentials::{Credentials, Qop};
 pub use nonce::{NonceConfig, NonceManager, NonceVerdict};
+pub use server::{AuthOutcome, ChallengeReason, DigestServer};
 
 /// Why a Digest header value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

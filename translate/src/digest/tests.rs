@@ -391,3 +391,125 @@ proptest! {
         }
     }
 }
+
+// ----- the server helper -----
+
+/// What a client computes for `challenge` (the reference computation, independent of
+/// `verify_response`).
+fn answer(c: &Challenge, user: &str, password: &str, method: &str, uri: &str, nc: u32) -> String {
+    let alg = c.algorithm;
+    let ha1 = alg.hash_hex(&[user.as_bytes(), c.realm.as_bytes(), password.as_bytes()]);
+    let ha2 = alg.hash_hex(&[method.as_bytes(), uri.as_bytes()]);
+    let nc_hex = format!("{nc:08x}");
+    let response = alg.hash_hex(&[
+        ha1.as_bytes(),
+        c.nonce.as_bytes(),
+        nc_hex.as_bytes(),
+        b"0a4f113b",
+        b"auth",
+        ha2.as_bytes(),
+    ]);
+    let mut opaque = String::new();
+    if let Some(o) = &c.opaque {
+        opaque = format!(", opaque=\"{o}\"");
+    }
+    format!(
+        "Digest username=\"{user}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", \
+         response=\"{response}\", algorithm={}, qop=auth, nc={nc_hex}, cnonce=\"0a4f113b\"{opaque}",
+        c.realm,
+        c.nonce,
+        alg.as_str()
+    )
+}
+
+#[test]
+fn server_challenges_then_accepts() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let mut server =
+        DigestServer::new("herald", Algorithm::Sha256, [1; 32], NonceConfig::default())
+            .with_opaque("op");
+    let stored = ha1(Algorithm::Sha256, "alice", "herald", "secret");
+    let lookup = |u: &str| (u == "alice").then(|| stored.clone());
+    let uri = "sip:herald";
+
+    let AuthOutcome::Challenge { challenge, reason } =
+        server.check(None, "REGISTER", Some(uri), 100, &mut rng, lookup)
+    else {
+        panic!("no credentials must be challenged")
+    };
+    assert_eq!(reason, ChallengeReason::NoCredentials);
+    assert_eq!(challenge.opaque.as_deref(), Some("op"));
+    assert!(!challenge.stale);
+
+    let good = answer(&challenge, "alice", "secret", "REGISTER", uri, 1);
+    assert_eq!(
+        server.check(Some(&good), "REGISTER", Some(uri), 101, &mut rng, lookup),
+        AuthOutcome::Authenticated {
+            username: "alice".into()
+        }
+    );
+    let reason_of = |outcome: AuthOutcome| match outcome {
+        AuthOutcome::Challenge { reason, challenge } => (reason, challenge.stale),
+        AuthOutcome::Authenticated { .. } => panic!("accepted"),
+    };
+    assert_eq!(
+        reason_of(server.check(Some(&good), "REGISTER", Some(uri), 102, &mut rng, lookup)),
+        (ChallengeReason::ReplayedCount, false)
+    );
+    let wrong = answer(&challenge, "alice", "guess", "REGISTER", uri, 2);
+    assert_eq!(
+        reason_of(server.check(Some(&wrong), "REGISTER", Some(uri), 102, &mut rng, lookup)),
+        (ChallengeReason::BadResponse, false)
+    );
+    let nobody = answer(&challenge, "mallory", "secret", "REGISTER", uri, 1);
+    assert_eq!(
+        reason_of(server.check(Some(&nobody), "REGISTER", Some(uri), 102, &mut rng, lookup)),
+        (ChallengeReason::UnknownUser, false)
+    );
+    let later = answer(&challenge, "alice", "secret", "REGISTER", uri, 3);
+    assert_eq!(
+        reason_of(server.check(
+            Some(&later),
+            "REGISTER",
+            Some(uri),
+            10_000,
+            &mut rng,
+            lookup
+        )),
+        (ChallengeReason::StaleNonce, true)
+    );
+    let elsewhere = answer(&challenge, "alice", "secret", "REGISTER", "sip:other", 4);
+    assert_eq!(
+        reason_of(server.check(
+            Some(&elsewhere),
+            "REGISTER",
+            Some(uri),
+            103,
+            &mut rng,
+            lookup
+        )),
+        (ChallengeReason::UriMismatch, false)
+    );
+    let md5 = elsewhere.replace("algorithm=SHA-256", "algorithm=MD5");
+    assert_eq!(
+        reason_of(server.check(Some(&md5), "REGISTER", None, 103, &mut rng, lookup)),
+        (ChallengeReason::OtherAlgorithm, false)
+    );
+    assert!(matches!(
+        reason_of(server.check(
+            Some("Digest realm"),
+            "REGISTER",
+            None,
+            103,
+            &mut rng,
+            lookup
+        ))
+        .0,
+        ChallengeReason::Malformed(_)
+    ));
+    let next = answer(&challenge, "alice", "secret", "REGISTER", uri, 5);
+    assert!(matches!(
+        server.check(Some(&next), "REGISTER", Some(uri), 104, &mut rng, lookup),
+        AuthOutcome::Authenticated { .. }
+    ));
+}

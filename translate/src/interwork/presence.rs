@@ -306,11 +306,10 @@ pub struct ResourcePresence<'a> {
 }
 
 /// The whole presentity as one PIDF document: a tuple per XMPP resource, and one
-/// person whose activity is that of the most available resource (as watchers show the
-/// most available status, as RFC 8048 remarks about several devices): `chat`, then no
-/// show, then `away`,
-/// `xa`, `dnd`; unavailable resources last. Without resources the document has one
-/// closed tuple, so a SIP watcher reads "offline" rather than "unknown".
+/// person whose activity is that of the most available resource (watchers show the most
+/// available status, as RFC 8048 remarks about several devices): `chat`, then no show,
+/// then `away`, `xa`, `dnd`; unavailable resources last. Without resources the document
+/// has one closed tuple, so a SIP watcher reads "offline" rather than "unknown".
 pub fn presentity_to_pidf(entity: &str, resources: &[ResourcePresence<'_>]) -> Pidf {
     let mut doc = Pidf::new(entity);
     for r in resources {
