@@ -128,7 +128,17 @@ pub fn jid_to_xmpp_uri(jid: &Jid) -> Result<String, InterworkError> {
     Ok(uri)
 }
 
-/// The JID a `sip:`, `sips:`, `pres:`, `im:` or `xmpp:` URI names.
+/// Whether a request to `uri` asks for TLS on every hop (`sips:`). RFC 7247's
+/// security considerations forbid a SIP-to-XMPP gateway to carry such a request
+/// (To or Request-URI) into XMPP, which cannot promise it.
+pub fn requires_secure_hops(uri: &str) -> bool {
+    uri.trim()
+        .split_once(':')
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("sips"))
+}
+
+/// The JID a `sip:`, `sips:`, `pres:`, `im:` or `xmpp:` URI names (for a request's
+/// target, check [`requires_secure_hops`] first).
 pub fn uri_to_jid(uri: &str) -> Result<Jid, InterworkError> {
     if uri.len() > MAX_URI_BYTES {
         return Err(InterworkError::TooLong("URI"));
@@ -380,6 +390,14 @@ mod tests {
         let v6 = jid("alice@[::1]");
         assert_eq!(jid_to_sip_uri(&v6).unwrap(), "sip:alice@[::1]");
         assert_eq!(uri_to_jid("sip:alice@[::1]:5060").unwrap(), v6);
+    }
+
+    #[test]
+    fn sips_targets_are_flagged() {
+        assert!(requires_secure_hops("sips:juliet@example.com"));
+        assert!(requires_secure_hops(" SIPS:juliet@example.com"));
+        assert!(!requires_secure_hops("sip:juliet@example.com"));
+        assert!(!requires_secure_hops("xmpp:juliet@example.com"));
     }
 
     #[test]

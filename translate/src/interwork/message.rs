@@ -21,7 +21,7 @@
 //! `message/cpim` wrapping such a part. Any other type (HTML, `is-composing`, ...) is
 //! [`InterworkError::UnsupportedContentType`]; the gateway answers 415.
 
-use super::address::{jid_to_sip_uri, uri_to_jid};
+use super::address::{jid_to_sip_uri, requires_secure_hops, uri_to_jid};
 use super::cpim::{Cpim, CpimAddress};
 use super::InterworkError;
 use crate::jid::Jid;
@@ -176,10 +176,14 @@ impl XmppChat {
     }
 
     /// The XMPP message for a SIP MESSAGE. Addresses come from the SIP `From` and `To`
-    /// (a CPIM body's own addresses are not trusted for routing).
+    /// (a CPIM body's own addresses are not trusted for routing). A `sips:` target is
+    /// refused ([`InterworkError::SecureHopsRequired`]).
     pub fn from_sip(msg: &ImMessage) -> Result<Self, InterworkError> {
         if msg.body.len() > MAX_BODY_BYTES {
             return Err(InterworkError::TooLong("message body"));
+        }
+        if requires_secure_hops(&msg.to) {
+            return Err(InterworkError::SecureHopsRequired);
         }
         let (media, params) = media_type(&msg.content_type);
         let (body, cpim_subject) = match media.as_str() {
@@ -390,6 +394,14 @@ mod tests {
             ..base.clone()
         };
         assert!(XmppChat::from_sip(&ok).is_ok());
+        let sips = ImMessage {
+            to: "sips:romeo@example.net".into(),
+            ..base.clone()
+        };
+        assert_eq!(
+            XmppChat::from_sip(&sips),
+            Err(InterworkError::SecureHopsRequired)
+        );
         let tel = ImMessage {
             from: "tel:+15551234".into(),
             ..base

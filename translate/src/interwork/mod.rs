@@ -19,7 +19,7 @@ pub mod message;
 pub mod presence;
 pub mod state;
 
-pub use address::{jid_to_sip_uri, jid_to_xmpp_uri, uri_to_jid};
+pub use address::{jid_to_sip_uri, jid_to_xmpp_uri, requires_secure_hops, uri_to_jid};
 pub use cpim::{Cpim, CpimAddress};
 pub use errors::{sip_status_for, xmpp_condition_for, ErrorContext, XmppCondition};
 pub use message::{ImMessage, MessageType, XmppChat};
@@ -53,4 +53,8 @@ pub enum InterworkError {
     /// Longer than the limits allow.
     #[error("too long: {0}")]
     TooLong(&'static str),
+    /// A `sips:` target: every hop must be TLS, which XMPP cannot promise, so the
+    /// request is not carried (RFC 7247, security considerations: MUST NOT).
+    #[error("a sips: target is not carried to XMPP")]
+    SecureHopsRequired,
 }
