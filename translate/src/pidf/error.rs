@@ -34,6 +34,9 @@ pub enum PidfError {
     /// More items of one kind than [`DocLimits`](super::DocLimits) allows.
     #[error("too many {0}")]
     TooMany(&'static str),
+    /// A body type that is none of the presence documents.
+    #[error("unsupported content type {0:?}")]
+    UnsupportedContentType(String),
     /// The model holds a name that is not an XML name (only possible for values built
     /// by hand, e.g. an extension element or a mood name).
     #[error("cannot serialize: {0}")]

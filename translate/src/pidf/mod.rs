@@ -9,11 +9,14 @@
 //! - [`WatcherInfo`]: the `watcherinfo` document of the `presence.winfo` package
 //!   (RFC 3857, RFC 3858).
 //!
+//! [`PresenceBody`] picks the document by the SIP body's `Content-Type`.
+//!
 //! Every reader is bounded by [`DocLimits`] (document bytes, depth, item and note
 //! counts) and fails with one typed [`PidfError`]. Elements a model does not know are
 //! kept as [`Element`](crate::xml::Element)s in an `extensions` list and written back,
 //! so a document passes through Herald without losing what other parties put in it.
 
+mod body;
 mod data_model;
 mod dialog;
 mod document;
@@ -26,6 +29,9 @@ mod winfo;
 #[cfg(test)]
 mod tests;
 
+pub use body::{
+    PresenceBody, DIALOG_INFO_CONTENT_TYPE, PIDF_CONTENT_TYPE, WATCHERINFO_CONTENT_TYPE,
+};
 pub use data_model::{Device, Person};
 pub use dialog::{Dialog, DialogDirection, DialogInfo, DialogState, DocState, Participant};
 pub use document::DocLimits;

@@ -401,6 +401,35 @@ fn watcherinfo_is_built_for_an_xmpp_watcher() {
     ));
 }
 
+#[test]
+fn bodies_are_read_by_content_type() {
+    for (content_type, doc) in [
+        ("application/pidf+xml", RICH),
+        ("Application/PIDF+XML; charset=UTF-8", RICH),
+        ("application/cpim-pidf+xml", RICH),
+        ("application/dialog-info+xml", DIALOGS),
+        ("application/watcherinfo+xml", WINFO),
+    ] {
+        let body = PresenceBody::parse(content_type, doc.as_bytes(), &limits()).unwrap();
+        let again = PresenceBody::parse(
+            body.content_type(),
+            body.to_xml().unwrap().as_bytes(),
+            &limits(),
+        );
+        assert_eq!(again, Ok(body), "{content_type}");
+    }
+    assert_eq!(
+        PresenceBody::parse("application/xpidf+xml", RICH.as_bytes(), &limits()),
+        Err(PidfError::UnsupportedContentType(
+            "application/xpidf+xml".into()
+        ))
+    );
+    assert!(matches!(
+        PresenceBody::parse("application/pidf+xml", DIALOGS.as_bytes(), &limits()),
+        Err(PidfError::WrongRoot { .. })
+    ));
+}
+
 // ----- properties -----
 
 fn text() -> impl Strategy<Value = String> {
