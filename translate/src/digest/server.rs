@@ -21,7 +21,7 @@ pub enum ChallengeReason {
     Malformed(DigestError),
     /// Credentials for another realm.
     OtherRealm,
-    /// An algorithm other than the one offered.
+    /// An algorithm that was not offered.
     OtherAlgorithm,
     /// The `opaque` value is not the one sent.
     OpaqueMismatch,
@@ -42,9 +42,10 @@ pub enum ChallengeReason {
 pub enum AuthOutcome {
     /// The request comes from `username`.
     Authenticated { username: String },
-    /// Answer 401 (or 407 for a proxy) with this challenge.
+    /// Answer 401 (or 407 for a proxy) with these challenges, one header each, in
+    /// order of preference.
     Challenge {
-        challenge: Challenge,
+        challenges: Vec<Challenge>,
         reason: ChallengeReason,
     },
 }
@@ -53,22 +54,30 @@ pub enum AuthOutcome {
 #[derive(Debug)]
 pub struct DigestServer {
     realm: String,
-    algorithm: Algorithm,
+    /// Offered algorithms, preferred first; never empty.
+    algorithms: Vec<Algorithm>,
     opaque: Option<String>,
     nonces: NonceManager,
 }
 
 impl DigestServer {
-    /// `secret` keys the nonces (keep it across restarts to keep nonces valid).
+    /// A realm offering `algorithms`, preferred first (RFC 8760 §2.4: e.g. SHA-256 then
+    /// MD5 for user agents that know only MD5; an empty list offers MD5). `secret` keys
+    /// the nonces (keep it across restarts to keep nonces valid).
     pub fn new(
         realm: impl Into<String>,
-        algorithm: Algorithm,
+        algorithms: &[Algorithm],
         secret: [u8; 32],
         config: NonceConfig,
     ) -> Self {
+        let algorithms = if algorithms.is_empty() {
+            vec![Algorithm::Md5]
+        } else {
+            algorithms.to_vec()
+        };
         Self {
             realm: realm.into(),
-            algorithm,
+            algorithms,
             opaque: None,
             nonces: NonceManager::new(secret, config),
         }
@@ -84,22 +93,24 @@ impl DigestServer {
         &self.realm
     }
 
-    /// A fresh challenge (`qop="auth"`).
-    pub fn challenge(&self, stale: bool, now: u64, rng: &mut impl RngCore) -> Challenge {
-        let mut c = Challenge::new(
-            self.realm.clone(),
-            self.nonces.issue(now, rng),
-            self.algorithm,
-        )
-        .with_stale(stale);
-        c.opaque.clone_from(&self.opaque);
-        c
+    /// Fresh challenges (`qop="auth"`), one per offered algorithm, sharing one nonce.
+    pub fn challenges(&self, stale: bool, now: u64, rng: &mut impl RngCore) -> Vec<Challenge> {
+        let nonce = self.nonces.issue(now, rng);
+        self.algorithms
+            .iter()
+            .map(|&alg| {
+                let mut c =
+                    Challenge::new(self.realm.clone(), nonce.clone(), alg).with_stale(stale);
+                c.opaque.clone_from(&self.opaque);
+                c
+            })
+            .collect()
     }
 
     /// Checks the `Authorization` (or `Proxy-Authorization`) value of a request.
     /// `request_uri`, when given, must equal the credentials' `uri` as a string.
-    /// `stored_ha1` looks up a user's HA1 for this realm and algorithm
-    /// ([`ha1`] of `user:realm:password`).
+    /// `stored_ha1` looks up a user's HA1 for this realm and the algorithm the client
+    /// chose ([`ha1`] of `user:realm:password`; the base algorithm for `-sess`).
     pub fn check(
         &mut self,
         authorization: Option<&str>,
@@ -107,12 +118,12 @@ impl DigestServer {
         request_uri: Option<&str>,
         now: u64,
         rng: &mut impl RngCore,
-        stored_ha1: impl FnOnce(&str) -> Option<String>,
+        stored_ha1: impl FnOnce(&str, Algorithm) -> Option<String>,
     ) -> AuthOutcome {
         match self.judge(authorization, method, request_uri, now, stored_ha1) {
             Ok(username) => AuthOutcome::Authenticated { username },
             Err(reason) => AuthOutcome::Challenge {
-                challenge: self.challenge(reason == ChallengeReason::StaleNonce, now, rng),
+                challenges: self.challenges(reason == ChallengeReason::StaleNonce, now, rng),
                 reason,
             },
         }
@@ -124,14 +135,14 @@ impl DigestServer {
         method: &str,
         request_uri: Option<&str>,
         now: u64,
-        stored_ha1: impl FnOnce(&str) -> Option<String>,
+        stored_ha1: impl FnOnce(&str, Algorithm) -> Option<String>,
     ) -> Result<String, ChallengeReason> {
         let value = authorization.ok_or(ChallengeReason::NoCredentials)?;
         let creds = Credentials::parse(value).map_err(ChallengeReason::Malformed)?;
         if creds.realm != self.realm {
             return Err(ChallengeReason::OtherRealm);
         }
-        if creds.algorithm != self.algorithm {
+        if !self.algorithms.contains(&creds.algorithm) {
             return Err(ChallengeReason::OtherAlgorithm);
         }
         if self.opaque.is_some() && creds.opaque != self.opaque {
@@ -141,12 +152,10 @@ impl DigestServer {
             return Err(ChallengeReason::UriMismatch);
         }
         // An unknown user costs the same hashing as a known one.
-        let (known, stored) = match stored_ha1(&creds.username) {
+        let base = creds.algorithm.base();
+        let (known, stored) = match stored_ha1(&creds.username, base) {
             Some(h) => (true, h),
-            None => (
-                false,
-                ha1(self.algorithm.base(), &creds.username, &self.realm, ""),
-            ),
+            None => (false, ha1(base, &creds.username, &self.realm, "")),
         };
         let right = verify_response(&creds, method, &stored);
         if !known {

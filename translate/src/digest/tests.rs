@@ -425,19 +425,38 @@ fn answer(c: &Challenge, user: &str, password: &str, method: &str, uri: &str, nc
 #[test]
 fn server_challenges_then_accepts() {
     let mut rng = StdRng::seed_from_u64(9);
-    let mut server =
-        DigestServer::new("herald", Algorithm::Sha256, [1; 32], NonceConfig::default())
-            .with_opaque("op");
+    let mut server = DigestServer::new(
+        "herald",
+        &[Algorithm::Sha256, Algorithm::Md5],
+        [1; 32],
+        NonceConfig::default(),
+    )
+    .with_opaque("op");
     let stored = ha1(Algorithm::Sha256, "alice", "herald", "secret");
-    let lookup = |u: &str| (u == "alice").then(|| stored.clone());
+    let stored_md5 = ha1(Algorithm::Md5, "alice", "herald", "secret");
+    let lookup = |u: &str, alg: Algorithm| {
+        (u == "alice").then(|| match alg {
+            Algorithm::Md5 => stored_md5.clone(),
+            _ => stored.clone(),
+        })
+    };
     let uri = "sip:herald";
 
-    let AuthOutcome::Challenge { challenge, reason } =
+    let AuthOutcome::Challenge { challenges, reason } =
         server.check(None, "REGISTER", Some(uri), 100, &mut rng, lookup)
     else {
         panic!("no credentials must be challenged")
     };
     assert_eq!(reason, ChallengeReason::NoCredentials);
+    assert_eq!(challenges.len(), 2);
+    assert_eq!(
+        challenges[0].algorithm,
+        Algorithm::Sha256,
+        "preferred first"
+    );
+    assert_eq!(challenges[1].algorithm, Algorithm::Md5);
+    assert_eq!(challenges[0].nonce, challenges[1].nonce);
+    let challenge = challenges[0].clone();
     assert_eq!(challenge.opaque.as_deref(), Some("op"));
     assert!(!challenge.stale);
 
@@ -449,7 +468,7 @@ fn server_challenges_then_accepts() {
         }
     );
     let reason_of = |outcome: AuthOutcome| match outcome {
-        AuthOutcome::Challenge { reason, challenge } => (reason, challenge.stale),
+        AuthOutcome::Challenge { reason, challenges } => (reason, challenges[0].stale),
         AuthOutcome::Authenticated { .. } => panic!("accepted"),
     };
     assert_eq!(
@@ -490,9 +509,9 @@ fn server_challenges_then_accepts() {
         )),
         (ChallengeReason::UriMismatch, false)
     );
-    let md5 = elsewhere.replace("algorithm=SHA-256", "algorithm=MD5");
+    let sess = elsewhere.replace("algorithm=SHA-256", "algorithm=SHA-256-sess");
     assert_eq!(
-        reason_of(server.check(Some(&md5), "REGISTER", None, 103, &mut rng, lookup)),
+        reason_of(server.check(Some(&sess), "REGISTER", None, 103, &mut rng, lookup)),
         (ChallengeReason::OtherAlgorithm, false)
     );
     assert!(matches!(
@@ -510,6 +529,12 @@ fn server_challenges_then_accepts() {
     let next = answer(&challenge, "alice", "secret", "REGISTER", uri, 5);
     assert!(matches!(
         server.check(Some(&next), "REGISTER", Some(uri), 104, &mut rng, lookup),
+        AuthOutcome::Authenticated { .. }
+    ));
+    // A user agent that knows only MD5 answers the second challenge.
+    let md5 = answer(&challenges[1], "alice", "secret", "REGISTER", uri, 6);
+    assert!(matches!(
+        server.check(Some(&md5), "REGISTER", Some(uri), 105, &mut rng, lookup),
         AuthOutcome::Authenticated { .. }
     ));
 }
