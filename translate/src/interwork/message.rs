@@ -41,6 +41,8 @@ pub struct ImMessage {
     pub from: String,
     /// `To` URI; also the Request-URI when sending.
     pub to: String,
+    /// `Call-ID`; the XMPP `<thread/>`. `None` when writing: the SIP layer makes a
+    /// fresh one, as every request needs one.
     pub call_id: Option<String>,
     /// `Subject` header.
     pub subject: Option<String>,
