@@ -80,6 +80,18 @@ impl DialogState {
     }
 }
 
+/// What [`DialogInfo::apply`] did with a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Applied {
+    /// The view now includes the notification.
+    Updated,
+    /// An old or repeated version: nothing changed.
+    Ignored,
+    /// A partial notification after a missed version: the view cannot be trusted;
+    /// refresh the subscription to get a full document (RFC 4235 §4.1.1).
+    Gap,
+}
+
 /// Which side created the dialog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DialogDirection {
@@ -187,6 +199,36 @@ impl DialogInfo {
 
     pub fn to_xml(&self) -> Result<String, PidfError> {
         write_document(&self.to_element())
+    }
+
+    /// Brings this view (built from a full document) up to date with the next
+    /// notification of the same subscription (RFC 4235 §4.1.1): a version not above
+    /// the held one is ignored; a full document replaces the view; a partial one,
+    /// exactly one version on, replaces its dialogs by id and drops the terminated
+    /// ones; a partial one after a gap is [`Applied::Gap`]. A view belongs to one
+    /// subscription and starts as its first (full) document; versions restart with a
+    /// new subscription, and so does the view.
+    pub fn apply(&mut self, update: Self) -> Applied {
+        if update.version <= self.version {
+            return Applied::Ignored;
+        }
+        match update.state {
+            DocState::Full => {
+                *self = update;
+                self.dialogs.retain(|d| d.state != DialogState::Terminated);
+            }
+            DocState::Partial if update.version == self.version + 1 => {
+                self.version = update.version;
+                for dialog in update.dialogs {
+                    self.dialogs.retain(|d| d.id != dialog.id);
+                    if dialog.state != DialogState::Terminated {
+                        self.dialogs.push(dialog);
+                    }
+                }
+            }
+            DocState::Partial => return Applied::Gap,
+        }
+        Applied::Updated
     }
 
     /// Whether the user is on a call: a dialog is `confirmed` (talking) or `early`

@@ -33,7 +33,9 @@ pub use body::{
     PresenceBody, DIALOG_INFO_CONTENT_TYPE, PIDF_CONTENT_TYPE, WATCHERINFO_CONTENT_TYPE,
 };
 pub use data_model::{Device, Person};
-pub use dialog::{Dialog, DialogDirection, DialogInfo, DialogState, DocState, Participant};
+pub use dialog::{
+    Applied, Dialog, DialogDirection, DialogInfo, DialogState, DocState, Participant,
+};
 pub use document::DocLimits;
 pub use error::PidfError;
 pub use note::Note;

@@ -320,6 +320,45 @@ fn on_call_means_a_confirmed_or_early_dialog() {
 }
 
 #[test]
+fn partial_notifications_keep_the_view_current() {
+    let mut view = DialogInfo::new("sip:alice@example.com", 0, DocState::Full);
+    assert!(!view.is_on_call());
+    let mut ringing = DialogInfo::new("sip:alice@example.com", 1, DocState::Partial);
+    ringing.dialogs.push(Dialog::new("d1", DialogState::Early));
+    assert_eq!(view.apply(ringing.clone()), Applied::Updated);
+    assert!(view.is_on_call() && !view.is_talking());
+    assert_eq!(view.apply(ringing), Applied::Ignored, "same version again");
+    let mut answered = DialogInfo::new("sip:alice@example.com", 2, DocState::Partial);
+    answered
+        .dialogs
+        .push(Dialog::new("d1", DialogState::Confirmed));
+    answered
+        .dialogs
+        .push(Dialog::new("d2", DialogState::Trying));
+    assert_eq!(view.apply(answered), Applied::Updated);
+    assert!(view.is_talking());
+    assert_eq!(view.dialogs.len(), 2);
+    let mut hung_up = DialogInfo::new("sip:alice@example.com", 3, DocState::Partial);
+    hung_up
+        .dialogs
+        .push(Dialog::new("d1", DialogState::Terminated));
+    assert_eq!(view.apply(hung_up), Applied::Updated);
+    assert!(!view.is_on_call());
+    assert_eq!(view.dialogs.len(), 1, "d2 is still trying");
+    let skipped = DialogInfo::new("sip:alice@example.com", 5, DocState::Partial);
+    assert_eq!(view.apply(skipped), Applied::Gap);
+    assert_eq!(view.version, 3);
+    let mut full = DialogInfo::new("sip:alice@example.com", 9, DocState::Full);
+    full.dialogs.push(Dialog::new("d3", DialogState::Confirmed));
+    full.dialogs
+        .push(Dialog::new("d4", DialogState::Terminated));
+    assert_eq!(view.apply(full), Applied::Updated);
+    assert_eq!(view.version, 9);
+    assert_eq!(view.dialogs.len(), 1);
+    assert!(view.is_talking());
+}
+
+#[test]
 fn dialog_info_refusals() {
     let head = "<dialog-info xmlns='urn:ietf:params:xml:ns:dialog-info'";
     for (xml, what) in [
