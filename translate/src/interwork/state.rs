@@ -351,6 +351,23 @@ mod tests {
     }
 
     #[test]
+    fn xmpp_then_pidf_keeps_the_basic_state() {
+        // A state set on an XMPP client, published to SIP watchers, read back.
+        for state in PresenceState::ALL {
+            let (available, show) = state.to_xmpp();
+            let p = XmppPresence {
+                available,
+                show,
+                ..XmppPresence::available()
+            };
+            let doc = p.to_pidf("sip:a@b", Some("desk"), None);
+            let back = PresenceState::from_pidf(&doc);
+            assert_eq!(back.basic(), state.basic(), "{state:?}");
+            assert_eq!(back.aol(), state.aol(), "{state:?}");
+        }
+    }
+
+    #[test]
     fn a_call_puts_an_available_user_on_the_phone() {
         let mut info = DialogInfo::new("sip:a@b", 1, DocState::Full);
         info.dialogs.push(Dialog::new("d", DialogState::Confirmed));
