@@ -13,7 +13,7 @@ pub struct Challenge {
     pub realm: String,
     pub nonce: String,
     pub opaque: Option<String>,
-    /// Written always (RFC 8760 §2.4 asks for it when it is not MD5; writing it for
+    /// Written always (RFC 8760 asks for it when it is not MD5; writing it for
     /// MD5 too costs nothing).
     pub algorithm: Algorithm,
     /// Whether `qop="auth"` is offered. Without it, clients answer in the RFC 2069

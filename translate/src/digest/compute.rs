@@ -7,7 +7,7 @@ use sha2::{Sha256, Sha512_256};
 use super::credentials::{Credentials, Qop};
 use super::DigestError;
 
-/// A Digest algorithm (RFC 8760 §2: MD5, SHA-256, SHA-512-256, and their `-sess`
+/// A Digest algorithm (RFC 8760: MD5, SHA-256, SHA-512-256, and their `-sess`
 /// forms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {

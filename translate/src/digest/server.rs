@@ -61,7 +61,7 @@ pub struct DigestServer {
 }
 
 impl DigestServer {
-    /// A realm offering `algorithms`, preferred first (RFC 8760 §2.4: e.g. SHA-256 then
+    /// A realm offering `algorithms`, preferred first (RFC 8760: e.g. SHA-256 then
     /// MD5 for user agents that know only MD5; an empty list offers MD5). `secret` keys
     /// the nonces (keep it across restarts to keep nonces valid).
     pub fn new(

@@ -1,5 +1,5 @@
 //! SIP response codes <-> XMPP stanza error conditions (RFC 7247 §6: Table 2 and Table
-//! 3 with their notes), used for messages by RFC 7572 and for presence by RFC 8048.
+//! 3 with their notes), which RFC 7572 (messages) builds on.
 //!
 //! RFC 7247 calls its tables suggestions ("more of an art than a science"); Herald
 //! follows them, choosing where a row offers two codes:

@@ -9,9 +9,9 @@ use super::winfo::WatcherInfo;
 /// `Content-Type` of PIDF (RFC 3863 §4.1; `application/cpim-pidf+xml` is its older
 /// name and is read the same).
 pub const PIDF_CONTENT_TYPE: &str = "application/pidf+xml";
-/// `Content-Type` of dialog-info (RFC 4235 §4).
+/// `Content-Type` of dialog-info (RFC 4235).
 pub const DIALOG_INFO_CONTENT_TYPE: &str = "application/dialog-info+xml";
-/// `Content-Type` of watcherinfo (RFC 3858 §4).
+/// `Content-Type` of watcherinfo (RFC 3858).
 pub const WATCHERINFO_CONTENT_TYPE: &str = "application/watcherinfo+xml";
 
 /// A presence-related SIP body.

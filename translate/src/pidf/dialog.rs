@@ -1,4 +1,4 @@
-//! The dialog event package document (RFC 4235 §4): the calls of a user, read to tell
+//! The dialog event package document (RFC 4235): the calls of a user, read to tell
 //! whether they are on the phone.
 
 use super::document::{
@@ -12,7 +12,7 @@ use crate::xml::Element;
 /// `<dialog-info/>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DialogInfo {
-    /// Incremented by the notifier with each document (RFC 4235 §4.1.1).
+    /// Incremented by the notifier with each document (RFC 4235).
     pub version: u64,
     pub state: DocState,
     /// The user whose dialogs these are.
@@ -22,7 +22,7 @@ pub struct DialogInfo {
     pub extensions: Vec<Element>,
 }
 
-/// Whether a document is the whole state or a change to it (`state`, RFC 4235 §4.1.1;
+/// Whether a document is the whole state or a change to it (`state`, RFC 4235;
 /// the watcherinfo document uses the same values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DocState {
@@ -47,7 +47,7 @@ impl DocState {
     }
 }
 
-/// The state of one dialog (RFC 4235 §3.7.1).
+/// The state of one dialog (RFC 4235).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DialogState {
     Trying,
@@ -88,7 +88,7 @@ pub enum Applied {
     /// An old or repeated version: nothing changed.
     Ignored,
     /// A partial notification after a missed version: the view cannot be trusted;
-    /// refresh the subscription to get a full document (RFC 4235 §4.1.1).
+    /// refresh the subscription to get a full document (RFC 4235).
     Gap,
 }
 
@@ -137,7 +137,7 @@ pub struct Dialog {
     pub extensions: Vec<Element>,
 }
 
-/// `<local/>` or `<remote/>` of a dialog (RFC 4235 §4.1.6).
+/// `<local/>` or `<remote/>` of a dialog (RFC 4235).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Participant {
     /// `<identity/>`: the participant's URI.
@@ -202,7 +202,7 @@ impl DialogInfo {
     }
 
     /// Brings this view (built from a full document) up to date with the next
-    /// notification of the same subscription (RFC 4235 §4.1.1): a version not above
+    /// notification of the same subscription (RFC 4235): a version not above
     /// the held one is ignored; a full document replaces the view; a partial one,
     /// exactly one version on, replaces its dialogs by id and drops the terminated
     /// ones; a partial one after a gap is [`Applied::Gap`]. A view belongs to one

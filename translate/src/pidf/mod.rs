@@ -45,11 +45,11 @@ pub use winfo::{WatcherEvent, WatcherInfo, WatcherList, WatcherRecord, WatcherSt
 
 /// The PIDF namespace (RFC 3863 §4.1).
 pub const PIDF_NS: &str = "urn:ietf:params:xml:ns:pidf";
-/// The RPID namespace (RFC 4480 §3).
+/// The RPID namespace (RFC 4480).
 pub const RPID_NS: &str = "urn:ietf:params:xml:ns:pidf:rpid";
-/// The presence data-model namespace (RFC 4479 §4): `person`, `device`, `deviceID`.
+/// The presence data-model namespace (RFC 4479): `person`, `device`, `deviceID`.
 pub const DATA_MODEL_NS: &str = "urn:ietf:params:xml:ns:pidf:data-model";
-/// The dialog event package namespace (RFC 4235 §4.1).
+/// The dialog event package namespace (RFC 4235).
 pub const DIALOG_INFO_NS: &str = "urn:ietf:params:xml:ns:dialog-info";
-/// The watcher information namespace (RFC 3858 §4).
+/// The watcher information namespace (RFC 3858).
 pub const WATCHERINFO_NS: &str = "urn:ietf:params:xml:ns:watcherinfo";

@@ -21,9 +21,9 @@ pub struct Pidf {
     pub tuples: Vec<Tuple>,
     /// `<note/>` children of the root.
     pub notes: Vec<Note>,
-    /// `<dm:person/>` elements (RFC 4479 §3.2).
+    /// `<dm:person/>` elements (RFC 4479).
     pub persons: Vec<Person>,
-    /// `<dm:device/>` elements (RFC 4479 §3.4).
+    /// `<dm:device/>` elements (RFC 4479).
     pub devices: Vec<Device>,
     /// Other children of the root, as read.
     pub extensions: Vec<Element>,
@@ -38,7 +38,7 @@ pub struct Tuple {
     pub notes: Vec<Note>,
     /// `<timestamp/>`, an XML Schema `dateTime`, as written.
     pub timestamp: Option<String>,
-    /// `<dm:deviceID/>`: the device that provides this service (RFC 4479 §3.4.1).
+    /// `<dm:deviceID/>`: the device that provides this service (RFC 4479).
     pub device_id: Option<String>,
     /// Other children, as read (capabilities, RPID `class`, ...).
     pub extensions: Vec<Element>,

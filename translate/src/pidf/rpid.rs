@@ -7,7 +7,7 @@ use super::note::Note;
 use super::RPID_NS;
 use crate::xml::Element;
 
-/// One activity of RFC 4480 §3.2.
+/// One activity of RFC 4480
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Activity {
     Appointment,
@@ -121,7 +121,7 @@ impl Activity {
 pub struct Activities {
     pub items: Vec<Activity>,
     pub notes: Vec<Note>,
-    /// `from` and `until` (RFC 4480 §3.1), `dateTime`s as written.
+    /// `from` and `until` (RFC 4480), `dateTime`s as written.
     pub from: Option<String>,
     pub until: Option<String>,
     /// `id`, if any.
@@ -179,7 +179,7 @@ impl Activities {
     }
 }
 
-/// `<rpid:mood/>`: the RFC 4480 §3.6 values by element name (`happy`, `in_love`, ...);
+/// `<rpid:mood/>`: the RFC 4480 values by element name (`happy`, `in_love`, ...);
 /// the list is long and purely descriptive, so names are kept as strings.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Mood {

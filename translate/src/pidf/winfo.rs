@@ -27,7 +27,7 @@ pub struct WatcherList {
     pub watchers: Vec<WatcherRecord>,
 }
 
-/// `<watcher/>`: one subscription to the resource (RFC 3858 §4; states of RFC 3857 §3).
+/// `<watcher/>`: one subscription to the resource (RFC 3858; states of RFC 3857).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatcherRecord {
     /// The subscription's id, unique within the list.
