@@ -1,8 +1,8 @@
 //! SIP response codes <-> XMPP stanza error conditions (RFC 7247 §6: Table 2 and Table
 //! 3 with their notes), which RFC 7572 (messages) builds on.
 //!
-//! RFC 7247 offers its tables as suggestions, not rules; Herald
-//! follows them, choosing where a row offers two codes:
+//! RFC 7247 offers its tables as suggestions, not rules; Herald follows them, choosing
+//! where a row offers two codes:
 //!
 //! - 4xx or 6xx (`forbidden`, `item-not-found`, `not-acceptable`,
 //!   `recipient-unavailable`): 4xx when the error is about a full JID, 6xx when about a
