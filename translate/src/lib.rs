@@ -7,10 +7,13 @@
 //! Nothing in this crate performs I/O, reads a clock or spawns a task: every input is
 //! bytes or an event, every output is bytes, an event or a deadline the caller keeps.
 
+pub mod digest;
 pub mod envelope;
+pub mod interwork;
 pub mod jid;
 pub mod negotiation;
 pub mod ns;
+pub mod pidf;
 pub mod s2s;
 pub mod sasl;
 pub mod stanza;
