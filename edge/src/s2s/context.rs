@@ -86,7 +86,8 @@ impl Tuning {
     pub fn new(rules: &Rules, secret: &DialbackSecret) -> Self {
         let limits = rules.limits;
         let negotiation = Duration::from_secs(limits.negotiation_timeout_secs.into());
-        let max_stanza = usize::try_from(limits.max_stanza_bytes).unwrap_or(usize::MAX);
+        // The reader's bound; each stanza is then held to its domain's own limit.
+        let max_stanza = usize::try_from(rules.largest_stanza_bytes()).unwrap_or(usize::MAX);
         let mut initiating = InitiatingConfig::new(secret.clone());
         initiating.negotiation_timeout = negotiation;
         initiating.limits.max_stanza_bytes = max_stanza;

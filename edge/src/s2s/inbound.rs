@@ -355,6 +355,13 @@ async fn stanza(ctx: &S2sContext, m: &mut Receiving, element: Element) {
     };
     match verdict {
         Verdict::Accept { .. } => {
+            // The reader is bounded by the largest limit of any domain; this domain's
+            // own may be smaller (a route's `limits.max_stanza_bytes`).
+            let max = rules.limits_for(from.domain()).0.max_stanza_bytes;
+            if max < rules.largest_stanza_bytes() && size > u64::from(max) {
+                let text = format!("stanza larger than the {max} bytes allowed for this domain");
+                return m.fail(StreamError::with_text(Cond::PolicyViolation, text));
+            }
             server
                 .metrics
                 .s2s

@@ -82,6 +82,17 @@ impl Federation {
         }
     }
 
+    /// The largest stanza any domain may send: the global limit or a route's larger
+    /// one. A stream's XML reader is bounded by it before the sender is known; each
+    /// stanza is then held to its own domain's limit.
+    pub fn largest_stanza_bytes(&self) -> u32 {
+        self.routes
+            .routes()
+            .iter()
+            .filter_map(|r| r.limits.max_stanza_bytes)
+            .fold(self.limits.max_stanza_bytes, u32::max)
+    }
+
     /// The certificate pin for `domain`, when its route sets one.
     pub fn pin_for(&self, domain: &str) -> Option<[u8; 32]> {
         self.routes
@@ -122,6 +133,21 @@ mod tests {
         let p = f.policy_for("other.example");
         assert_eq!((p.tls, p.auth), (TlsPolicy::Required, AuthPolicy::Any));
         assert!(p.tls_why.contains("no route"), "{}", p.tls_why);
+    }
+
+    #[test]
+    fn the_reader_bound_is_the_largest_stanza_limit_of_any_domain() {
+        let mut f = fed();
+        assert_eq!(f.largest_stanza_bytes(), f.limits.max_stanza_bytes);
+        let mut small = Route::new(DomainPattern::parse("small.example").expect("p"));
+        small.limits.max_stanza_bytes = Some(2048);
+        let mut big = Route::new(DomainPattern::parse("big.example").expect("p"));
+        big.limits.max_stanza_bytes = Some(1 << 20);
+        f.routes = RouteTable::new(vec![small.clone()]);
+        assert_eq!(f.largest_stanza_bytes(), f.limits.max_stanza_bytes);
+        f.routes = RouteTable::new(vec![small, big]);
+        assert_eq!(f.largest_stanza_bytes(), 1 << 20);
+        assert_eq!(f.limits_for("small.example").0.max_stanza_bytes, 2048);
     }
 
     #[test]

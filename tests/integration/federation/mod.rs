@@ -201,6 +201,48 @@ async fn a_peer_refused_by_the_inbound_acl_bounces_remote_server_not_found() {
     assert!(nothing.is_none(), "nothing reaches bob: {nothing:?}");
 }
 
+/// A route's smaller `max_stanza_bytes` holds for its domain: a larger stanza from
+/// it ends the stream with `policy-violation` and is not delivered; small ones pass
+/// before and after (on a new stream).
+#[tokio::test]
+async fn a_routes_stanza_limit_applies_to_its_domain() {
+    let (a, b) = pair_with(|domain, c| {
+        if domain == B {
+            c.s2s.route[0].limits.max_stanza_bytes = Some(2048);
+        }
+    })
+    .await;
+    let (mut alice, mut bob) = users(&a, &b).await;
+    alice.send_message(&bob.jid.clone(), "small").await;
+    bob.recv_message_with_body("small").await;
+    let big = "x".repeat(4000);
+    alice.send_message(&bob.jid.clone(), &big).await;
+    let got = bob.recv_within(std::time::Duration::from_millis(500)).await;
+    assert!(got.is_none(), "the large stanza is not delivered: {got:?}");
+    let text = b.server.metrics.render();
+    assert!(
+        text.contains("herald_s2s_streams{domain=\"a.example\",direction=\"in\"} 0"),
+        "the stream from a.example was closed:\n{text}"
+    );
+    // The stanza was refused, not the domain: a small one goes through again.
+    let mut delivered = false;
+    for _ in 0..20 {
+        alice.send_message(&bob.jid.clone(), "small again").await;
+        if let Some(el) = bob.recv_within(std::time::Duration::from_millis(500)).await {
+            if el
+                .child("body", herald_translate::ns::CLIENT)
+                .map(|b| b.text())
+                .as_deref()
+                == Some("small again")
+            {
+                delivered = true;
+                break;
+            }
+        }
+    }
+    assert!(delivered, "small stanzas cross again");
+}
+
 /// `max_connections` counts both directions: with one, `a.example` takes the stream
 /// from `b.example` only while it has none to `b.example` itself.
 #[tokio::test]
