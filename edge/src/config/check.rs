@@ -317,10 +317,20 @@ fn routes(config: &Config, out: &mut Vec<Finding>) {
                 out.push(Finding {
                     path: in_entry("s2s.route", i, &["domain"]),
                     message: format!(
-                        "{d} is hosted here (server.domains): its stanzas are delivered                          locally and never routed; remove the route or the domain"
+                        "{d} is hosted here (server.domains): its stanzas are delivered \
+                         locally and never routed; remove the route or the domain"
                     ),
                 });
             }
+        }
+        if r.direct_tls && r.target.is_none() {
+            out.push(Finding {
+                path: in_entry("s2s.route", i, &["direct_tls"]),
+                message: "direct_tls applies to a route's target: add `target = \"host:port\"` \
+                          (usually port 5270), or drop direct_tls (DNS finds direct TLS through \
+                          _xmpps-server records)"
+                    .to_string(),
+            });
         }
         if r.limits.is_empty() {
             continue;

@@ -415,6 +415,7 @@ nameservers = [\"127.0.0.1:53\"]
 [[s2s.route]]
 domain = \"Partner.Example\"
 target = \"10.0.0.7:5269\"
+direct_tls = true
 auth = \"pkix\"
 pin_sha256 = \"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"
 limits = { max_connections = 2 }
@@ -435,6 +436,7 @@ action = \"allow\"
             r.target().map(ToString::to_string).as_deref(),
             Some("10.0.0.7:5269")
         );
+        assert!(r.route().is_some_and(|r| r.direct_tls));
         assert_eq!(f.policy_for("partner.example").auth, AuthPolicy::Pkix);
         assert_eq!(f.policy_for("partner.example").tls, TlsPolicy::Optional);
         assert_eq!(f.limits_for("partner.example").0.max_connections, 2);
@@ -600,6 +602,11 @@ limits = { bytes_per_sec = 2048, negotiation_timeout_secs = 0 }
             "s2s.idle_timeout_secs",
         );
         assert!(i.message.contains("out of range"), "{}", i.message);
+        let i = the_one(
+            &issues("[[s2s.route]]\ndomain = \"p.example\"\ndirect_tls = true\n"),
+            "s2s.route[0].direct_tls",
+        );
+        assert!(i.message.contains("target"), "{}", i.message);
         let i = the_one(&issues("[s2s]\nsend_queue = 0\n"), "s2s.send_queue");
         assert!(i.message.contains("out of range"), "{}", i.message);
         let i = the_one(

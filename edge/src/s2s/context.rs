@@ -296,7 +296,9 @@ impl S2sContext {
     pub async fn candidates(&self, domain: &str) -> Result<Vec<Candidate>, String> {
         let server = self.server();
         let rules = self.rules.load_full();
-        if let Some(target) = rules.routes.lookup(domain).target().cloned() {
+        let decision = rules.routes.lookup(domain);
+        if let Some(target) = decision.target().cloned() {
+            let direct_tls = decision.route().is_some_and(|r| r.direct_tls);
             let addrs: Vec<IpAddr> = match target.host.parse::<IpAddr>() {
                 Ok(ip) => vec![ip],
                 Err(_) => tokio::net::lookup_host((target.host.as_str(), target.port))
@@ -308,7 +310,7 @@ impl S2sContext {
             return Ok(vec![Candidate {
                 host: target.host.clone(),
                 port: target.port,
-                direct_tls: false,
+                direct_tls,
                 addrs,
             }]);
         }

@@ -112,10 +112,16 @@ impl Federation {
         let (route, destination) = match &decision {
             RouteDecision::Static { index, route, .. } => (
                 Some((route.pattern.to_string(), *index)),
-                route
-                    .target
-                    .as_ref()
-                    .map_or_else(|| dns_words(domain), ToString::to_string),
+                route.target.as_ref().map_or_else(
+                    || dns_words(domain),
+                    |t| {
+                        if route.direct_tls {
+                            format!("{t} (direct TLS, XEP-0368)")
+                        } else {
+                            t.to_string()
+                        }
+                    },
+                ),
             ),
             RouteDecision::Dns { .. } => (None, dns_words(domain)),
         };
@@ -266,6 +272,15 @@ mod tests {
         ] {
             assert!(text.contains(want), "{want:?} in\n{text}");
         }
+        let mut direct = fed();
+        let mut route = direct.routes.routes()[0].clone();
+        route.direct_tls = true;
+        direct.routes = RouteTable::new(vec![route]);
+        let e = direct
+            .explain("alice@herald.example/phone", "bob@partner.example")
+            .expect("explain");
+        let r = e.remote.as_ref().expect("remote");
+        assert_eq!(r.destination, "10.0.0.7:5269 (direct TLS, XEP-0368)");
     }
 
     #[test]

@@ -98,6 +98,9 @@ pub struct Route {
     pub pattern: DomainPattern,
     #[serde(default)]
     pub target: Option<Target>,
+    /// Connect to `target` with TLS from the first byte (XEP-0368), not STARTTLS.
+    #[serde(default)]
+    pub direct_tls: bool,
     #[serde(default)]
     pub tls: Option<TlsPolicy>,
     #[serde(default)]
@@ -116,6 +119,7 @@ impl Route {
         Self {
             pattern,
             target: None,
+            direct_tls: false,
             tls: None,
             auth: None,
             pin_sha256: None,

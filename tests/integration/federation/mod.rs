@@ -243,6 +243,27 @@ async fn a_routes_stanza_limit_applies_to_its_domain() {
     assert!(delivered, "small stanzas cross again");
 }
 
+/// A static route with `direct_tls` connects with TLS from the first byte (XEP-0368)
+/// to the peer's direct-TLS listener, where a STARTTLS connection would fail.
+#[tokio::test]
+async fn a_static_route_can_ask_for_direct_tls() {
+    let direct = free_port();
+    let (a, b) = pair_with(|domain, c| {
+        if domain == A {
+            c.s2s.route[0].target = Some(Target::parse(&direct.to_string()).expect("target"));
+            c.s2s.route[0].direct_tls = true;
+        } else {
+            c.s2s.listen_tls = vec![direct];
+        }
+    })
+    .await;
+    let (mut alice, mut bob) = users(&a, &b).await;
+    alice
+        .send_message(&bob.jid.clone(), "over direct tls")
+        .await;
+    bob.recv_message_with_body("over direct tls").await;
+}
+
 /// `max_connections` counts both directions: with one, `a.example` takes the stream
 /// from `b.example` only while it has none to `b.example` itself.
 #[tokio::test]

@@ -206,8 +206,13 @@ async fn discovery_step(
     timeout: Duration,
 ) -> (Step, Option<Vec<Candidate>>) {
     let mut step = Step::new(STEPS[1]);
-    let candidates = if let Some(target) = rules.routes.lookup(domain).target() {
-        step.note(format!("static route target {target} (DNS is not asked)"));
+    let decision = rules.routes.lookup(domain);
+    let candidates = if let Some(target) = decision.target() {
+        let direct_tls = decision.route().is_some_and(|r| r.direct_tls);
+        let how = if direct_tls { ", direct TLS" } else { "" };
+        step.note(format!(
+            "static route target {target}{how} (DNS is not asked)"
+        ));
         let addrs: Result<Vec<IpAddr>, String> = match target.host.parse::<IpAddr>() {
             Ok(ip) => Ok(vec![ip]),
             Err(_) => {
@@ -223,7 +228,7 @@ async fn discovery_step(
             Ok(addrs) if !addrs.is_empty() => vec![Candidate {
                 host: target.host.clone(),
                 port: target.port,
-                direct_tls: false,
+                direct_tls,
                 addrs,
             }],
             Ok(_) => {
