@@ -53,6 +53,10 @@ impl S2sLink for Recorder {
     fn close(&self) {
         *self.gone.lock().expect("lock") = true;
     }
+
+    fn is_closed(&self) -> bool {
+        *self.gone.lock().expect("lock")
+    }
 }
 
 /// How an attempt ends.
@@ -62,10 +66,13 @@ type Outcome = Result<Arc<dyn S2sLink>, Failure>;
 #[derive(Default)]
 struct Scripted {
     pending: Mutex<Vec<(String, oneshot::Sender<Outcome>)>>,
+    /// The handle the last attempt was given (links report their end through it).
+    handle: Mutex<Option<OutboundHandle>>,
 }
 
 impl Connector for Scripted {
-    fn connect(&self, domain: String, _handle: OutboundHandle) -> Connecting {
+    fn connect(&self, domain: String, handle: OutboundHandle) -> Connecting {
+        *self.handle.lock().expect("lock") = Some(handle);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("lock").push((domain, tx));
         Box::pin(async move {
@@ -151,6 +158,49 @@ async fn remote_stanzas_wait_for_the_stream_and_go_out_in_order() {
         second.sent.lock().expect("lock").len() == 1
     })
     .await;
+}
+
+/// An old stream that reports its end after a new one took its place does not
+/// unregister the new one: the next stanza goes out on it, with no new attempt.
+#[tokio::test]
+async fn a_late_end_of_an_old_stream_leaves_the_new_one() {
+    let ts = TestServer::start().await;
+    ts.add_user("alice");
+    let (connector, _outbound) = setup(&ts);
+    let mut alice = ts.login("alice", "desk").await;
+    alice.send_message("bob@remote.example", "one").await;
+    wait_until("an attempt", || connector.attempts() == 1).await;
+    let first = Arc::new(Recorder::default());
+    connector.finish(Ok(first.clone()));
+    wait_until("sent", || first.sent.lock().expect("lock").len() == 1).await;
+    first.close();
+    alice.send_message("bob@remote.example", "two").await;
+    wait_until("a second attempt", || connector.attempts() == 1).await;
+    let second = Arc::new(Recorder::default());
+    connector.finish(Ok(second.clone()));
+    wait_until("sent on the second", || {
+        second.sent.lock().expect("lock").len() == 1
+    })
+    .await;
+    // The first stream's task only now reports its end.
+    let handle = connector
+        .handle
+        .lock()
+        .expect("lock")
+        .clone()
+        .expect("handle");
+    handle.link_closed("remote.example");
+    alice.send_message("bob@remote.example", "three").await;
+    wait_until("sent on the second again", || {
+        second.sent.lock().expect("lock").len() == 2
+    })
+    .await;
+    assert_eq!(connector.attempts(), 0, "no new attempt");
+    // When the current stream itself ends, its report does unregister it.
+    second.close();
+    handle.link_closed("remote.example");
+    alice.send_message("bob@remote.example", "four").await;
+    wait_until("a third attempt", || connector.attempts() == 1).await;
 }
 
 #[tokio::test]

@@ -133,6 +133,10 @@ impl S2sLink for Link {
     fn close(&self) {
         self.closing.notify_one();
     }
+
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
 }
 
 /// The established stream to `remote`: stanzas from the link out, until either side

@@ -37,6 +37,8 @@ pub trait S2sLink: Send + Sync + 'static {
     fn send(&self, env: Envelope) -> Result<(), LinkRefusal>;
     /// End the stream (idle, or the domain is no longer allowed).
     fn close(&self);
+    /// Whether the stream has ended (it takes nothing more).
+    fn is_closed(&self) -> bool;
 }
 
 /// The future of one connection attempt.
@@ -81,10 +83,17 @@ pub struct OutboundHandle {
 }
 
 impl OutboundHandle {
-    /// The established stream to `domain` ended.
+    /// The established stream to `domain` ended. A late report from an old stream
+    /// leaves a newer one that took its place alone.
     pub fn link_closed(&self, domain: &str) {
         if let Some(shared) = self.shared.upgrade() {
-            shared.links().remove(domain);
+            {
+                let mut links = shared.links();
+                if links.get(domain).is_some_and(|l| !l.is_closed()) {
+                    return;
+                }
+                links.remove(domain);
+            }
             shared.queues().closed(domain);
             shared.wake.notify_one();
         }
