@@ -135,8 +135,9 @@ impl Server {
             .is_ok()
     }
 
-    /// Run `fut` as tracked work: shutdown waits for it.
-    pub(crate) fn spawn_tracked<F>(&self, fut: F)
+    /// Run `fut` as tracked work: shutdown waits for it (connections of every kind:
+    /// c2s, and the edge's s2s streams, which end with `system-shutdown`).
+    pub fn spawn_tracked<F>(&self, fut: F)
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {

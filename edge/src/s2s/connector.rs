@@ -96,7 +96,11 @@ impl Connector for S2sConnector {
                 max_bytes: link_bytes,
             };
             let rx = LinkRx { rx, queued };
-            tokio::spawn(run(ctx, domain, io, machine, rx, closing, handle));
+            // Tracked: shutdown waits (bounded) for the stream's system-shutdown.
+            let server = ctx
+                .server()
+                .ok_or_else(|| Failure::Refused("shutting down".into()))?;
+            server.spawn_tracked(run(ctx, domain, io, machine, rx, closing, handle));
             Ok(Arc::new(link) as Arc<dyn S2sLink>)
         })
     }

@@ -88,7 +88,11 @@ async fn accept_loop(ctx: Arc<S2sContext>, listener: TcpListener, direct_tls: bo
                 };
                 let span = tracing::info_span!("s2s-in", %peer, direct_tls);
                 let conn = handle(Arc::clone(&ctx), tcp, direct_tls, unauthenticated);
-                tokio::spawn(conn.instrument(span));
+                // Tracked: shutdown waits (bounded) for the stream's system-shutdown.
+                match ctx.server() {
+                    Some(s) => s.spawn_tracked(conn.instrument(span)),
+                    None => return,
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "s2s accept failed");

@@ -482,3 +482,28 @@ async fn idle_streams_close_and_release_their_gauges() {
 
 mod check;
 mod reload;
+
+/// Shutdown waits for the s2s streams too: when `drained` returns, both directions'
+/// streams have ended (their gauges are released), and the peer sees them go.
+#[tokio::test]
+async fn shutdown_waits_for_the_s2s_streams() {
+    let (a, b) = pair(|_| {}).await;
+    round_trip(&a, &b).await;
+    a.server.shutdown();
+    assert!(
+        a.server.drained(std::time::Duration::from_secs(10)).await,
+        "drained within the grace period"
+    );
+    let text = a.server.metrics.render();
+    for line in [
+        "herald_s2s_streams{domain=\"b.example\",direction=\"out\"} 0",
+        "herald_s2s_streams{domain=\"b.example\",direction=\"in\"} 0",
+    ] {
+        assert!(text.contains(line), "{line} once drained:\n{text}");
+    }
+    let gone = "herald_s2s_streams{domain=\"a.example\",direction=\"in\"} 0";
+    herald_tests::wait_until("b.example's stream from a.example ended", || {
+        b.server.metrics.render().contains(gone)
+    })
+    .await;
+}
