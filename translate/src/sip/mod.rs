@@ -39,3 +39,8 @@ pub use method::Method;
 pub use parse::parse_datagram;
 pub use uri::{find_param, Host, Param, SipUri, TelUri, Uri};
 pub use validate::{check_request, unsupported, Policy};
+
+#[cfg(test)]
+mod framing_tests;
+#[cfg(test)]
+mod parse_tests;
