@@ -1,0 +1,1 @@
+//! Transaction tests on virtual time.
