@@ -25,6 +25,7 @@ mod message;
 mod method;
 mod parse;
 mod serialize;
+pub mod subscription;
 pub mod transaction;
 mod uri;
 mod validate;
