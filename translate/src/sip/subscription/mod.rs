@@ -21,6 +21,8 @@ mod notifier;
 mod subscriber;
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
