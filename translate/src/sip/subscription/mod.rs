@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use super::message::Message;
 
 pub use notifier::{NotifierConfig, Subscription};
-pub use subscriber::{NotifyOutcome, RemoteDialog, SubscribeAnswer, Subscriber};
+pub use subscriber::{NotifyOutcome, RemoteDialog, SubscribeAnswer, Subscriber, SubscriberTimeout};
 
 /// A dialog's identity (RFC 3261 §12): Call-ID and the two tags.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

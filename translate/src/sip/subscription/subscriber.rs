@@ -11,15 +11,19 @@
 //!   another Call-ID or To tag ──> 481; another Event ──> 489;
 //!   no Subscription-State ──> 400
 //! dialog not refreshed before its expires ──> removed by handle_timeout
+//! 2xx to the SUBSCRIBE and no NOTIFY within 64*T1 ──> NoNotify (RFC 6665 §4.1.2.4)
+//! refresh(remote tag, expires) ──> an in-dialog SUBSCRIBE (Expires: 0 unsubscribes)
 //! ```
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::super::error::SipError;
 use super::super::essentials::{response_for, RequestEssentials};
-use super::super::header::Contact;
+use super::super::header::{Contact, HeaderName};
 use super::super::message::Message;
+use super::super::method::Method;
+use super::super::uri::Param;
 use super::super::uri::Uri;
 use super::{after, Reason, SubState};
 
@@ -34,7 +38,19 @@ pub struct RemoteDialog {
     pub expires_at: Option<Instant>,
     /// The notifier's Contact: where refreshes go.
     pub target: Option<Uri>,
+    /// The NOTIFY's Record-Route values, in order (RFC 3261 §12.1.1).
+    pub route_set: Vec<String>,
     remote_cseq: u32,
+}
+
+/// What a subscriber's deadline brought.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriberTimeout {
+    /// The dialog with this remote tag expired without a refresh; it is removed.
+    DialogExpired(String),
+    /// The SUBSCRIBE was accepted but no NOTIFY came within 64*T1: the subscription
+    /// failed (RFC 6665 §4.1.2.4).
+    NoNotify,
 }
 
 /// What a received NOTIFY did.
@@ -81,6 +97,11 @@ pub struct Subscriber {
     event_id: Option<String>,
     max_dialogs: usize,
     dialogs: BTreeMap<String, RemoteDialog>,
+    /// The SUBSCRIBE we sent: refreshes copy its From, To, Contact and Via.
+    subscribe: Message,
+    local_cseq: u32,
+    /// Set by a 2xx while no NOTIFY has come.
+    notify_deadline: Option<Instant>,
 }
 
 impl Subscriber {
@@ -101,6 +122,9 @@ impl Subscriber {
             event_id: event.id().map(str::to_owned),
             max_dialogs,
             dialogs: BTreeMap::new(),
+            local_cseq: subscribe.cseq()?.seq,
+            subscribe: subscribe.clone(),
+            notify_deadline: None,
         })
     }
 
@@ -161,6 +185,7 @@ impl Subscriber {
         let response = response_for(&ess, 200, "OK", "");
         if matches!(state, SubState::Terminated(_)) {
             self.dialogs.remove(&remote_tag);
+            self.notify_deadline = None;
         } else {
             let dialog = self
                 .dialogs
@@ -170,8 +195,13 @@ impl Subscriber {
                     state: SubState::Pending,
                     expires_at: None,
                     target: None,
+                    route_set: notify
+                        .header_values(&HeaderName::RecordRoute)
+                        .map(str::to_owned)
+                        .collect(),
                     remote_cseq: 0,
                 });
+            self.notify_deadline = None;
             dialog.remote_cseq = cseq.seq;
             dialog.state = state.clone();
             if let Some(secs) = sub_state.expires() {
@@ -189,14 +219,25 @@ impl Subscriber {
         }
     }
 
-    /// The final (or provisional) response to our SUBSCRIBE.
-    pub fn on_subscribe_response(&self, response: &Message) -> SubscribeAnswer {
+    /// The final (or provisional) response to our SUBSCRIBE, at `now`: after a 2xx,
+    /// a NOTIFY must come within `t1_x64` (64*T1).
+    pub fn on_subscribe_response(
+        &mut self,
+        response: &Message,
+        now: Instant,
+        t1_x64: Duration,
+    ) -> SubscribeAnswer {
         let code = response.status_line().map_or(0, |s| s.code);
         match code {
             100..=199 => SubscribeAnswer::Provisional,
-            200..=299 => SubscribeAnswer::Accepted {
-                expires: response.expires().ok().flatten(),
-            },
+            200..=299 => {
+                if self.dialogs.is_empty() {
+                    self.notify_deadline = Some(now + t1_x64);
+                }
+                SubscribeAnswer::Accepted {
+                    expires: response.expires().ok().flatten(),
+                }
+            }
             423 => SubscribeAnswer::IntervalTooBrief {
                 min_expires: response.min_expires().ok().flatten(),
             },
@@ -219,23 +260,74 @@ impl Subscriber {
         &self.call_id
     }
 
-    /// The earliest expiry of any dialog (refresh before it).
+    /// The earliest deadline: a dialog's expiry (refresh before it) or the wait for
+    /// the first NOTIFY.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.dialogs.values().filter_map(|d| d.expires_at).min()
+        self.dialogs
+            .values()
+            .filter_map(|d| d.expires_at)
+            .chain(self.notify_deadline)
+            .min()
     }
 
-    /// Removes the dialogs whose subscriptions expired by `now` and returns their
-    /// remote tags.
-    pub fn handle_timeout(&mut self, now: Instant) -> Vec<String> {
+    /// Removes the dialogs whose subscriptions expired by `now`, and reports a
+    /// NOTIFY that never came.
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<SubscriberTimeout> {
+        let mut out: Vec<SubscriberTimeout> = Vec::new();
+        if self.notify_deadline.is_some_and(|at| at <= now) {
+            self.notify_deadline = None;
+            out.push(SubscriberTimeout::NoNotify);
+        }
         let gone: Vec<String> = self
             .dialogs
             .values()
             .filter(|d| d.expires_at.is_some_and(|at| at <= now))
             .map(|d| d.remote_tag.clone())
             .collect();
-        for tag in &gone {
-            self.dialogs.remove(tag);
+        for tag in gone {
+            self.dialogs.remove(&tag);
+            out.push(SubscriberTimeout::DialogExpired(tag));
         }
-        gone
+        out
+    }
+
+    /// A SUBSCRIBE inside the dialog with `remote_tag` (RFC 6665 §4.1.2.2): a refresh
+    /// for `expires` seconds, or an unsubscribe with 0. `branch` is a fresh RFC 3261
+    /// branch for its Via. `None` when there is no such dialog.
+    pub fn refresh(&mut self, remote_tag: &str, expires: u32, branch: &str) -> Option<Message> {
+        let dialog = self.dialogs.get(remote_tag)?;
+        let original = &self.subscribe;
+        let line = original.request_line()?;
+        let target = dialog.target.clone().unwrap_or_else(|| line.uri.clone());
+        let mut to = original.to().ok()?;
+        to.params.retain(|p| !p.name.eq_ignore_ascii_case("tag"));
+        to.params.push(Param::new("tag", Some(remote_tag)));
+        let mut via = original.top_via().ok()?;
+        via.params
+            .retain(|p| !p.name.eq_ignore_ascii_case("branch"));
+        via.params.push(Param::new("branch", Some(branch)));
+        self.local_cseq += 1;
+        let mut m = Message::request(Method::Subscribe, target);
+        m.push_header(HeaderName::Via, via.to_string());
+        m.push_header(HeaderName::MaxForwards, "70");
+        for route in &dialog.route_set {
+            m.push_header(HeaderName::Route, route.clone());
+        }
+        m.push_header(
+            HeaderName::From,
+            original.header(&HeaderName::From)?.to_owned(),
+        );
+        m.push_header(HeaderName::To, to.to_string());
+        m.push_header(HeaderName::CallId, self.call_id.clone());
+        m.push_header(HeaderName::CSeq, format!("{} SUBSCRIBE", self.local_cseq));
+        m.push_header(
+            HeaderName::Event,
+            original.header(&HeaderName::Event)?.to_owned(),
+        );
+        if let Some(contact) = original.header(&HeaderName::Contact) {
+            m.push_header(HeaderName::Contact, contact.to_owned());
+        }
+        m.push_header(HeaderName::Expires, expires.to_string());
+        Some(m)
     }
 }

@@ -398,7 +398,10 @@ fn subscriber_accepts_forked_notifies_as_separate_dialogs() {
         }))
     );
     assert!(s.dialog("n1").is_none());
-    assert_eq!(s.handle_timeout(now + Duration::from_secs(300)), ["n2"]);
+    assert_eq!(
+        s.handle_timeout(now + Duration::from_secs(300)),
+        [SubscriberTimeout::DialogExpired("n2".into())]
+    );
     assert_eq!(s.dialogs().count(), 0);
 }
 
@@ -434,7 +437,7 @@ fn subscriber_refuses_what_is_not_its_own() {
         "t",
     );
     assert_eq!(
-        s.on_subscribe_response(&ok),
+        s.on_subscribe_response(&ok, now, Duration::from_secs(32)),
         SubscribeAnswer::IntervalTooBrief { min_expires: None }
     );
 }
@@ -452,4 +455,68 @@ fn our_notify_is_accepted_by_our_subscriber() {
     let out = s.on_notify(&sub.notify(None, now, &mut rng()).unwrap(), now);
     assert_eq!(out.state, Some(SubState::Terminated(Reason::Deactivated)));
     assert_eq!(s.dialogs().count(), 0);
+}
+
+#[test]
+fn subscriber_waits_64_t1_for_a_first_notify() {
+    let now = Instant::now();
+    let sub = subscribe(1, None, Some(600));
+    let mut s = Subscriber::new(&sub, 2).unwrap();
+    let ok = response_for(&RequestEssentials::from_message(&sub), 200, "OK", "n1");
+    let wait = Duration::from_secs(32);
+    assert!(matches!(
+        s.on_subscribe_response(&ok, now, wait),
+        SubscribeAnswer::Accepted { .. }
+    ));
+    assert_eq!(s.poll_timeout(), Some(now + wait));
+    assert_eq!(s.handle_timeout(now + wait), [SubscriberTimeout::NoNotify]);
+    // A NOTIFY in time cancels the wait.
+    let mut s = Subscriber::new(&sub, 2).unwrap();
+    s.on_subscribe_response(&ok, now, wait);
+    s.on_notify(&notify_from("n1", 1, "active;expires=600"), now);
+    assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(600)));
+}
+
+#[test]
+fn subscriber_refreshes_and_unsubscribes_inside_a_dialog() {
+    let now = Instant::now();
+    let mut s = Subscriber::new(&subscribe(1, None, Some(600)), 2).unwrap();
+    assert!(s.refresh("n1", 600, "z9hG4bKr1").is_none());
+    s.on_notify(&notify_from("n1", 1, "active;expires=600"), now);
+    let r = s.refresh("n1", 600, "z9hG4bKr1").unwrap();
+    let r = parse_datagram(&r.to_bytes(), &Limits::DEFAULT).unwrap();
+    assert_eq!(
+        r.request_line().unwrap().uri.to_string(),
+        "sip:n1@192.0.2.7"
+    );
+    assert_eq!(r.to().unwrap().tag(), Some("n1"));
+    assert_eq!(r.from().unwrap().tag(), Some("watcher"));
+    assert_eq!(r.cseq().unwrap().to_string(), "2 SUBSCRIBE");
+    assert_eq!(r.top_via().unwrap().branch(), Some("z9hG4bKr1"));
+    assert_eq!(r.expires().unwrap(), Some(600));
+    // The notifier side takes it as a refresh of the same dialog.
+    let un = s.refresh("n1", 0, "z9hG4bKr2").unwrap();
+    assert_eq!(un.cseq().unwrap().seq, 3);
+    assert_eq!(un.expires().unwrap(), Some(0));
+}
+
+#[test]
+fn our_subscriber_and_notifier_refresh_end_to_end() {
+    let now = Instant::now();
+    let first = subscribe(1, None, Some(600));
+    let mut s = Subscriber::new(&first, 2).unwrap();
+    let (_, sub) = Subscription::accept(&first, &config(), Authorization::Active, now, &mut rng());
+    let mut sub = sub.unwrap();
+    let out = s.on_notify(&sub.notify(None, now, &mut rng()).unwrap(), now);
+    let tag = out.dialog.unwrap();
+    let later = now + Duration::from_secs(500);
+    let refresh = s.refresh(&tag, 900, "z9hG4bKe2e").unwrap();
+    let r = sub.on_subscribe(&refresh, later);
+    assert_eq!((code(&r), r.expires().unwrap()), (200, Some(900)));
+    let out = s.on_notify(&sub.notify(None, later, &mut rng()).unwrap(), later);
+    assert_eq!(code(&out.response), 200);
+    assert_eq!(
+        s.dialog(&tag).unwrap().expires_at,
+        Some(later + Duration::from_secs(900))
+    );
 }
