@@ -103,7 +103,7 @@ fn via() -> impl Strategy<Value = String> {
         .prop_map(|(transport, host, port, params)| {
             let params = params
                 .into_iter()
-                .filter(|p| p.name != "received")
+                .filter(|p| p.name != "received" && (p.name != "branch" || p.value.is_some()))
                 .collect();
             Via {
                 protocol: "SIP".into(),

@@ -8,8 +8,8 @@ use super::error::{SipError, SipErrorKind};
 use super::essentials::RequestEssentials;
 use super::grammar::{is_token_char, is_wsp};
 use super::header::{
-    check_call_id, delta_seconds, max_forwards, token_list, CSeq, Contact, Event, HeaderName,
-    MediaType, NameAddr, SubscriptionState, Via,
+    check_address, check_address_list, check_call_id, delta_seconds, max_forwards, token_list,
+    CSeq, Contact, Event, HeaderName, MediaType, SubscriptionState, Via,
 };
 use super::limits::Limits;
 use super::message::{Header, Message, RequestLine, StartLine, StatusLine};
@@ -304,22 +304,12 @@ pub(crate) fn finish(head: Head, body: Vec<u8>) -> Result<Message, SipError> {
 fn check_headers(msg: &Message) -> Result<(), SipError> {
     for h in &msg.headers {
         let v = h.value.as_str();
-        match h.name {
-            HeaderName::Via => {
-                Via::parse_list(v)?;
-            }
-            HeaderName::From => {
-                NameAddr::parse(v).map_err(|_| SipError::bad("Malformed From"))?;
-            }
-            HeaderName::To => {
-                NameAddr::parse(v).map_err(|_| SipError::bad("Malformed To"))?;
-            }
-            HeaderName::Contact => {
-                Contact::parse(v).map_err(|_| SipError::bad("Malformed Contact"))?;
-            }
-            HeaderName::ContentType => {
-                MediaType::parse(v)?;
-            }
+        let ok = match h.name {
+            HeaderName::Via => Via::check_list(v).is_ok(),
+            HeaderName::From | HeaderName::To => check_address(v),
+            HeaderName::Contact => Contact::check(v),
+            HeaderName::Route | HeaderName::RecordRoute => check_address_list(v, true, false),
+            HeaderName::ContentType => MediaType::parse(v).is_ok(),
             HeaderName::CallId
             | HeaderName::CSeq
             | HeaderName::MaxForwards
@@ -327,14 +317,15 @@ fn check_headers(msg: &Message) -> Result<(), SipError> {
             | HeaderName::MinExpires
             | HeaderName::Event
             | HeaderName::SubscriptionState
-            | HeaderName::Route
-            | HeaderName::RecordRoute
             | HeaderName::Require
             | HeaderName::ProxyRequire
             | HeaderName::Supported
             | HeaderName::SipETag
-            | HeaderName::SipIfMatch => check_one(h)?,
-            _ => {}
+            | HeaderName::SipIfMatch => check_one(h).is_ok(),
+            _ => true,
+        };
+        if !ok {
+            return Err(SipError::bad(format!("Malformed {}", h.name)));
         }
     }
     Ok(())
@@ -352,14 +343,6 @@ fn check_one(h: &Header) -> Result<(), SipError> {
             .ok_or_else(|| SipError::bad(format!("Malformed {}", h.name))),
         HeaderName::Event => Event::parse(v).map(drop),
         HeaderName::SubscriptionState => SubscriptionState::parse(v).map(drop),
-        HeaderName::Route | HeaderName::RecordRoute => {
-            let list = NameAddr::parse_list(v)?;
-            if list.iter().all(|a| a.angle) {
-                Ok(())
-            } else {
-                Err(SipError::bad(format!("Malformed {}", h.name)))
-            }
-        }
         HeaderName::SipETag | HeaderName::SipIfMatch => {
             if super::grammar::is_token(v) {
                 Ok(())

@@ -7,13 +7,6 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use nom::bytes::complete::{take_till, take_while1};
-use nom::character::complete::char;
-use nom::combinator::{all_consuming, opt};
-use nom::multi::many0;
-use nom::sequence::preceded;
-use nom::{IResult, Parser};
-
 use super::grammar::{escapes_ok, is_unreserved};
 
 /// A Request-URI or the URI of a name-addr.
@@ -96,6 +89,21 @@ pub fn find_param<'a>(params: &'a [Param], name: &str) -> Option<Option<&'a str>
 }
 
 impl Uri {
+    /// Whether `s` is a URI this module accepts, without building it.
+    pub(crate) fn check(s: &str) -> bool {
+        let Some(colon) = s.find(':') else {
+            return false;
+        };
+        let (scheme, rest) = (&s[..colon], &s[colon + 1..]);
+        if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+            sip_parts(rest).is_some()
+        } else if scheme.eq_ignore_ascii_case("tel") {
+            tel_parts(rest).is_some()
+        } else {
+            is_scheme(scheme) && !rest.is_empty() && rest.bytes().all(is_uric) && escapes_ok(rest)
+        }
+    }
+
     /// Parses a URI as a whole.
     pub fn parse(s: &str) -> Option<Self> {
         let colon = s.find(':')?;
@@ -170,31 +178,121 @@ fn is_hchar(b: u8) -> bool {
     is_unreserved(b) || matches!(b, b'%' | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
 }
 
-fn uri_param(i: &str) -> IResult<&str, Param> {
-    let (i, name) = preceded(char(';'), take_while1(|c: char| is_paramchar(c as u8))).parse(i)?;
-    let (i, value) = opt(preceded(
-        char('='),
-        take_while1(|c: char| is_paramchar(c as u8)),
-    ))
-    .parse(i)?;
-    Ok((i, Param::new(name, value)))
-}
-
-fn uri_header(i: &str) -> IResult<&str, (String, String)> {
-    let (i, name) = take_while1(|c: char| is_hchar(c as u8)).parse(i)?;
-    let (i, _) = char('=').parse(i)?;
-    let (i, value) = take_till(|c: char| !is_hchar(c as u8)).parse(i)?;
-    Ok((i, (name.to_owned(), value.to_owned())))
-}
-
-fn uri_headers(i: &str) -> IResult<&str, Vec<(String, String)>> {
-    let (mut i, first) = preceded(char('?'), uri_header).parse(i)?;
-    let mut all = vec![first];
-    while let Ok((rest, h)) = preceded(char('&'), uri_header).parse(i) {
-        all.push(h);
+/// Scans `*( ";" pname [ "=" pvalue ] )`, calling `f` for each parameter; returns
+/// what follows, or `None` on a malformed parameter.
+fn scan_uri_params<'a>(
+    mut i: &'a str,
+    mut f: impl FnMut(&'a str, Option<&'a str>),
+) -> Option<&'a str> {
+    while let Some(rest) = i.strip_prefix(';') {
+        let (name, rest) = span(rest, is_paramchar);
+        if name.is_empty() || !escapes_ok(name) {
+            return None;
+        }
+        let (value, rest) = match rest.strip_prefix('=') {
+            Some(v) => {
+                let (value, rest) = span(v, is_paramchar);
+                if value.is_empty() || !escapes_ok(value) {
+                    return None;
+                }
+                (Some(value), rest)
+            }
+            None => (None, rest),
+        };
+        f(name, value);
         i = rest;
     }
-    Ok((i, all))
+    Some(i)
+}
+
+/// Scans `"?" hname "=" hvalue *( "&" hname "=" hvalue )` up to the end of `i`.
+fn scan_uri_headers<'a>(i: &'a str, mut f: impl FnMut(&'a str, &'a str)) -> Option<()> {
+    let mut rest = i.strip_prefix('?')?;
+    loop {
+        let (name, r) = span(rest, is_hchar);
+        let r = r.strip_prefix('=')?;
+        let (value, r) = span(r, is_hchar);
+        if name.is_empty() || !escapes_ok(name) || !escapes_ok(value) {
+            return None;
+        }
+        f(name, value);
+        match r.strip_prefix('&') {
+            Some(next) => rest = next,
+            None if r.is_empty() => return Some(()),
+            None => return None,
+        }
+    }
+}
+
+/// The longest prefix of `i` whose bytes satisfy `ok`, and the rest.
+fn span(i: &str, ok: fn(u8) -> bool) -> (&str, &str) {
+    let n = i.bytes().position(|b| !ok(b)).unwrap_or(i.len());
+    i.split_at(n)
+}
+
+/// A host as it appears in the input (a name is borrowed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostRef<'a> {
+    Name(&'a str),
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+}
+
+impl HostRef<'_> {
+    pub(crate) fn to_host(self) -> Host {
+        match self {
+            Self::Name(n) => Host::Name(n.to_owned()),
+            Self::V4(a) => Host::V4(a),
+            Self::V6(a) => Host::V6(a),
+        }
+    }
+}
+
+/// The parts of a SIP URI after the scheme, borrowed from the input and checked.
+struct SipParts<'a> {
+    user: Option<&'a str>,
+    password: Option<&'a str>,
+    host: HostRef<'a>,
+    port: Option<u16>,
+    params: &'a str,
+    headers: &'a str,
+}
+
+fn sip_parts(s: &str) -> Option<SipParts<'_>> {
+    // No `@` may appear unescaped after the userinfo, so the first one ends it.
+    let (user, password, hostpart) = match memchr::memchr(b'@', s.as_bytes()) {
+        Some(at) => {
+            let info = &s[..at];
+            let (user, password) = match info.find(':') {
+                Some(c) => (&info[..c], Some(&info[c + 1..])),
+                None => (info, None),
+            };
+            if user.is_empty() || !user.bytes().all(is_user_char) || !escapes_ok(user) {
+                return None;
+            }
+            if let Some(p) = password {
+                if !p.bytes().all(is_password_char) || !escapes_ok(p) {
+                    return None;
+                }
+            }
+            (Some(user), password, &s[at + 1..])
+        }
+        None => (None, None, s),
+    };
+    let (rest, (host, port)) = host_port(hostpart)?;
+    let after = scan_uri_params(rest, |_, _| {})?;
+    let params = &rest[..rest.len() - after.len()];
+    if !after.is_empty() {
+        scan_uri_headers(after, |_, _| {})?;
+    }
+    Some(SipParts {
+        user,
+        password,
+        host,
+        port,
+        params,
+        headers: after,
+    })
 }
 
 impl SipUri {
@@ -212,44 +310,19 @@ impl SipUri {
     }
 
     fn parse_rest(secure: bool, s: &str) -> Option<Self> {
-        // No `@` may appear unescaped after the userinfo, so the first one ends it.
-        let (user, password, hostpart) = match memchr::memchr(b'@', s.as_bytes()) {
-            Some(at) => {
-                let info = &s[..at];
-                let (user, password) = match info.find(':') {
-                    Some(c) => (&info[..c], Some(&info[c + 1..])),
-                    None => (info, None),
-                };
-                if user.is_empty() || !user.bytes().all(is_user_char) || !escapes_ok(user) {
-                    return None;
-                }
-                if let Some(p) = password {
-                    if !p.bytes().all(is_password_char) || !escapes_ok(p) {
-                        return None;
-                    }
-                }
-                (
-                    Some(user.to_owned()),
-                    password.map(str::to_owned),
-                    &s[at + 1..],
-                )
-            }
-            None => (None, None, s),
-        };
-        let (rest, (host, port)) = host_port(hostpart).ok()?;
-        let (rest, params) = many0(uri_param).parse(rest).ok()?;
-        let (_, headers) = all_consuming(opt(uri_headers)).parse(rest).ok()?;
-        let ok = params
-            .iter()
-            .all(|p| escapes_ok(&p.name) && p.value.as_deref().is_none_or(escapes_ok));
-        let headers = headers.unwrap_or_default();
-        let ok = ok && headers.iter().all(|(n, v)| escapes_ok(n) && escapes_ok(v));
-        ok.then_some(Self {
+        let p = sip_parts(s)?;
+        let mut params = Vec::new();
+        scan_uri_params(p.params, |n, v| params.push(Param::new(n, v)));
+        let mut headers = Vec::new();
+        if !p.headers.is_empty() {
+            scan_uri_headers(p.headers, |n, v| headers.push((n.to_owned(), v.to_owned())));
+        }
+        Some(Self {
             secure,
-            user,
-            password,
-            host,
-            port,
+            user: p.user.map(str::to_owned),
+            password: p.password.map(str::to_owned),
+            host: p.host.to_host(),
+            port: p.port,
             params,
             headers,
         })
@@ -261,17 +334,25 @@ impl SipUri {
     }
 }
 
+/// Checks a `tel:` URI after the scheme; returns the number and the parameters' span.
+fn tel_parts(s: &str) -> Option<(&str, &str)> {
+    let end = s.find(';').unwrap_or(s.len());
+    let number = &s[..end];
+    let valid = |c: u8| {
+        c.is_ascii_hexdigit() || matches!(c, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
+    };
+    if number.is_empty() || !number.bytes().all(valid) {
+        return None;
+    }
+    let rest = scan_uri_params(&s[end..], |_, _| {})?;
+    rest.is_empty().then_some((number, &s[end..]))
+}
+
 impl TelUri {
     fn parse_rest(s: &str) -> Option<Self> {
-        let end = s.find(';').unwrap_or(s.len());
-        let number = &s[..end];
-        let valid = |c: u8| {
-            c.is_ascii_hexdigit() || matches!(c, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
-        };
-        if number.is_empty() || !number.bytes().all(valid) {
-            return None;
-        }
-        let (_, params) = all_consuming(many0(uri_param)).parse(&s[end..]).ok()?;
+        let (number, params_text) = tel_parts(s)?;
+        let mut params = Vec::new();
+        scan_uri_params(params_text, |n, v| params.push(Param::new(n, v)));
         Some(Self {
             number: number.to_owned(),
             params,
@@ -279,42 +360,41 @@ impl TelUri {
     }
 }
 
-/// `hostport`, ended by `;`, `?`, `,`, `>`, white space or the end of the input.
-pub(crate) fn host_port(i: &str) -> IResult<&str, (Host, Option<u16>)> {
-    let (i, host) = host(i)?;
-    let (i, port) = opt(preceded(char(':'), port)).parse(i)?;
-    Ok((i, (host, port)))
-}
-
-fn port(i: &str) -> IResult<&str, u16> {
-    let (rest, digits) = take_while1(|c: char| c.is_ascii_digit()).parse(i)?;
-    match digits.parse() {
-        Ok(p) if digits.len() <= 5 => Ok((rest, p)),
-        _ => Err(nom::Err::Error(nom::error::Error::new(
-            i,
-            nom::error::ErrorKind::Digit,
-        ))),
+/// `hostport`: returns what follows (`;`, `?`, `,`, `>`, white space or the end).
+pub(crate) fn host_port(i: &str) -> Option<(&str, (HostRef<'_>, Option<u16>))> {
+    let (rest, host) = host(i)?;
+    match rest.strip_prefix(':') {
+        Some(p) => {
+            let (digits, rest) = span(p, |b| b.is_ascii_digit());
+            if digits.is_empty() || digits.len() > 5 {
+                return None;
+            }
+            let port = digits.parse().ok()?;
+            Some((rest, (host, Some(port))))
+        }
+        None => Some((rest, (host, None))),
     }
 }
 
 /// `host = hostname / IPv4address / IPv6reference`.
-pub(crate) fn host(i: &str) -> IResult<&str, Host> {
-    let fail = || nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Verify));
+pub(crate) fn host(i: &str) -> Option<(&str, HostRef<'_>)> {
     if let Some(inner) = i.strip_prefix('[') {
-        let close = inner.find(']').ok_or_else(fail)?;
-        let addr: Ipv6Addr = inner[..close].parse().map_err(|_| fail())?;
-        return Ok((&inner[close + 1..], Host::V6(addr)));
+        let close = inner.find(']')?;
+        let addr: Ipv6Addr = inner[..close].parse().ok()?;
+        return Some((&inner[close + 1..], HostRef::V6(addr)));
     }
-    let (rest, name) =
-        take_while1(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.').parse(i)?;
-    parse_host_name(name).map(|h| (rest, h)).ok_or_else(fail)
+    let (name, rest) = span(i, |c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.');
+    parse_host_name(name).map(|h| (rest, h))
 }
 
 /// An IPv4 address or a `hostname` (labels of alphanum and `-`, the last starting
 /// with a letter, one trailing dot allowed).
-pub(crate) fn parse_host_name(name: &str) -> Option<Host> {
+fn parse_host_name(name: &str) -> Option<HostRef<'_>> {
+    if name.is_empty() {
+        return None;
+    }
     if name.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
-        return name.parse().ok().map(Host::V4);
+        return name.parse().ok().map(HostRef::V4);
     }
     let trimmed = name.strip_suffix('.').unwrap_or(name);
     let mut labels = trimmed.split('.').peekable();
@@ -327,7 +407,7 @@ pub(crate) fn parse_host_name(name: &str) -> Option<Host> {
             return None;
         }
     }
-    Some(Host::Name(name.to_owned()))
+    Some(HostRef::Name(name))
 }
 
 impl fmt::Display for Host {

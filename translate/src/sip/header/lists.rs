@@ -8,6 +8,20 @@ use super::super::error::SipError;
 /// unterminated quoted string or `<` is an error.
 pub fn split_list(value: &str) -> Result<Vec<&str>, SipError> {
     let mut out = Vec::new();
+    for_each_element(value, |e| {
+        out.push(e);
+        true
+    })?;
+    Ok(out)
+}
+
+/// Calls `f` on each element of a comma-separated value (see [`split_list`]) without
+/// collecting; `f` returning false stops with an error.
+pub(crate) fn for_each_element<'a>(
+    value: &'a str,
+    mut f: impl FnMut(&'a str) -> bool,
+) -> Result<(), SipError> {
+    let refused = || SipError::bad("Malformed list element");
     let b = value.as_bytes();
     let (mut start, mut i) = (0, 0);
     let (mut quoted, mut angle) = (false, false);
@@ -18,7 +32,9 @@ pub fn split_list(value: &str) -> Result<Vec<&str>, SipError> {
             b'<' if !quoted => angle = true,
             b'>' if !quoted => angle = false,
             b',' if !quoted && !angle => {
-                out.push(element(&value[start..i])?);
+                if !f(element(&value[start..i])?) {
+                    return Err(refused());
+                }
                 start = i + 1;
             }
             _ => {}
@@ -28,8 +44,11 @@ pub fn split_list(value: &str) -> Result<Vec<&str>, SipError> {
     if quoted || angle {
         return Err(SipError::bad("Unbalanced quotes or angle brackets"));
     }
-    out.push(element(&value[start..])?);
-    Ok(out)
+    if f(element(&value[start..])?) {
+        Ok(())
+    } else {
+        Err(refused())
+    }
 }
 
 fn element(s: &str) -> Result<&str, SipError> {

@@ -13,7 +13,7 @@ mod views;
 pub use lists::split_list;
 pub(crate) use lists::token_list;
 pub use name::HeaderName;
-pub(crate) use name_addr::delta_seconds;
+pub(crate) use name_addr::{check_address, check_address_list, delta_seconds};
 pub use name_addr::{Contact, NameAddr};
 pub(crate) use scalar::{check_call_id, max_forwards};
 pub use scalar::{CSeq, Event, MediaType, SubscriptionState};
@@ -99,22 +99,38 @@ fn gen_value(i: &str) -> IResult<&str, &str> {
 }
 
 /// `*( SEMI generic-param )`, white space allowed around `;` and `=`.
-pub(crate) fn generic_params(mut i: &str) -> IResult<&str, Vec<Param>> {
+pub(crate) fn generic_params(i: &str) -> IResult<&str, Vec<Param>> {
     let mut params = Vec::new();
+    let rest = scan_generic_params(i, |n, v| {
+        params.push(Param::new(n, v));
+        true
+    })
+    .ok_or_else(|| nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Verify)))?;
+    Ok((rest, params))
+}
+
+/// Scans `*( SEMI generic-param )` without collecting, calling `f` for each parameter
+/// (which may refuse it); returns what follows.
+pub(crate) fn scan_generic_params<'a>(
+    mut i: &'a str,
+    mut f: impl FnMut(&'a str, Option<&'a str>) -> bool,
+) -> Option<&'a str> {
     loop {
-        let rest = sws(i);
-        let Some(rest) = rest.strip_prefix(';') else {
-            return Ok((i, params));
+        let Some(rest) = sws(i).strip_prefix(';') else {
+            return Some(i);
         };
-        let (rest, name) = token(sws(rest))?;
+        let (rest, name) = token(sws(rest)).ok()?;
         let after = sws(rest);
-        let (rest, value) = if let Some(v) = after.strip_prefix('=') {
-            let (rest, value) = gen_value(sws(v))?;
-            (rest, Some(value))
-        } else {
-            (rest, None)
+        let (rest, value) = match after.strip_prefix('=') {
+            Some(v) => {
+                let (rest, value) = gen_value(sws(v)).ok()?;
+                (rest, Some(value))
+            }
+            None => (rest, None),
         };
-        params.push(Param::new(name, value));
+        if !f(name, value) {
+            return None;
+        }
         i = rest;
     }
 }

@@ -5,7 +5,9 @@ use std::fmt;
 
 use super::super::error::SipError;
 use super::super::uri::{find_param, write_params, Param, Uri};
-use super::{at_end, generic_params, quoted_string, split_list, sws, token, unquote};
+use super::{
+    at_end, generic_params, quoted_string, scan_generic_params, split_list, sws, token, unquote,
+};
 
 /// An address with an optional display name and header parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,42 +40,12 @@ impl NameAddr {
     }
 
     fn parse_inner(value: &str) -> Option<Self> {
-        let i = sws(value);
-        let (display, i) = if i.starts_with('"') {
-            let (rest, q) = quoted_string(i).ok()?;
-            (Some(q), sws(rest))
-        } else {
-            display_tokens(i)
-        };
-        let (uri, angle, rest) = if let Some(inner) = i.strip_prefix('<') {
-            let close = inner.find('>')?;
-            let text = &inner[..close];
-            // LAQUOT and RAQUOT carry no white space inside (RFC 4475 §3.1.2.15).
-            if text.starts_with([' ', '\t']) || text.ends_with([' ', '\t']) {
-                return None;
-            }
-            (Uri::parse(text)?, true, &inner[close + 1..])
-        } else {
-            if display.is_some() {
-                return None;
-            }
-            // addr-spec: parameters after it belong to the header; a URI with `?` or
-            // `,` must be in angle brackets (RFC 3261 §20.10).
-            let end = i.find([';', ' ', '\t', ',']).unwrap_or(i.len());
-            let text = &i[..end];
-            if text.contains('?') {
-                return None;
-            }
-            (Uri::parse(text)?, false, &i[end..])
-        };
-        let (rest, params) = generic_params(rest).ok()?;
-        if !at_end(rest) {
-            return None;
-        }
+        let p = scan(value, |_, _| true)?;
+        let (_, params) = generic_params(p.params).ok()?;
         Some(Self {
-            display: display.map(str::to_owned),
-            uri,
-            angle,
+            display: p.display.map(str::to_owned),
+            uri: Uri::parse(p.uri)?,
+            angle: p.angle,
             params,
         })
     }
@@ -112,6 +84,80 @@ impl NameAddr {
     pub fn q(&self) -> Option<u16> {
         self.param("q").flatten().and_then(qvalue)
     }
+}
+
+/// The parts of an address, borrowed and checked.
+struct Parts<'a> {
+    display: Option<&'a str>,
+    uri: &'a str,
+    angle: bool,
+    params: &'a str,
+}
+
+/// `( name-addr / addr-spec ) *( SEMI param )`; `f` checks each parameter.
+fn scan<'a>(value: &'a str, f: impl FnMut(&'a str, Option<&'a str>) -> bool) -> Option<Parts<'a>> {
+    let i = sws(value);
+    let (display, i) = if i.starts_with('"') {
+        let (rest, q) = quoted_string(i).ok()?;
+        (Some(q), sws(rest))
+    } else {
+        display_tokens(i)
+    };
+    let (uri, angle, rest) = if let Some(inner) = i.strip_prefix('<') {
+        let close = inner.find('>')?;
+        let text = &inner[..close];
+        // LAQUOT and RAQUOT carry no white space inside (RFC 4475 §3.1.2.15).
+        if text.starts_with([' ', '\t']) || text.ends_with([' ', '\t']) {
+            return None;
+        }
+        (text, true, &inner[close + 1..])
+    } else {
+        if display.is_some() {
+            return None;
+        }
+        // addr-spec: parameters after it belong to the header; a URI with `?` or
+        // `,` must be in angle brackets (RFC 3261 §20.10).
+        let end = i.find([';', ' ', '\t', ',']).unwrap_or(i.len());
+        let text = &i[..end];
+        if text.contains('?') {
+            return None;
+        }
+        (text, false, &i[end..])
+    };
+    if !Uri::check(uri) {
+        return None;
+    }
+    let after = scan_generic_params(rest, f)?;
+    at_end(after).then(|| Parts {
+        display,
+        uri,
+        angle,
+        params: &rest[..rest.len() - after.len()],
+    })
+}
+
+/// Checks one address (From, To) without building it.
+pub(crate) fn check_address(value: &str) -> bool {
+    scan(value, |_, _| true).is_some()
+}
+
+/// Checks a list of addresses; with `route`, each must be a name-addr (Route,
+/// Record-Route); with `contact`, `q` and `expires` must be valid.
+pub(crate) fn check_address_list(value: &str, route: bool, contact: bool) -> bool {
+    super::lists::for_each_element(value, |a| {
+        let check = |name: &str, v: Option<&str>| {
+            !contact
+                || if name.eq_ignore_ascii_case("q") {
+                    v.and_then(qvalue).is_some()
+                } else if name.eq_ignore_ascii_case("expires") {
+                    v.and_then(delta_seconds).is_some()
+                } else {
+                    true
+                }
+        };
+        scan(a, check).is_some_and(|p| p.angle || !route)
+    })
+    .is_ok()
 }
 
 /// `*(token LWS)` before `<` as the display name; anything else is no display name.
@@ -171,6 +217,11 @@ pub enum Contact {
 }
 
 impl Contact {
+    /// Checks a Contact value without building it.
+    pub(crate) fn check(value: &str) -> bool {
+        value.trim_matches([' ', '\t']) == "*" || check_address_list(value, false, true)
+    }
+
     /// Parses a Contact value, checking `expires` and `q` when present.
     pub fn parse(value: &str) -> Result<Self, SipError> {
         if value.trim_matches([' ', '\t']) == "*" {

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use nom::Parser;
 
 use super::super::error::SipError;
-use super::super::uri::{find_param, host_port, write_params, Host, Param};
-use super::{at_end, generic_params, lws1, sep, token};
+use super::super::uri::{find_param, host_port, write_params, Host, HostRef, Param};
+use super::{at_end, generic_params, lws1, scan_generic_params, sep, token};
 
 /// One `via-parm`: sent-protocol, sent-by and parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,33 +29,16 @@ pub struct Via {
 impl Via {
     /// Parses one `via-parm` (not a comma-separated list; see [`Via::parse_list`]).
     pub fn parse(value: &str) -> Result<Self, SipError> {
-        let bad = || SipError::bad("Malformed Via");
-        let parsed = (
-            token,
-            sep('/'),
-            token,
-            sep('/'),
-            token,
-            lws1,
-            host_port,
-            generic_params,
-        )
-            .parse(value);
-        let (rest, (protocol, _, version, _, transport, _, (host, port), params)) =
-            parsed.map_err(|_| bad())?;
-        if !at_end(rest) {
-            return Err(bad());
-        }
-        let via = Self {
-            protocol: protocol.to_owned(),
-            version: version.to_owned(),
-            transport: transport.to_owned(),
-            host,
-            port,
+        let p = scan(value).ok_or_else(|| SipError::bad("Malformed Via"))?;
+        let (_, params) = generic_params(p.params).map_err(|_| SipError::bad("Malformed Via"))?;
+        Ok(Self {
+            protocol: p.protocol.to_owned(),
+            version: p.version.to_owned(),
+            transport: p.transport.to_owned(),
+            host: p.host.to_host(),
+            port: p.port,
             params,
-        };
-        via.check_params()?;
-        Ok(via)
+        })
     }
 
     /// Parses a Via value that may hold several comma-separated `via-parm`s.
@@ -67,26 +50,10 @@ impl Via {
             .collect()
     }
 
-    fn check_params(&self) -> Result<(), SipError> {
-        if let Some(received) = self.received() {
-            // RFC 3261 allows an address; RFC 5118 §4.10 both IPv6 spellings.
-            received.ok_or_else(|| SipError::bad("Malformed Via received"))?;
-        }
-        match find_param(&self.params, "rport") {
-            None | Some(None) => {}
-            Some(Some(p)) if p.len() <= 5 && p.parse::<u16>().is_ok() => {}
-            Some(Some(_)) => return Err(SipError::bad("Malformed Via rport")),
-        }
-        if let Some(ttl) = find_param(&self.params, "ttl") {
-            ttl.and_then(|t| t.parse::<u8>().ok())
-                .ok_or_else(|| SipError::bad("Malformed Via ttl"))?;
-        }
-        if let Some(Some(b)) = find_param(&self.params, "branch") {
-            if b.starts_with('"') {
-                return Err(SipError::bad("Malformed Via branch"));
-            }
-        }
-        Ok(())
+    /// Checks a Via value (a comma-separated list) without building it.
+    pub(crate) fn check_list(value: &str) -> Result<(), SipError> {
+        super::lists::for_each_element(value, |v| scan(v).is_some())
+            .map_err(|_| SipError::bad("Malformed Via"))
     }
 
     /// The `branch` parameter.
@@ -97,13 +64,7 @@ impl Via {
     /// The `received` parameter: `Some(None)` when present but not an IP address.
     pub fn received(&self) -> Option<Option<IpAddr>> {
         let value = find_param(&self.params, "received")?;
-        Some(value.and_then(|v| {
-            let v = v
-                .strip_prefix('[')
-                .and_then(|v| v.strip_suffix(']'))
-                .unwrap_or(v);
-            v.parse().ok()
-        }))
+        Some(value.and_then(ip_address))
     }
 
     /// The `rport` parameter (RFC 3581): `Some(None)` when asked for without value.
@@ -115,6 +76,56 @@ impl Via {
     pub fn maddr(&self) -> Option<&str> {
         find_param(&self.params, "maddr").flatten()
     }
+}
+
+/// The parts of a `via-parm`, borrowed and checked.
+struct Parts<'a> {
+    protocol: &'a str,
+    version: &'a str,
+    transport: &'a str,
+    host: HostRef<'a>,
+    port: Option<u16>,
+    params: &'a str,
+}
+
+/// `sent-protocol LWS sent-by *( SEMI via-params )`, with the values of `received`
+/// (an address: RFC 3261 unbracketed, RFC 5118 §4.10 also bracketed), `rport`, `ttl`
+/// and `branch` checked.
+fn scan(value: &str) -> Option<Parts<'_>> {
+    let (i, (protocol, _, version, _, transport, _)) =
+        (token, sep('/'), token, sep('/'), token, lws1)
+            .parse(value)
+            .ok()?;
+    let (i, (host, port)) = host_port(i)?;
+    let rest = scan_generic_params(i, |name, v| {
+        if name.eq_ignore_ascii_case("received") {
+            v.and_then(ip_address).is_some()
+        } else if name.eq_ignore_ascii_case("rport") {
+            v.is_none_or(|p| p.len() <= 5 && p.parse::<u16>().is_ok())
+        } else if name.eq_ignore_ascii_case("ttl") {
+            v.is_some_and(|t| t.len() <= 3 && t.parse::<u8>().is_ok())
+        } else if name.eq_ignore_ascii_case("branch") {
+            v.is_some_and(|b| !b.starts_with('"'))
+        } else {
+            true
+        }
+    })?;
+    at_end(rest).then(|| Parts {
+        protocol,
+        version,
+        transport,
+        host,
+        port,
+        params: &i[..i.len() - rest.len()],
+    })
+}
+
+fn ip_address(v: &str) -> Option<IpAddr> {
+    let v = v
+        .strip_prefix('[')
+        .and_then(|v| v.strip_suffix(']'))
+        .unwrap_or(v);
+    v.parse().ok()
 }
 
 impl fmt::Display for Via {
