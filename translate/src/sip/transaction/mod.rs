@@ -12,7 +12,12 @@
 //!   request or response is for the TU, this INVITE was cancelled, this transaction
 //!   ended) and [`TransactionTable::poll_timeout`], the earliest deadline of every timer
 //!   of every transaction. Time is always an input (`now`); timers are deadlines, never
-//!   sleeps, so tests run on virtual time.
+//!   sleeps, so tests run on virtual time. There are no separate timer set/cancel
+//!   actions: each transaction's timers (E, F, K, G, H, I, J, the 100 Trying) are
+//!   deadlines the table keeps in one ordered set, so setting or cancelling one moves
+//!   `poll_timeout`, and no deadline is ever earlier than the `now` of the last input.
+//!
+//! [`Event`] and [`TransactionTable::handle`] offer the same inputs as one enum.
 //!
 //! The machines, each following its RFC 3261 figure:
 //!
@@ -24,6 +29,11 @@
 //!
 //! Matching (§17.1.3, §17.2.3) is in [`key`]. The TU is the core; this module never
 //! decides what a request means.
+//!
+//! Deliberately left out: INVITE client transactions and the 2xx-to-INVITE path
+//! (Herald places and accepts no calls); CANCEL of a non-INVITE request is answered
+//! 481 (RFC 3261 §9.1 says not to send one); the §18.1.2 check that a response's top
+//! Via is ours belongs to the driver, which knows its own sent-by.
 
 mod client;
 mod invite_server;
@@ -177,6 +187,40 @@ pub enum InviteState {
     Confirmed,
     /// Gone.
     Terminated,
+}
+
+/// An input to the table, for drivers that prefer one entry point
+/// ([`TransactionTable::handle`]) to the methods it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A parsed message arrived ([`TransactionTable::receive`]).
+    Received {
+        /// The message.
+        message: Message,
+        /// Where it came from.
+        from: Remote,
+    },
+    /// The deadline given by `poll_timeout` has come ([`TransactionTable::handle_timeout`]).
+    TimerFired,
+    /// The transport failed for transaction `id` ([`TransactionTable::transport_error`]).
+    TransportError {
+        /// The transaction.
+        id: TransactionId,
+    },
+    /// The TU answers server transaction `id` ([`TransactionTable::respond`]).
+    Respond {
+        /// The transaction.
+        id: TransactionId,
+        /// The response.
+        response: Message,
+    },
+    /// The TU sends a non-INVITE request ([`TransactionTable::send_request`]).
+    SendRequest {
+        /// The request, its top Via carrying a fresh branch.
+        request: Message,
+        /// Where to.
+        to: Remote,
+    },
 }
 
 /// What the table asks of the driver and the TU, in order.

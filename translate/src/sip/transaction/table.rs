@@ -16,7 +16,7 @@ use super::invite_server::InviteServer;
 use super::key::TransactionKey;
 use super::server::NonInviteServer;
 use super::{
-    local_response, new_branch, new_tag, Action, Remote, State, Timers, TransactionError,
+    local_response, new_branch, new_tag, Action, Event, Remote, State, Timers, TransactionError,
     TransactionId,
 };
 
@@ -262,6 +262,25 @@ impl TransactionTable {
         }
         self.settle(id);
         Ok(())
+    }
+
+    /// Any input as an [`Event`]. Returns the new transaction's id for
+    /// [`Event::SendRequest`], `None` otherwise.
+    pub fn handle(
+        &mut self,
+        event: Event,
+        now: Instant,
+    ) -> Result<Option<TransactionId>, TransactionError> {
+        match event {
+            Event::Received { message, from } => self.receive(message, from, now)?,
+            Event::TimerFired => self.handle_timeout(now),
+            Event::TransportError { id } => self.transport_error(id)?,
+            Event::Respond { id, response } => self.respond(id, response, now)?,
+            Event::SendRequest { request, to } => {
+                return self.send_request(request, to, now).map(Some)
+            }
+        }
+        Ok(None)
     }
 
     /// The TU's response in server transaction `id` (provisional or final).

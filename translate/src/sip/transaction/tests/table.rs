@@ -177,3 +177,49 @@ fn responses_without_a_transaction_and_requests_without_via_are_reported() {
     ));
     assert!(t.is_empty());
 }
+
+#[test]
+fn events_drive_the_same_machines() {
+    let mut t = table();
+    let start = Instant::now();
+    let inv = request("INVITE", "z9hG4bKev");
+    let ev = |message: &Message| Event::Received {
+        message: message.clone(),
+        from: udp(),
+    };
+    assert_eq!(t.handle(ev(&inv), start), Ok(None));
+    let id = request_id(&drain(&mut t));
+    let rejection = reject(
+        &inv,
+        501,
+        "Not Implemented",
+        &[Method::Options],
+        t.local_tag(id).unwrap(),
+    );
+    t.handle(
+        Event::Respond {
+            id,
+            response: rejection.clone(),
+        },
+        start,
+    )
+    .unwrap();
+    assert_eq!(sent(&drain(&mut t)), [&rejection]);
+    let g = t.poll_timeout().unwrap();
+    assert_eq!(g, start + ms(500));
+    t.handle(Event::TimerFired, g).unwrap();
+    assert_eq!(sent(&drain(&mut t)), [&rejection]);
+    t.handle(ev(&ack_for(&inv, &rejection)), g).unwrap();
+    assert_eq!(t.state(id), Some(State::Invite(InviteState::Confirmed)));
+    let branch = t.new_branch();
+    let out = t.handle(
+        Event::SendRequest {
+            request: request("OPTIONS", &branch),
+            to: udp(),
+        },
+        g,
+    );
+    let cid = out.unwrap().unwrap();
+    t.handle(Event::TransportError { id: cid }, g).unwrap();
+    assert_eq!(t.state(cid), None);
+}
