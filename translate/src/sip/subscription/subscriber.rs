@@ -214,7 +214,7 @@ impl Subscriber {
         NotifyOutcome {
             response,
             dialog: Some(remote_tag),
-            created,
+            created: created && !matches!(state, SubState::Terminated(_)),
             state: Some(state),
         }
     }

@@ -130,8 +130,8 @@ impl NonInviteClient {
                     ClientState::Trying => (self.interval * 2).min(self.timers.t2),
                     _ => self.timers.t2,
                 };
-                let next = now + self.interval;
-                self.e = Some(next);
+                // A zero interval (T1 configured to 0) would never leave this loop.
+                self.e = (!self.interval.is_zero()).then(|| now + self.interval);
             }
         }
     }

@@ -199,7 +199,8 @@ impl InviteServer {
                 // Timer G.
                 self.resend(out);
                 self.g_interval = (self.g_interval * 2).min(self.timers.t2);
-                self.g = Some(now + self.g_interval);
+                // A zero interval (T1 configured to 0) would never leave this loop.
+                self.g = (!self.g_interval.is_zero()).then(|| now + self.g_interval);
             }
         }
     }

@@ -158,3 +158,26 @@ fn refuses_invite_duplicate_branch_and_requests_without_a_cookie() {
         Err(TransactionError::Malformed(_))
     ));
 }
+
+#[test]
+fn zero_timers_do_not_spin() {
+    let zero = Timers {
+        t1: ms(0),
+        t2: ms(0),
+        t4: ms(0),
+    };
+    let mut t = table_with(TableConfig {
+        timers: zero,
+        ..TableConfig::default()
+    });
+    let now = Instant::now();
+    let req = options(&mut t);
+    t.send_request(req, udp(), now).unwrap();
+    let inv = request("INVITE", "z9hG4bKzero");
+    t.receive(inv.clone(), udp(), now).unwrap();
+    let id = request_id(&drain(&mut t));
+    let _ = t.respond(id, reject(&inv, 488, "x", &[], "t"), now);
+    t.handle_timeout(now);
+    drain(&mut t);
+    assert!(t.is_empty(), "{t:?}");
+}
