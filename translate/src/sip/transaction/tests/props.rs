@@ -1,5 +1,6 @@
 //! Property: whatever the network does to the messages (drop, duplicate, delay and so
-//! reorder, up to T4) and whenever timers are fired, the tables never panic, never
+//! reorder, up to T4; or, one run in five, a reliable transport that does none of
+//! that) and whenever timers are fired, the tables never panic, never
 //! return a deadline in the past, and every transaction terminates within 64*T1 + T4
 //! of the last input to its table. The simulated TU answers every request within
 //! 10 s (a TU that never answers is covered by the guards' own tests).
@@ -59,10 +60,14 @@ fn fate() -> impl Strategy<Value = Fate> {
 
 const TU_LATENCY: Duration = Duration::from_secs(10);
 
-fn addr(last: u8) -> Remote {
+fn addr(last: u8, reliable: bool) -> Remote {
     Remote {
         addr: SocketAddr::from(([192, 0, 2, last], 5060)),
-        transport: Transport::Udp,
+        transport: if reliable {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        },
     }
 }
 
@@ -80,6 +85,8 @@ struct Sim {
     p_finals: Vec<(Message, Message)>,
     n: u32,
     bound: Duration,
+    /// TCP everywhere: the wire neither drops nor duplicates nor reorders.
+    reliable: bool,
 }
 
 const A: u8 = 10;
@@ -87,7 +94,7 @@ const B: u8 = 1;
 const P: u8 = 20;
 
 impl Sim {
-    fn new(fates: Vec<Fate>) -> Self {
+    fn new(fates: Vec<Fate>, reliable: bool) -> Self {
         let now = Instant::now();
         let t = Timers::RFC3261;
         Self {
@@ -104,11 +111,16 @@ impl Sim {
             p_finals: Vec::new(),
             n: 0,
             bound: t.t1_x64() + t.t4,
+            reliable,
         }
     }
 
     fn put(&mut self, from: Remote, to: Remote, msg: Message) {
-        let fate = self.fates[self.seq as usize % self.fates.len()];
+        let fate = if self.reliable {
+            Fate::Deliver(10)
+        } else {
+            self.fates[self.seq as usize % self.fates.len()]
+        };
         let delays = match fate {
             Fate::Deliver(d) => vec![d],
             Fate::Drop => vec![],
@@ -127,7 +139,7 @@ impl Sim {
         loop {
             let t = if a { &mut self.a } else { &mut self.b };
             let Some(action) = t.poll_action() else { break };
-            let me = addr(if a { A } else { B });
+            let me = addr(if a { A } else { B }, self.reliable);
             match action {
                 Action::Send { to, message, .. } => self.put(me, to, message),
                 Action::Request { id, request, .. } => {
@@ -205,9 +217,9 @@ impl Sim {
             self.wire.sort_by_key(|w| (w.0, w.1));
             while self.wire.first().is_some_and(|w| w.0 <= self.now) {
                 let (_, _, from, to, msg) = self.wire.remove(0);
-                if to == addr(A) {
+                if to == addr(A, self.reliable) {
                     let _ = self.a.receive(msg, from, self.now);
-                } else if to == addr(B) {
+                } else if to == addr(B, self.reliable) {
                     let _ = self.b.receive(msg, from, self.now);
                 } else {
                     self.p_receive(msg);
@@ -245,7 +257,7 @@ impl Sim {
                 self.n += 1;
                 let branch = self.a.new_branch();
                 let req = request_via("MESSAGE", &self.via(A, &branch), &format!("a{}", self.n));
-                if let Ok(id) = self.a.send_request(req, addr(B), self.now) {
+                if let Ok(id) = self.a.send_request(req, addr(B, self.reliable), self.now) {
                     self.live.push((true, id));
                 }
                 self.input();
@@ -255,16 +267,24 @@ impl Sim {
                 let branch = format!("z9hG4bKp{}", self.n);
                 let inv = request_via("INVITE", &self.via(P, &branch), &format!("p{}", self.n));
                 self.p_invites.push(inv.clone());
-                self.put(addr(P), addr(B), inv);
+                self.put(addr(P, self.reliable), addr(B, self.reliable), inv);
             }
             Op::Ack => {
                 if let Some((inv, fin)) = self.p_finals.last().cloned() {
-                    self.put(addr(P), addr(B), ack_for(&inv, &fin));
+                    self.put(
+                        addr(P, self.reliable),
+                        addr(B, self.reliable),
+                        ack_for(&inv, &fin),
+                    );
                 }
             }
             Op::Cancel => {
                 if let Some(inv) = self.p_invites.last().cloned() {
-                    self.put(addr(P), addr(B), cancel_for(&inv));
+                    self.put(
+                        addr(P, self.reliable),
+                        addr(B, self.reliable),
+                        cancel_for(&inv),
+                    );
                 }
             }
             Op::Advance(d) => self.step_to(self.now + ms(u64::from(d))),
@@ -303,8 +323,9 @@ proptest! {
     fn lossy_udp_never_panics_and_always_terminates(
         ops in prop::collection::vec(op(), 1..60),
         fates in prop::collection::vec(fate(), 1..16),
+        reliable in prop::bool::weighted(0.2),
     ) {
-        let mut sim = Sim::new(fates);
+        let mut sim = Sim::new(fates, reliable);
         for op in &ops {
             sim.run(op);
         }
