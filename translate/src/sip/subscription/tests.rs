@@ -520,3 +520,16 @@ fn our_subscriber_and_notifier_refresh_end_to_end() {
         Some(later + Duration::from_secs(900))
     );
 }
+
+#[test]
+fn notify_overtaking_the_2xx_is_accepted_and_the_wait_is_not_armed() {
+    // RFC 6665 §4.1.2.4: the NOTIFY may arrive before the SUBSCRIBE's 200.
+    let now = Instant::now();
+    let sub = subscribe(1, None, Some(600));
+    let mut s = Subscriber::new(&sub, 2).unwrap();
+    let out = s.on_notify(&notify_from("n1", 1, "pending;expires=600"), now);
+    assert_eq!((code(&out.response), out.created), (200, true));
+    let ok = response_for(&RequestEssentials::from_message(&sub), 200, "OK", "n1");
+    s.on_subscribe_response(&ok, now, Duration::from_secs(32));
+    assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(600)));
+}
