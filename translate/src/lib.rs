@@ -2,7 +2,7 @@
 //! reader, the element tree and its serializer, JIDs (RFC 7622), stanza helpers, stream
 //! and stanza error conditions, the stream negotiation state machine and the SASL
 //! mechanisms (SCRAM-SHA-1, SCRAM-SHA-256, PLAIN), and the server-to-server negotiation
-//! machines with dialback keys (`s2s`).
+//! machines with dialback keys (`s2s`), and the SIP message codec (`sip`).
 //!
 //! Nothing in this crate performs I/O, reads a clock or spawns a task: every input is
 //! bytes or an event, every output is bytes, an event or a deadline the caller keeps.
@@ -16,6 +16,7 @@ pub mod ns;
 pub mod pidf;
 pub mod s2s;
 pub mod sasl;
+pub mod sip;
 pub mod stanza;
 pub mod stream_error;
 pub mod xml;

@@ -1,0 +1,101 @@
+//! Character classes and small scanners of the RFC 3261 §25.1 grammar, shared by the
+//! parsers.
+
+/// `token` characters: alphanum and `-.!%*_+`'~`.
+pub(crate) const fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+/// Whether `s` is a non-empty `token`.
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_char)
+}
+
+/// `word` characters (Call-ID): token characters and `()<>:\"/[]?{}`.
+pub(crate) const fn is_word_char(b: u8) -> bool {
+    is_token_char(b)
+        || matches!(
+            b,
+            b'(' | b')'
+                | b'<'
+                | b'>'
+                | b':'
+                | b'\\'
+                | b'"'
+                | b'/'
+                | b'['
+                | b']'
+                | b'?'
+                | b'{'
+                | b'}'
+        )
+}
+
+/// `unreserved` characters of RFC 3261 (RFC 2396 `alphanum / mark`).
+pub(crate) const fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+        )
+}
+
+/// Linear white space inside an unfolded value: SP or HTAB.
+pub(crate) const fn is_wsp(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Whether every `%` in `s` starts a `%HH` escape.
+pub(crate) fn escapes_ok(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'%', &b[i..]) {
+        let at = i + off;
+        if at + 2 >= b.len() {
+            return false;
+        }
+        if !(b[at + 1].is_ascii_hexdigit() && b[at + 2].is_ascii_hexdigit()) {
+            return false;
+        }
+        i = at + 3;
+    }
+    true
+}
+
+/// `s` with every `%HH` escape decoded (RFC 3261 §19.1.2). The result is bytes: an
+/// escape may stand for any octet, NUL included (RFC 4475 §3.1.1.4).
+pub fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+const fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `s` without leading and trailing SP/HTAB.
+pub(crate) fn trim_wsp(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}

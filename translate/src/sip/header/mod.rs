@@ -1,0 +1,157 @@
+//! Header names and the typed views of the headers the core reads.
+//!
+//! Each view parses an unfolded raw value (see [`Message`](super::Message)); white
+//! space around separators is SP or HTAB only, since folds are already one space.
+
+mod lists;
+mod name;
+mod name_addr;
+mod scalar;
+mod via;
+mod views;
+
+pub use lists::split_list;
+pub(crate) use lists::token_list;
+pub use name::HeaderName;
+pub(crate) use name_addr::{check_address, check_address_list, delta_seconds};
+pub use name_addr::{Contact, NameAddr};
+pub(crate) use scalar::{check_call_id, max_forwards};
+pub use scalar::{CSeq, Event, MediaType, SubscriptionState};
+pub use via::Via;
+
+use nom::bytes::complete::{take_while, take_while1};
+use nom::character::complete::char;
+use nom::{IResult, Parser};
+
+use super::grammar::{is_token_char, is_wsp};
+use super::uri::Param;
+
+/// Skips SP and HTAB.
+pub(crate) fn sws(i: &str) -> &str {
+    i.trim_start_matches([' ', '\t'])
+}
+
+/// A `quoted-string`, returned with its quotes (RFC 3261 §25.1: `qdtext` and
+/// `quoted-pair`, which may quote any octet but CR and LF).
+pub(crate) fn quoted_string(i: &str) -> IResult<&str, &str> {
+    let fail = || nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Char));
+    let b = i.as_bytes();
+    if b.first() != Some(&b'"') {
+        return Err(fail());
+    }
+    let mut at = 1;
+    while at < b.len() {
+        match b[at] {
+            b'"' => return Ok((&i[at + 1..], &i[..at + 1])),
+            b'\\' => {
+                match b.get(at + 1) {
+                    Some(b'\r' | b'\n') | None => return Err(fail()),
+                    // A quoted-pair quotes one octet; a UTF-8 sequence stays whole.
+                    Some(&c) if c < 0x80 => at += 2,
+                    Some(_) => return Err(fail()),
+                }
+            }
+            c if c == b' '
+                || c == b'\t'
+                || c == 0x21
+                || (0x23..=0x7e).contains(&c)
+                || c >= 0x80 =>
+            {
+                at += 1;
+            }
+            _ => return Err(fail()),
+        }
+    }
+    Err(fail())
+}
+
+/// The text of a quoted string without its quotes and with quoted-pairs resolved.
+pub fn unquote(raw: &str) -> String {
+    let inner = raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(raw);
+    let mut out = String::with_capacity(inner.len());
+    let mut escaped = false;
+    for c in inner.chars() {
+        if escaped || c != '\\' {
+            out.push(c);
+            escaped = false;
+        } else {
+            escaped = true;
+        }
+    }
+    out
+}
+
+pub(crate) fn token(i: &str) -> IResult<&str, &str> {
+    take_while1(|c: char| c.is_ascii() && is_token_char(c as u8)).parse(i)
+}
+
+/// `gen-value = token / host / quoted-string`. Hosts include IPv6 references, and the
+/// unbracketed IPv6 addresses RFC 5118 §4.10 says to accept in `received`.
+fn gen_value(i: &str) -> IResult<&str, &str> {
+    if i.starts_with('"') {
+        return quoted_string(i);
+    }
+    take_while1(|c: char| c.is_ascii() && (is_token_char(c as u8) || matches!(c, ':' | '[' | ']')))
+        .parse(i)
+}
+
+/// `*( SEMI generic-param )`, white space allowed around `;` and `=`.
+pub(crate) fn generic_params(i: &str) -> IResult<&str, Vec<Param>> {
+    let mut params = Vec::new();
+    let rest = scan_generic_params(i, |n, v| {
+        params.push(Param::new(n, v));
+        true
+    })
+    .ok_or_else(|| nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Verify)))?;
+    Ok((rest, params))
+}
+
+/// Scans `*( SEMI generic-param )` without collecting, calling `f` for each parameter
+/// (which may refuse it); returns what follows.
+pub(crate) fn scan_generic_params<'a>(
+    mut i: &'a str,
+    mut f: impl FnMut(&'a str, Option<&'a str>) -> bool,
+) -> Option<&'a str> {
+    loop {
+        let Some(rest) = sws(i).strip_prefix(';') else {
+            return Some(i);
+        };
+        let (rest, name) = token(sws(rest)).ok()?;
+        let after = sws(rest);
+        let (rest, value) = match after.strip_prefix('=') {
+            Some(v) => {
+                let (rest, value) = gen_value(sws(v)).ok()?;
+                (rest, Some(value))
+            }
+            None => (rest, None),
+        };
+        if !f(name, value) {
+            return None;
+        }
+        i = rest;
+    }
+}
+
+/// Whether only white space is left.
+pub(crate) fn at_end(i: &str) -> bool {
+    i.bytes().all(is_wsp)
+}
+
+/// `*( SP / HTAB ) "/" *( SP / HTAB )`-style separator.
+pub(crate) fn sep(c: char) -> impl Fn(&str) -> IResult<&str, ()> {
+    move |i: &str| {
+        let (i, _) = take_while(|x: char| x == ' ' || x == '\t').parse(i)?;
+        let (i, _) = char(c).parse(i)?;
+        let (i, _) = take_while(|x: char| x == ' ' || x == '\t').parse(i)?;
+        Ok((i, ()))
+    }
+}
+
+/// At least one SP or HTAB.
+pub(crate) fn lws1(i: &str) -> IResult<&str, ()> {
+    let (i, _) = take_while1(|x: char| x == ' ' || x == '\t').parse(i)?;
+    Ok((i, ()))
+}
