@@ -51,7 +51,7 @@ impl Running {
 /// The keys outside `[c2s]` whose change from `old` to `new` waits for a restart:
 /// listeners (`s2s.listen` and `s2s.listen_tls` also turn federation on or off),
 /// hosted domains, the data directory, the admin listener, `s2s.idle_timeout_secs`,
-/// `s2s.send_queue` and `s2s.send_queue_bytes`,
+/// `s2s.send_queue`, `s2s.send_queue_bytes`, `s2s.dialback_secret_file`,
 /// `[dns]` and the log format. Federation's routes, ACL, policies, limits and trust
 /// anchors reload.
 pub fn restart_keys(old: &Config, new: &Config) -> Vec<String> {
@@ -78,6 +78,10 @@ pub fn restart_keys(old: &Config, new: &Config) -> Vec<String> {
         "s2s.idle_timeout_secs",
     );
     changed(old.s2s.send_queue != new.s2s.send_queue, "s2s.send_queue");
+    changed(
+        old.s2s.dialback_secret_file != new.s2s.dialback_secret_file,
+        "s2s.dialback_secret_file",
+    );
     changed(
         old.s2s.send_queue_bytes != new.s2s.send_queue_bytes,
         "s2s.send_queue_bytes",

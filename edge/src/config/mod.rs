@@ -142,6 +142,10 @@ pub struct S2sConfig {
     pub send_queue: usize,
     /// The same bound in bytes.
     pub send_queue_bytes: usize,
+    /// The file holding the secret dialback keys are derived from (XEP-0185); created
+    /// with 32 random bytes when missing. Absent: `dialback.key` in the data
+    /// directory. Nodes serving one domain must share it (copy the file).
+    pub dialback_secret_file: Option<PathBuf>,
     /// Per-remote-domain limits; a route may override any of them.
     pub limits: DomainLimits,
     /// Static routes (`[[s2s.route]]`).
@@ -162,6 +166,7 @@ impl Default for S2sConfig {
             idle_timeout_secs: 600,
             send_queue: 4096,
             send_queue_bytes: 4 << 20,
+            dialback_secret_file: None,
             limits: DomainLimits::default(),
             route: Vec::new(),
             acl: Vec::new(),

@@ -28,8 +28,21 @@ pub struct S2sRunning {
     pub ctx: Arc<S2sContext>,
 }
 
+/// The dialback secret: `s2s.dialback_secret_file`, else `dialback.key` in the data
+/// directory, created on first start and the same after a restart (so keys a peer
+/// is still checking stay valid, and nodes sharing the file agree).
+pub fn dialback_secret(config: &Config) -> Result<DialbackSecret, EdgeError> {
+    let path = config
+        .s2s
+        .dialback_secret_file
+        .clone()
+        .unwrap_or_else(|| config.server.data_dir.join("dialback.key"));
+    let text = crate::secrets::load_or_create(&path)?;
+    Ok(DialbackSecret::new(text.as_bytes()))
+}
+
 /// Start federation for `server` as `config` says (the caller checked that it is
-/// enabled). The dialback secret is random per process.
+/// enabled).
 pub async fn start(
     server: &Arc<Server>,
     config: &Config,
@@ -37,7 +50,7 @@ pub async fn start(
 ) -> Result<S2sRunning, EdgeError> {
     let rules = config.federation();
     let trust = S2sTrust::new(true, &config.s2s.trust)?;
-    let secret = DialbackSecret::generate(&mut rand::rng());
+    let secret = dialback_secret(config)?;
     let dns = DnsConfig {
         nameservers: (!config.dns.nameservers.is_empty()).then(|| config.dns.nameservers.clone()),
         ..DnsConfig::default()
@@ -88,4 +101,32 @@ pub async fn start(
         task,
         ctx,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dialback_secret_survives_a_restart_and_can_be_shared() {
+        let dir = std::env::temp_dir().join(format!("herald-dialback-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut config = Config::default();
+        config.server.data_dir = dir.clone();
+        let first = dialback_secret(&config).expect("created");
+        assert!(dir.join("dialback.key").exists());
+        assert_eq!(dialback_secret(&config).expect("read back"), first);
+        // Another node of the domain, pointed at a copy of the file, agrees.
+        let shared = dir.join("shared.key");
+        std::fs::copy(dir.join("dialback.key"), &shared).expect("copy");
+        let mut other = Config::default();
+        other.server.data_dir = dir.join("elsewhere");
+        other.s2s.dialback_secret_file = Some(shared);
+        assert_eq!(dialback_secret(&other).expect("shared"), first);
+        // A different file is a different secret.
+        other.s2s.dialback_secret_file = Some(dir.join("new.key"));
+        assert_ne!(dialback_secret(&other).expect("new"), first);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
