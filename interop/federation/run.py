@@ -36,7 +36,8 @@ sys.path.insert(0, str(HERE.parent / "scenarios"))
 
 from clients import Client, ScenarioError, check, describe, is_message, is_presence  # noqa: E402
 from dns import Dns, DnsError  # noqa: E402
-from peers import HOST, SERVERS, HeraldVariant, Server, ServerError, Setting, free_ports  # noqa: E402
+from peers import (HOST, SERVERS, HeraldServer, HeraldVariant, Server, ServerError,  # noqa: E402
+                   Setting, free_ports)
 from pki import PKIError, TestCA  # noqa: E402
 from slixmpp import JID  # noqa: E402
 from slixmpp.stanza import Iq, Message  # noqa: E402
@@ -663,7 +664,14 @@ async def start_all(args: argparse.Namespace, workdir: Path, kinds: list[str],
     # Dialback mode: servers trust an unrelated CA, so the peer's certificate does not
     # verify and s2s must authenticate with dialback (clients still trust the test CA).
     trust = TestCA(workdir / "pki-stranger", "Unrelated CA").cert if args.auth == "dialback" else ca.cert
-    servers = [SERVERS[k](f"{k}.example", workdir / k) for k in kinds]
+    # herald,herald: the second is herald2.example, in herald2/, so domains and
+    # directories stay distinct (ports always are: free_ports never repeats one).
+    names = [kinds[0], kinds[1] + ("2" if kinds[1] == kinds[0] else "")]
+    servers = [SERVERS[k](f"{n}.example", workdir / n) for k, n in zip(kinds, names)]
+    if isinstance(servers[1], HeraldServer):
+        # Herald as the peer (side b) listens for direct-TLS s2s too, as Prosody and
+        # ejabberd always do, so direct_tls_outbound finds a listener there.
+        servers[1].variant = HeraldVariant(listen_tls=True)
     dns = Dns(workdir / "dns", {s.domain: s.s2s_port for s in servers})
     dns.start()
     try:
@@ -693,8 +701,12 @@ async def start_all(args: argparse.Namespace, workdir: Path, kinds: list[str],
 
 async def main_async(args: argparse.Namespace) -> int:
     kinds = [k.strip() for k in args.pair.split(",")]
-    if len(kinds) != 2 or kinds[0] == kinds[1] or any(k not in SERVERS for k in kinds):
-        print(f"FAIL setup: --pair wants two different servers of {', '.join(SERVERS)}; got {args.pair!r}")
+    # Two of a kind only for Herald (two `herald serve` processes, each with its own
+    # domain, directory and ports); Prosody and ejabberd pairs of one kind are not set up.
+    if (len(kinds) != 2 or any(k not in SERVERS for k in kinds)
+            or (kinds[0] == kinds[1] and kinds[0] != "herald")):
+        print(f"FAIL setup: --pair wants two servers of {', '.join(SERVERS)} (the same one twice "
+              f"only for herald); got {args.pair!r}")
         print("0 passed, 1 failed")
         return 1
     selected = [s for s in SCENARIOS if (not args.k or args.k in s.name) and applies(s, kinds)]
