@@ -369,6 +369,10 @@ EJABBERD_PID_PATH={self.pidfile}
         modules = ["mod_roster: {}", "mod_disco: {}", "mod_ping: {}"]
         if not pkix:
             modules.append("mod_s2s_dialback: {}")
+        # s2s_max_retry_delay: after an outbound stream fails or is closed with an
+        # error (a peer's ACL refusing it), ejabberd bounces stanzas for that domain
+        # for a random 1..N seconds before it connects again; the default N is 300,
+        # which would outlast the scenarios that lift a refusal (sighup_acl_reload).
         (self.confdir / "ejabberd.yml").write_text(f"""# Written by interop/federation/peers.py for one federation run.
 hosts:
   - "{self.domain}"
@@ -383,6 +387,7 @@ outgoing_s2s_families:
 s2s_dns_timeout: 5
 s2s_dns_retries: 1
 outgoing_s2s_timeout: 10
+s2s_max_retry_delay: 2
 auth_method: internal
 auth_password_format: scram
 listen:
