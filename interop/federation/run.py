@@ -721,6 +721,9 @@ stanzas_per_sec = 150
         check(opened[0] >= 1 and opened[1] >= 1,
               f"herald's log shows (inbound, outbound) streams with {b_dom} set up: {opened}")
         links = stream_links(ctx)
+        check(any(rp == ctx.b.s2s_port for _, rp in links) and any(lp == ctx.a.s2s_port for lp, _ in links),
+              f"herald holds no connection to {b_dom}'s s2s port {ctx.b.s2s_port} or none into its own "
+              f"{ctx.a.s2s_port}: {sorted(links)}")
 
         # (1) an unrelated change: the streams with B stay.
         outcome, text = await herald.reload(dataclasses.replace(base, tables=base.tables + unrelated))
@@ -730,7 +733,7 @@ stanzas_per_sec = 150
         check(cond == "not-allowed", f"(1) the message to x.blocked.example bounced with {cond!r}, "
                                      f"want 'not-allowed' (the reloaded ACL)")
         await both_ways_on_the_same_streams(ctx, alice, bob, "the unrelated reload", opened, links)
-        notes.append("unrelated reload: same streams")
+        notes.append(f"unrelated reload: same streams, same {len(links)} connections")
 
         # (2) a broken file (that would deny B) is refused; the same streams carry on.
         outcome, text = await herald.reload(dataclasses.replace(base, tables=base.tables + deny_b),
