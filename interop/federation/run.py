@@ -926,45 +926,50 @@ async def spoofed_from_raw_s2s(ctx: Context) -> str:
     CA the servers trust for s2s (the test CA; in dialback runs the unrelated CA, which
     is what Herald trusts there), SASL EXTERNAL as rawpeer.example, a new stream. A
     message from `tester@rawpeer.example` reaches alice (the stream really is
-    authenticated). Then a message from `mallory@evil.example`, a domain not
-    authenticated on the stream: Herald ends the stream with the RFC 6120 stream error
-    `<invalid-from/>` and closes it, and alice receives nothing from mallory (checked
-    after a drain barrier on her session)."""
+    authenticated). Then a message whose `from` is in a domain not authenticated on
+    the stream: Herald ends the stream with the RFC 6120 stream error `<invalid-from/>`
+    and closes it, and alice receives nothing from that sender (checked after a drain
+    barrier on her session). Three streams, one per spoofed domain: an unknown one
+    (`mallory@evil.example`), the peer B that Herald federates with, and Herald's own
+    domain."""
     alice = await ctx.client("alice")
     check(ctx.s2s_ca is not None, "the run gave no s2s CA")
     cert = await asyncio.to_thread(ctx.s2s_ca.issue, RAW_PEER)
-    raw = RawS2s(RAW_PEER, ctx.a.domain, ctx.a.s2s_port, HOP)
-    try:
-        await raw.negotiate(cert, ctx.a.ca_file)
-        mark = alice.mark()
-        legit = f"tester@{RAW_PEER}/raw"
-        raw.send(f"<message from='{legit}' to='{alice.boundjid}' type='chat' id='legit-1'>"
-                 f"<body>from an authenticated domain</body></message>")
-        await alice.wait_for(lambda s: is_message(s, sender=legit, body="from an authenticated domain"),
-                             f"the message from {legit} over the raw stream", timeout=HOP, since=mark)
-        spoofed = "mallory@evil.example/x"
-        raw.send(f"<message from='{spoofed}' to='{alice.boundjid}' type='chat' id='spoof-1'>"
-                 f"<body>spoofed</body></message>")
-        err = await raw.next("herald's answer to the spoofed from")
-        check(err is not None, "herald closed the stream without a stream error after the spoofed from")
-        check(err.tag == f"{{{NS_STREAMS}}}error",
-              f"herald answered the spoofed from with {ET.tostring(err, encoding='unicode')[:300]}, "
-              f"want a stream error")
-        conds = [c.tag.split("}")[1] for c in err if c.tag.startswith(f"{{{NS_STREAM_ERRORS}}}")
-                 and c.tag.split("}")[1] != "text"]
-        text = err.findtext(f"{{{NS_STREAM_ERRORS}}}text") or ""
-        check(conds == ["invalid-from"], f"the stream error's condition is {conds}, want ['invalid-from']: "
-                                         f"{ET.tostring(err, encoding='unicode')[:300]}")
-        rest = await raw.next("the end of the stream after the stream error")
-        if rest is not None:
-            raise ScenarioError(f"herald sent {ET.tostring(rest, encoding='unicode')[:200]} after the "
-                                f"stream error instead of closing the stream")
-        await alice.drain()
-        alice.check_none(lambda s: is_message(s, sender="mallory@evil.example"), "mallory's message",
-                         since=mark)
-        return f"[stream error invalid-from: {text!r}]"
-    finally:
-        await raw.close()
+    texts = []
+    for n, spoofed in enumerate(("mallory@evil.example/x", f"{ctx.account('alice')}-friend@{ctx.b.domain}/x",
+                                 f"admin@{ctx.a.domain}/x"), 1):
+        raw = RawS2s(RAW_PEER, ctx.a.domain, ctx.a.s2s_port, HOP)
+        try:
+            await raw.negotiate(cert, ctx.a.ca_file)
+            mark = alice.mark()
+            legit, body = f"tester@{RAW_PEER}/raw", f"from an authenticated domain ({n})"
+            raw.send(f"<message from='{legit}' to='{alice.boundjid}' type='chat' id='legit-{n}'>"
+                     f"<body>{body}</body></message>")
+            await alice.wait_for(lambda s: is_message(s, sender=legit, body=body),
+                                 f"the message from {legit} over raw stream {n}", timeout=HOP, since=mark)
+            raw.send(f"<message from='{spoofed}' to='{alice.boundjid}' type='chat' id='spoof-{n}'>"
+                     f"<body>spoofed</body></message>")
+            err = await raw.next(f"herald's answer to the spoofed from {spoofed}")
+            check(err is not None, f"herald closed the stream without a stream error after the spoofed "
+                                   f"from {spoofed}")
+            check(err.tag == f"{{{NS_STREAMS}}}error",
+                  f"herald answered the spoofed from {spoofed} with "
+                  f"{ET.tostring(err, encoding='unicode')[:300]}, want a stream error")
+            conds = [c.tag.split("}")[1] for c in err if c.tag.startswith(f"{{{NS_STREAM_ERRORS}}}")
+                     and c.tag.split("}")[1] != "text"]
+            check(conds == ["invalid-from"], f"the stream error for the spoofed from {spoofed} is {conds}, "
+                                             f"want ['invalid-from']: {ET.tostring(err, encoding='unicode')[:300]}")
+            texts.append(err.findtext(f"{{{NS_STREAM_ERRORS}}}text") or "")
+            rest = await raw.next("the end of the stream after the stream error")
+            if rest is not None:
+                raise ScenarioError(f"herald sent {ET.tostring(rest, encoding='unicode')[:200]} after the "
+                                    f"stream error instead of closing the stream")
+            await alice.drain()
+            alice.check_none(lambda s: is_message(s, sender=JID(spoofed).bare), f"the message from {spoofed}",
+                             since=mark)
+        finally:
+            await raw.close()
+    return f"[{len(texts)} spoofed domains, each stream error invalid-from: {sorted(set(texts))}]"
 
 
 # ---------------------------------------------------------------------- runner
