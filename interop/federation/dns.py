@@ -99,6 +99,7 @@ class Dns:
         self.port = 0
         self.log_path = workdir / "dnsmasq.log"
         self.proc: subprocess.Popen | None = None
+        self.stopped = False  # stop() was called
 
     def argv(self) -> list[str]:
         args = [
@@ -112,10 +113,12 @@ class Dns:
             args.append(f"--srv-host={name},{target},{port},{priority},{weight}")
         return args
 
-    def start(self) -> "Dns":
+    def start(self, port: int = 0) -> "Dns":
+        """Start dnsmasq on `port`, or on a free port when 0."""
         if not os.path.exists(self.binary):
             raise DnsError(f"dnsmasq not found ({self.binary}); install Debian's dnsmasq-base")
-        self.port = free_udp_tcp_port()
+        self.port = port or free_udp_tcp_port()
+        self.stopped = False
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
@@ -141,7 +144,14 @@ class Dns:
             # bounded by START_TIMEOUT.
             time.sleep(0.05)
 
+    def exited(self) -> int | None:
+        """dnsmasq's exit status if it has exited (without stop() being called), else None."""
+        if self.proc is None or self.stopped:
+            return None
+        return self.proc.poll()
+
     def stop(self) -> None:
+        self.stopped = True
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)

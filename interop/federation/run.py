@@ -1131,6 +1131,19 @@ async def main_async(args: argparse.Namespace) -> int:
     passed = failed = 0
     try:
         for sc in selected:
+            # The run's dnsmasq is a child of this process and only this run stops it.
+            # If it has exited anyway (something else on the machine ended it: once, in
+            # a run on a shared machine, every lookup after the first timed out), say so
+            # and start it again on its port, so that the scenarios after it test the
+            # servers and not a missing DNS server.
+            rc = dns.exited()
+            if rc is not None:
+                emit(f"NOTE the run's dnsmasq exited ({rc}) before {sc.name} without this run stopping "
+                     f"it; starting it again on {HOST}:{dns.port}. Its log ends:\n{dns.log_tail(3)}")
+                try:
+                    dns.start(dns.port)
+                except DnsError as e:
+                    emit(f"NOTE starting the run's dnsmasq again failed: {e}")
             ok, reason = await run_scenario(a, b, sc, args.timeout, workdir, s2s_ca)
             if ok:
                 emit(f"PASS {sc.name} {reason}")
