@@ -33,6 +33,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from dns import candidate_ports
 from pki import Issued
 
 HOST = "127.0.0.1"
@@ -66,17 +67,23 @@ _HANDED_OUT: set[int] = set()
 def free_ports(n: int) -> list[int]:
     """n distinct free TCP ports on 127.0.0.1 (held open together while choosing),
     none of them handed out before in this process: servers pick their ports one after
-    the other and listen only later, so the kernel could offer one twice."""
+    the other and listen only later, so the kernel could offer one twice. They come
+    from below the kernel's ephemeral range (dns.listen_port_range), so no outgoing
+    connection can take one while its server restarts."""
     socks, ports = [], []
     try:
-        for _ in range(n + 50):
+        for candidate in candidate_ports(n + 200):
             if len(ports) == n:
                 break
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
+            try:
+                s.bind((HOST, candidate))
+            except OSError:  # taken
+                s.close()
+                continue
             socks.append(s)
             port = s.getsockname()[1]
-            if port not in _HANDED_OUT:
+            if port not in _HANDED_OUT and port not in ports:
                 ports.append(port)
         if len(ports) < n:
             raise ServerError(f"could not find {n} unused ports on {HOST}")
