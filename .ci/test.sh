@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, with its own set-up: the command the README names.
 #   bash .ci/test.sh            lint, build, fuzz smoke pass, interop with real clients
-#                               (slixmpp), federation interop (Herald with Prosody and
-#                               with ejabberd, and the control pair), tlsfuzzer's short set, unit, property and
+#                               (slixmpp), federation interop (Herald with Prosody, with
+#                               ejabberd and with Herald, and the control pair), tlsfuzzer's short set, unit, property and
 #                               integration tests
 #   HERALD_SKIP_FUZZ=1 ...      skip the fuzz smoke pass (it needs cargo-fuzz)
 # Every suite runs even when an earlier one failed; the last line sums them all:
@@ -60,10 +60,11 @@ else
 fi
 
 # The federation suite: Herald federating with real Prosody and ejabberd on loopback,
-# through the suite's own dnsmasq and test CA, with certificates (PKIX, SASL EXTERNAL)
-# and with dialback (the peers do not trust each other's CA); and Prosody <-> ejabberd,
-# the control pair that shows the harness itself is sound.
-for pair in herald,prosody herald,ejabberd prosody,ejabberd; do
+# and with a second Herald (two `herald serve` processes), through the suite's own
+# dnsmasq and test CA, with certificates (PKIX, SASL EXTERNAL) and with dialback (the
+# peers do not trust each other's CA); and Prosody <-> ejabberd, the control pair that
+# shows the harness itself is sound.
+for pair in herald,prosody herald,ejabberd herald,herald prosody,ejabberd; do
   for auth in pkix dialback; do
     log "federation interop: $pair, s2s auth $auth"
     out=$(HERALD_BIN="$HERALD_BIN" python3 interop/federation/run.py --pair "$pair" --auth "$auth" 2>&1)

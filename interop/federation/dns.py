@@ -43,15 +43,36 @@ class DnsError(RuntimeError):
     pass
 
 
+def listen_port_range() -> tuple[int, int]:
+    """Where the suite picks its listening ports: below the kernel's ephemeral range
+    (net.ipv4.ip_local_port_range), from 10000. A port in the ephemeral range can be
+    taken, while its server restarts, as the source port of any outgoing connection
+    on the machine (a TCP connection to a port nobody listens on can even connect to
+    itself): ejabberd once failed to start again in peer_restart with `eaddrinuse`.
+    (0, 0) when that range is too small: the kernel then chooses (port 0)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+    return (10000, low - 1) if low - 10000 >= 2000 else (0, 0)
+
+
+def candidate_ports(tries: int):
+    """Ports to try, `tries` of them: random ones from listen_port_range(), or 0."""
+    low, high = listen_port_range()
+    for _ in range(tries):
+        yield random.randint(low, high) if high else 0
+
+
 def free_udp_tcp_port() -> int:
     """A port free on 127.0.0.1 for both UDP and TCP (dnsmasq listens on both)."""
-    for _ in range(50):
+    for candidate in candidate_ports(200):
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            u.bind((HOST, 0))
-            port = u.getsockname()[1]
             try:
+                u.bind((HOST, candidate))
+                port = u.getsockname()[1]
                 t.bind((HOST, port))
             except OSError:
                 continue
@@ -99,6 +120,7 @@ class Dns:
         self.port = 0
         self.log_path = workdir / "dnsmasq.log"
         self.proc: subprocess.Popen | None = None
+        self.stopped = False  # stop() was called
 
     def argv(self) -> list[str]:
         args = [
@@ -112,10 +134,12 @@ class Dns:
             args.append(f"--srv-host={name},{target},{port},{priority},{weight}")
         return args
 
-    def start(self) -> "Dns":
+    def start(self, port: int = 0) -> "Dns":
+        """Start dnsmasq on `port`, or on a free port when 0."""
         if not os.path.exists(self.binary):
             raise DnsError(f"dnsmasq not found ({self.binary}); install Debian's dnsmasq-base")
-        self.port = free_udp_tcp_port()
+        self.port = port or free_udp_tcp_port()
+        self.stopped = False
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
@@ -141,7 +165,14 @@ class Dns:
             # bounded by START_TIMEOUT.
             time.sleep(0.05)
 
+    def exited(self) -> int | None:
+        """dnsmasq's exit status if it has exited (without stop() being called), else None."""
+        if self.proc is None or self.stopped:
+            return None
+        return self.proc.poll()
+
     def stop(self) -> None:
+        self.stopped = True
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)

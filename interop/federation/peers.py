@@ -15,7 +15,8 @@ own id (PID, or the process group it leads).
     ok, why = await server.stop()
 
 Implementations: `ProsodyServer` (Debian's prosody), `EjabberdServer` (Debian's
-ejabberd) and `HeraldServer` (a stub until Herald's s2s edge exists).
+ejabberd) and `HeraldServer` (`herald serve`; it can also reload its configuration
+with SIGHUP and report its `/metrics`).
 """
 
 from __future__ import annotations
@@ -28,15 +29,18 @@ import shutil
 import signal
 import socket
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from dns import candidate_ports
 from pki import Issued
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 60.0
 STOP_GRACE = 15.0
 CLI_TIMEOUT = 60.0
+RELOAD_TIMEOUT = 10.0
 
 
 class ServerError(RuntimeError):
@@ -63,17 +67,23 @@ _HANDED_OUT: set[int] = set()
 def free_ports(n: int) -> list[int]:
     """n distinct free TCP ports on 127.0.0.1 (held open together while choosing),
     none of them handed out before in this process: servers pick their ports one after
-    the other and listen only later, so the kernel could offer one twice."""
+    the other and listen only later, so the kernel could offer one twice. They come
+    from below the kernel's ephemeral range (dns.listen_port_range), so no outgoing
+    connection can take one while its server restarts."""
     socks, ports = [], []
     try:
-        for _ in range(n + 50):
+        for candidate in candidate_ports(n + 200):
             if len(ports) == n:
                 break
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
+            try:
+                s.bind((HOST, candidate))
+            except OSError:  # taken
+                s.close()
+                continue
             socks.append(s)
             port = s.getsockname()[1]
-            if port not in _HANDED_OUT:
+            if port not in _HANDED_OUT and port not in ports:
                 ports.append(port)
         if len(ports) < n:
             raise ServerError(f"could not find {n} unused ports on {HOST}")
@@ -366,6 +376,10 @@ EJABBERD_PID_PATH={self.pidfile}
         modules = ["mod_roster: {}", "mod_disco: {}", "mod_ping: {}"]
         if not pkix:
             modules.append("mod_s2s_dialback: {}")
+        # s2s_max_retry_delay: after an outbound stream fails or is closed with an
+        # error (a peer's ACL refusing it), ejabberd bounces stanzas for that domain
+        # for a random 1..N seconds before it connects again; the default N is 300,
+        # which would outlast the scenarios that lift a refusal (sighup_acl_reload).
         (self.confdir / "ejabberd.yml").write_text(f"""# Written by interop/federation/peers.py for one federation run.
 hosts:
   - "{self.domain}"
@@ -380,6 +394,7 @@ outgoing_s2s_families:
 s2s_dns_timeout: 5
 s2s_dns_retries: 1
 outgoing_s2s_timeout: 10
+s2s_max_retry_delay: 2
 auth_method: internal
 auth_password_format: scram
 listen:
@@ -551,8 +566,12 @@ class HeraldServer(Server):
         self.config = workdir / "herald.toml"
         self.log = workdir / "herald.log"
         self.variant = HeraldVariant()
+        # The admin listener (/metrics) on a port of its own; its bearer token is the
+        # file Herald generates in its data directory on first start.
+        (self.admin_port,) = free_ports(1)
+        self.token_file = workdir / "data" / "admin.token"
 
-    def write_config(self, s: Setting) -> None:
+    def write_config(self, s: Setting, extra: str = "") -> None:
         v = self.variant
         dns_port = v.dns_port or s.dns_port
         listen_tls = f'"{HOST}:{self.s2s_tls_port}"' if v.listen_tls else ""
@@ -573,7 +592,7 @@ listen = ["{HOST}:{self.c2s_port}"]
 listen_tls = []
 
 [admin]
-listen = "{HOST}:0"
+listen = "{HOST}:{self.admin_port}"
 
 [s2s]
 listen = ["{HOST}:{self.s2s_port}"]
@@ -587,7 +606,7 @@ nameservers = ["{HOST}:{dns_port}"]
 
 [log]
 level = "{'debug' if s.debug else 'info'}"
-{v.tables}""")
+{v.tables}{extra}""")
 
     async def start(self, setting: Setting) -> None:
         if not os.access(self.binary, os.X_OK):
@@ -621,6 +640,83 @@ level = "{'debug' if s.debug else 'info'}"
         with open(self.log, "a") as f:
             f.write(f"---- interop/federation: restarting with variant {variant}\n")
         return await self.restart()
+
+    def log_size(self) -> int:
+        """Where the log ends now: `log_since(mark)` reads what came after."""
+        try:
+            return self.log.stat().st_size
+        except OSError:
+            return 0
+
+    def log_since(self, mark: int) -> str:
+        try:
+            with open(self.log, "rb") as f:
+                f.seek(mark)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    async def reload(self, variant: "HeraldVariant", broken: str = "") -> tuple[str, str]:
+        """Rewrite herald.toml for `variant` (with `broken` appended verbatim: text that
+        makes the file fail to load) and send SIGHUP to Herald's PID, without a
+        restart. Returns ("reloaded" or "refused", the log lines the reload wrote),
+        once Herald's log says which (`configuration reloaded` or `reload refused`);
+        raises ServerError if it says neither within RELOAD_TIMEOUT. A refused reload
+        keeps the running rules, so `self.variant` is changed only by one that took."""
+        if not self.alive():
+            raise ServerError("herald is not running: nothing to reload")
+        old = self.variant
+        self.variant = variant
+        try:
+            self.write_config(self.setting, extra=broken)
+        finally:
+            self.variant = old
+        with open(self.log, "a") as f:
+            f.write(f"---- interop/federation: SIGHUP (pid {self.proc.pid}) with variant {variant}"
+                    f"{' and a broken file' if broken else ''}\n")
+        mark = self.log_size()
+        os.kill(self.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while True:
+            text = self.log_since(mark)
+            if "configuration reloaded" in text:
+                self.variant = variant
+                return "reloaded", text
+            if "reload refused" in text:
+                return "refused", text
+            if not self.alive():
+                raise ServerError(f"herald exited ({self.proc.returncode}) on SIGHUP:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise ServerError(f"herald's log shows no outcome of SIGHUP within {RELOAD_TIMEOUT:g}s:\n"
+                                  f"{text[-2000:]}")
+            # Polling a log file, which has no readiness signal: every 50 ms, bounded.
+            await asyncio.sleep(0.05)
+
+    async def metrics(self) -> str:
+        """The Prometheus text of GET /metrics on the admin listener (bearer token)."""
+        token = self.token_file.read_text().strip()
+        req = urllib.request.Request(f"http://{HOST}:{self.admin_port}/metrics",
+                                     headers={"Authorization": f"Bearer {token}"})
+
+        def get() -> str:
+            with urllib.request.urlopen(req, timeout=5.0) as r:
+                return r.read().decode()
+
+        try:
+            return await asyncio.to_thread(get)
+        except OSError as e:
+            raise ServerError(f"GET /metrics on {HOST}:{self.admin_port} failed: {e}") from None
+
+    async def s2s_streams(self, domain: str) -> dict[str, int]:
+        """herald_s2s_streams for `domain`: direction ("in", "out") -> established
+        streams (0 for a direction with no series yet)."""
+        found = {"in": 0, "out": 0}
+        for line in (await self.metrics()).splitlines():
+            if line.startswith("herald_s2s_streams{") and f'domain="{domain}"' in line:
+                for d in found:
+                    if f'direction="{d}"' in line:
+                        found[d] = int(float(line.rsplit(" ", 1)[1]))
+        return found
 
     def log_tail(self, lines: int = 30) -> str:
         return _tail(self.log, lines)

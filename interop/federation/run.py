@@ -18,14 +18,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import dataclasses
 import logging
+import os
+import re
 import shutil
 import signal
+import ssl
 import sys
 import tempfile
 import time
 import traceback
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -36,8 +41,9 @@ sys.path.insert(0, str(HERE.parent / "scenarios"))
 
 from clients import Client, ScenarioError, check, describe, is_message, is_presence  # noqa: E402
 from dns import Dns, DnsError  # noqa: E402
-from peers import HOST, SERVERS, HeraldVariant, Server, ServerError, Setting, free_ports  # noqa: E402
-from pki import PKIError, TestCA  # noqa: E402
+from peers import (HOST, SERVERS, HeraldServer, HeraldVariant, Server, ServerError,  # noqa: E402
+                   Setting, free_ports)
+from pki import Issued, PKIError, TestCA  # noqa: E402
 from slixmpp import JID  # noqa: E402
 from slixmpp.stanza import Iq, Message  # noqa: E402
 
@@ -109,10 +115,15 @@ def applies(sc: Scenario, kinds: list[str]) -> bool:
 class Context:
     """What a scenario sees: the two servers (a, b), its accounts, and clients."""
 
-    def __init__(self, a: Server, b: Server, sc: Scenario, workdir: Path | None = None) -> None:
+    def __init__(self, a: Server, b: Server, sc: Scenario, workdir: Path | None = None,
+                 s2s_ca: TestCA | None = None) -> None:
         self.a, self.b = a, b
         self.scenario = sc
         self.workdir = workdir
+        # The CA the servers trust for s2s (the test CA in PKIX runs, the unrelated CA
+        # in dialback runs): a scenario that plays a server itself gets its certificate
+        # from it.
+        self.s2s_ca = s2s_ca
         self.clients: list[Client] = []
         self.dns: Dns | None = None  # Herald's own dnsmasq, when the setup asks for one
         self.peer_dns: Dns | None = None  # the peer's, likewise
@@ -518,13 +529,14 @@ async def direct_tls_outbound(ctx: Context) -> None:
     await deliver(bob, alice, alice.boundjid, "and back", FIRST_HOP)
 
 
-@scenario("direct_tls_inbound", users=(("alice", "a"), ("bob", "b")), peers=("prosody",),
+@scenario("direct_tls_inbound", users=(("alice", "a"), ("bob", "b")), peers=("prosody", "herald"),
           herald=lambda ctx: HeraldSetup(listen_tls=True, peer_srv=[
               (f"_xmpps-server._tcp.{ctx.a.domain}", "localhost", ctx.a.s2s_tls_port, 0, 0),
           ]))
 async def direct_tls_inbound(ctx: Context) -> None:
     """Herald listens for direct-TLS s2s ([s2s] listen_tls); the peer (Prosody 0.12,
-    which looks up `_xmpps-server` before `_xmpp-server`) resolves through a dnsmasq
+    which looks up `_xmpps-server` before `_xmpp-server`, or a second Herald, which
+    pools both record kinds) resolves through a dnsmasq
     that publishes only `_xmpps-server._tcp.A` pointing at that listener: no
     `_xmpp-server` and no address record for A. So bob's message can reach alice only
     over a direct-TLS stream into Herald. alice's reply goes back as usual."""
@@ -573,6 +585,393 @@ async def peer_restart(ctx: Context) -> str:
     return f"[message sent while {ctx.b.kind} was down: {outcome}{after}]"
 
 
+# ------------------------------------------------ Herald reloading by SIGHUP, live
+
+
+def herald_links(pid: int) -> set[tuple[int, int]]:
+    """(local port, remote port) of every established TCP connection (IPv4) the
+    process `pid` holds: its socket inodes (/proc/PID/fd) looked up in /proc/net/tcp."""
+    inodes = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    links = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if len(f) > 9 and f[3] == "01" and f[9] in inodes:  # 01: ESTABLISHED
+            links.add((int(f[1].rsplit(":", 1)[1], 16), int(f[2].rsplit(":", 1)[1], 16)))
+    return links
+
+
+def stream_links(ctx: Context) -> set[tuple[int, int]]:
+    """Herald's (side a) connections with the peer's s2s listener (outbound) and into
+    its own s2s listener (inbound: only the peer connects there in this run)."""
+    return {(lp, rp) for lp, rp in herald_links(ctx.a.proc.pid)
+            if rp == ctx.b.s2s_port or lp == ctx.a.s2s_port}
+
+
+def streams_opened(herald: HeraldServer, domain: str) -> tuple[int, int]:
+    """How many streams with `domain` Herald's log says it has set up since it was
+    first started: (inbound authenticated, outbound up)."""
+    text = herald.log_since(0)
+    inbound = sum(1 for line in text.splitlines()
+                  if "inbound stream authenticated" in line and f"remote={domain} " in line + " ")
+    outbound = sum(1 for line in text.splitlines()
+                   if "outbound stream up" in line and f"s2s-out{{remote={domain}}}" in line)
+    return inbound, outbound
+
+
+async def wait_streams(herald: HeraldServer, domain: str, want: dict[str, int], what: str,
+                       timeout: float = HOP) -> None:
+    """Until Herald's herald_s2s_streams for `domain` is `want` ({"in": n, "out": m})."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = await herald.s2s_streams(domain)
+        if got == want:
+            return
+        if time.monotonic() > deadline:
+            raise ScenarioError(f"{what}: herald_s2s_streams for {domain} is {got}, want {want} "
+                                f"(waited {timeout:g}s)")
+        # /metrics has no change notification: one request every 50 ms, bounded.
+        await asyncio.sleep(0.05)
+
+
+def reload_closed(text: str) -> int:
+    """The `closed` count of Herald's `s2s rules reloaded closed=N` line."""
+    m = re.search(r"s2s rules reloaded closed=(\d+)", text)
+    check(m is not None, f"no 's2s rules reloaded closed=N' line in herald's log after SIGHUP:\n{text[-1500:]}")
+    return int(m.group(1))
+
+
+async def bounce(sender: Client, to: str, body: str, timeout: float) -> str:
+    """sender writes to `to`; the message comes back as an error from `to`: its condition."""
+    mark = sender.mark()
+    sender.send_message(mto=to, mbody=body, mtype="chat")
+    err = await sender.wait_for(lambda s: is_message(s, sender=to, mtype="error"),
+                                f"an error message from {to} for {body!r}", timeout=timeout, since=mark)
+    return error_condition(err)
+
+
+async def both_ways_on_the_same_streams(ctx: Context, alice: Client, bob: Client, step: str,
+                                        before: tuple, links: set) -> None:
+    """Messages cross both ways, and Herald still has exactly the streams of `before`
+    (streams_opened counts) with no connection outside `links`."""
+    await deliver(alice, bob, ctx.jid("bob"), f"alice after {step}", HOP)
+    await deliver(bob, alice, alice.boundjid, f"bob after {step}", HOP)
+    await wait_streams(ctx.a, ctx.b.domain, {"in": 1, "out": 1}, f"after {step}")
+    now = streams_opened(ctx.a, ctx.b.domain)
+    check(now == before, f"after {step}: herald set up streams with {ctx.b.domain} again: "
+                         f"(inbound, outbound) opened {before} before, {now} now")
+    new = stream_links(ctx) - links
+    check(not new, f"after {step}: herald has new s2s connections {sorted(new)} "
+                   f"(before: {sorted(links)})")
+
+
+@scenario("sighup_acl_reload", users=(("alice", "a"), ("bob", "b")), order=1, herald_only=True)
+async def sighup_acl_reload(ctx: Context) -> str:
+    """Herald federates with B (streams up both ways), and its herald.toml is rewritten
+    and Herald sent SIGHUP (by PID), five times:
+    (1) a deny for `*.blocked.example` and another `[s2s.limits]` rate: reloaded, a
+    message to that domain bounces `not-allowed`, and messages cross both ways on the
+    same streams (herald_s2s_streams 1 in, 1 out; no new stream in Herald's log; no new
+    TCP connection of Herald's with B);
+    (2) a file that denies B but does not load (an unknown key): refused, the same
+    streams keep carrying messages both ways;
+    (3) a deny for B (both directions): Herald closes both streams (`closed=2`, the
+    gauges drop to 0); alice's message bounces `not-allowed`; bob's message does not
+    reach alice (it bounces back to bob, recorded, or nothing comes within the wait);
+    bob gets nothing from alice;
+    (4) a file that lifts the deny but does not load: refused, alice's message still
+    bounces `not-allowed`;
+    (5) the run's own configuration: messages flow both ways again (B may bounce
+    bob's first tries while it backs off from the refusals: retried once a second).
+    Herald keeps its run configuration afterwards, restored also when a step fails."""
+    herald = ctx.a
+    check(isinstance(herald, HeraldServer), "side a must be herald")
+    base = herald.variant
+    b_dom = ctx.b.domain
+    deny_b = f"""
+[[s2s.acl]]
+domain = "{b_dom}"
+action = "deny"
+direction = "both"
+"""
+    unrelated = """
+[[s2s.acl]]
+domain = "*.blocked.example"
+action = "deny"
+direction = "both"
+
+[s2s.limits]
+stanzas_per_sec = 150
+"""
+    notes = []
+    restored = False
+    try:
+        alice, bob = await ctx.client("alice"), await ctx.client("bob")
+        await deliver(alice, bob, ctx.jid("bob"), "before any reload", FIRST_HOP)
+        await deliver(bob, alice, alice.boundjid, "and back before any reload", FIRST_HOP)
+        await wait_streams(herald, b_dom, {"in": 1, "out": 1}, "before the reloads")
+        opened = streams_opened(herald, b_dom)
+        check(opened[0] >= 1 and opened[1] >= 1,
+              f"herald's log shows (inbound, outbound) streams with {b_dom} set up: {opened}")
+        links = stream_links(ctx)
+        check(any(rp == ctx.b.s2s_port for _, rp in links) and any(lp == ctx.a.s2s_port for lp, _ in links),
+              f"herald holds no connection to {b_dom}'s s2s port {ctx.b.s2s_port} or none into its own "
+              f"{ctx.a.s2s_port}: {sorted(links)}")
+
+        # (1) an unrelated change: the streams with B stay.
+        outcome, text = await herald.reload(dataclasses.replace(base, tables=base.tables + unrelated))
+        check(outcome == "reloaded", f"(1) reload refused:\n{text[-1500:]}")
+        check(reload_closed(text) == 0, f"(1) the unrelated reload closed streams:\n{text[-1500:]}")
+        cond = await bounce(alice, "someone@x.blocked.example", "to a denied domain", HOP)
+        check(cond == "not-allowed", f"(1) the message to x.blocked.example bounced with {cond!r}, "
+                                     f"want 'not-allowed' (the reloaded ACL)")
+        await both_ways_on_the_same_streams(ctx, alice, bob, "the unrelated reload", opened, links)
+        notes.append(f"unrelated reload: same streams, same {len(links)} connections")
+
+        # (2) a broken file (that would deny B) is refused; the same streams carry on.
+        outcome, text = await herald.reload(dataclasses.replace(base, tables=base.tables + deny_b),
+                                            broken="no_such_key = 1\n")
+        check(outcome == "refused", f"(2) a broken file was not refused: {outcome}:\n{text[-1500:]}")
+        await both_ways_on_the_same_streams(ctx, alice, bob, "the refused reload", opened, links)
+        notes.append("broken file refused")
+
+        # (3) deny B: both streams close, nothing crosses.
+        before = await herald.s2s_streams(b_dom)
+        outcome, text = await herald.reload(dataclasses.replace(base, tables=base.tables + deny_b))
+        check(outcome == "reloaded", f"(3) reload refused:\n{text[-1500:]}")
+        closed = reload_closed(text)
+        check(closed == before["in"] + before["out"],
+              f"(3) the deny closed {closed} streams, want {before['in'] + before['out']} ({before})")
+        check(f"domain={b_dom}" in text and "s2s stream closed: the reloaded ACL denies it" in text,
+              f"(3) herald's log does not say it closed the streams with {b_dom}:\n{text[-1500:]}")
+        await wait_streams(herald, b_dom, {"in": 0, "out": 0}, "(3) after the deny")
+        mark_a, mark_b = alice.mark(), bob.mark()
+        cond = await bounce(alice, ctx.jid("bob"), "denied by the reload", HOP)
+        check(cond == "not-allowed", f"(3) alice's message to bob bounced with {cond!r}, want 'not-allowed'")
+        refused = "refused by the reload"
+        bob.send_message(mto=alice.boundjid, mbody=refused, mtype="chat")
+        try:
+            how, got = await first_of({
+                "delivered": alice.wait_for(lambda s: is_message(s, sender=bob.boundjid, body=refused),
+                                            "bob's message", timeout=FIRST_HOP, since=mark_a),
+                "bounced": bob.wait_for(lambda s: is_message(s, sender=alice.boundjid, mtype="error"),
+                                        "an error from alice", timeout=FIRST_HOP, since=mark_b),
+            }, "bob's message to alice arriving or bouncing", FIRST_HOP)
+        except ScenarioError:  # neither within the wait: nothing came back, which is allowed
+            how, got = "nothing came back", None
+        check(how != "delivered", f"(3) bob's message reached alice although herald denies {b_dom}")
+        await alice.drain()
+        alice.check_none(lambda s: is_message(s, sender=bob.boundjid), "bob's message while denied",
+                         since=mark_a)
+        await bob.sync()
+        bob.check_none(lambda s: is_message(s, sender=alice.boundjid), "alice's message while denied",
+                       since=mark_b)
+        notes.append(f"deny closed {closed} streams; alice -> bob {cond}; bob -> alice "
+                     + (f"bounced ({error_condition(got)})" if how == "bounced" else how))
+
+        # (4) a broken file that would lift the deny: refused, still denied.
+        outcome, text = await herald.reload(base, broken="[[s2s.acl]]\ndomain = 7\n")
+        check(outcome == "refused", f"(4) a broken file was not refused: {outcome}:\n{text[-1500:]}")
+        cond = await bounce(alice, ctx.jid("bob"), "still denied", HOP)
+        check(cond == "not-allowed", f"(4) after the refused reload alice's message bounced with {cond!r}, "
+                                     f"want 'not-allowed' (the deny still in force)")
+
+        # (5) the run's configuration again: delivery is back.
+        outcome, text = await herald.reload(base)
+        check(outcome == "reloaded", f"(5) reload refused:\n{text[-1500:]}")
+        restored = True
+        await deliver(alice, bob, ctx.jid("bob"), "the deny is lifted", FIRST_HOP)
+        bounces = await deliver_after_backoff(bob, alice, alice.boundjid, "bob after the lift", FIRST_HOP)
+        await wait_streams(herald, b_dom, {"in": 1, "out": 1}, "(5) after the lift")
+        notes.append("lifted: delivered both ways" + (f" (bob's first {len(bounces)} bounced: "
+                                                      f"{', '.join(sorted(set(bounces)))})" if bounces else ""))
+        return "[" + "; ".join(notes) + "]"
+    finally:
+        if not restored and herald.alive():
+            try:
+                outcome, _ = await herald.reload(base)
+            except ServerError:
+                outcome = "failed"
+            if outcome != "reloaded":
+                await herald.reconfigure(base)
+
+
+# ------------------------------------------------ a spoofed `from` on a raw s2s stream
+
+NS_STREAMS = "http://etherx.jabber.org/streams"
+NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
+NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+NS_STREAM_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams"
+
+
+class RawS2s:
+    """The initiating side of an s2s stream, written out by hand on an asyncio socket:
+    stream headers, STARTTLS with a client certificate, SASL EXTERNAL (XEP-0178),
+    stanzas as text. Elements the server sends are parsed with a pull parser, one per
+    stream (a new one after each restart). Every read is bounded by `timeout`."""
+
+    def __init__(self, local: str, remote: str, port: int, timeout: float) -> None:
+        self.local, self.remote, self.port, self.timeout = local, remote, port, timeout
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.parser: ET.XMLPullParser | None = None
+        self.depth = 0
+        self.elements: list[ET.Element] = []  # complete top-level elements not yet read
+        self.closed = False  # the server closed the stream or the connection
+        self.header: dict[str, str] = {}
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.wait_for(
+            asyncio.open_connection(HOST, self.port), self.timeout)
+
+    def send(self, xml: str) -> None:
+        self.writer.write(xml.encode())
+
+    async def open_stream(self) -> ET.Element:
+        """Send a stream header, read the server's and its features."""
+        self.parser = ET.XMLPullParser(events=("start", "end"))
+        self.depth, self.elements, self.header = 0, [], {}
+        self.send(f"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                  f"xmlns:stream='{NS_STREAMS}' from='{self.local}' to='{self.remote}' version='1.0'>")
+        return await self.expect(f"{{{NS_STREAMS}}}features", "stream features")
+
+    async def next(self, what: str) -> ET.Element | None:
+        """The next top-level element, or None once the server closed the stream."""
+        deadline = time.monotonic() + self.timeout
+        while not self.elements:
+            if self.closed:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ScenarioError(f"raw s2s: nothing within {self.timeout:g}s while waiting for {what}")
+            try:
+                data = await asyncio.wait_for(self.reader.read(65536), left)
+            except asyncio.TimeoutError:
+                continue
+            except (ConnectionError, ssl.SSLError):
+                data = b""
+            if not data:
+                self.closed = True
+                continue
+            self.parser.feed(data)
+            for event, el in self.parser.read_events():
+                if event == "start":
+                    if self.depth == 0:
+                        self.header = dict(el.attrib)
+                    self.depth += 1
+                else:
+                    self.depth -= 1
+                    if self.depth == 1:
+                        self.elements.append(el)
+                    elif self.depth == 0:
+                        self.closed = True
+        return self.elements.pop(0)
+
+    async def expect(self, tag: str, what: str) -> ET.Element:
+        el = await self.next(what)
+        if el is None:
+            raise ScenarioError(f"raw s2s: the server closed the stream while waiting for {what}")
+        if el.tag != tag:
+            raise ScenarioError(f"raw s2s: got {ET.tostring(el, encoding='unicode')[:300]} "
+                                f"while waiting for {what}")
+        return el
+
+    async def negotiate(self, cert: Issued, ca_file: str) -> None:
+        """STARTTLS (presenting `cert`, verifying the server against `ca_file`), SASL
+        EXTERNAL as `local`, and the restarted stream after it."""
+        await self.connect()
+        features = await self.open_stream()
+        check(features.find(f"{{{NS_TLS}}}starttls") is not None,
+              f"raw s2s: no <starttls/> offered: {ET.tostring(features, encoding='unicode')}")
+        self.send(f"<starttls xmlns='{NS_TLS}'/>")
+        await self.expect(f"{{{NS_TLS}}}proceed", "<proceed/>")
+        tls = ssl.create_default_context(cafile=ca_file)
+        tls.load_cert_chain(str(cert.chain), str(cert.key))
+        await self.writer.start_tls(tls, server_hostname=self.remote, ssl_handshake_timeout=self.timeout)
+        features = await self.open_stream()
+        mechs = [m.text for m in features.iter(f"{{{NS_SASL}}}mechanism")]
+        check("EXTERNAL" in mechs, f"raw s2s: SASL EXTERNAL not offered after TLS (mechanisms {mechs}): "
+                                   f"{ET.tostring(features, encoding='unicode')}")
+        authzid = base64.b64encode(self.local.encode()).decode()
+        self.send(f"<auth xmlns='{NS_SASL}' mechanism='EXTERNAL'>{authzid}</auth>")
+        await self.expect(f"{{{NS_SASL}}}success", "SASL <success/>")
+        await self.open_stream()
+
+    async def close(self) -> None:
+        if self.writer is None:
+            return
+        try:
+            if not self.closed:
+                self.send("</stream:stream>")
+            self.writer.close()
+            await asyncio.wait_for(self.writer.wait_closed(), 2.0)
+        except (OSError, ssl.SSLError, asyncio.TimeoutError):
+            pass
+
+
+RAW_PEER = "rawpeer.example"
+
+
+@scenario("spoofed_from_raw_s2s", users=(("alice", "a"),), herald_only=True)
+async def spoofed_from_raw_s2s(ctx: Context) -> str:
+    """A raw TCP socket (no XMPP library) plays the server `rawpeer.example` towards
+    Herald's s2s listener: STARTTLS with a client certificate for that domain from the
+    CA the servers trust for s2s (the test CA; in dialback runs the unrelated CA, which
+    is what Herald trusts there), SASL EXTERNAL as rawpeer.example, a new stream. A
+    message from `tester@rawpeer.example` reaches alice (the stream really is
+    authenticated). Then a message whose `from` is in a domain not authenticated on
+    the stream: Herald ends the stream with the RFC 6120 stream error `<invalid-from/>`
+    and closes it, and alice receives nothing from that sender (checked after a drain
+    barrier on her session). Three streams, one per spoofed domain: an unknown one
+    (`mallory@evil.example`), the peer B that Herald federates with, and Herald's own
+    domain."""
+    alice = await ctx.client("alice")
+    check(ctx.s2s_ca is not None, "the run gave no s2s CA")
+    cert = await asyncio.to_thread(ctx.s2s_ca.issue, RAW_PEER)
+    texts = []
+    for n, spoofed in enumerate(("mallory@evil.example/x", f"{ctx.account('alice')}-friend@{ctx.b.domain}/x",
+                                 f"admin@{ctx.a.domain}/x"), 1):
+        raw = RawS2s(RAW_PEER, ctx.a.domain, ctx.a.s2s_port, HOP)
+        try:
+            await raw.negotiate(cert, ctx.a.ca_file)
+            mark = alice.mark()
+            legit, body = f"tester@{RAW_PEER}/raw", f"from an authenticated domain ({n})"
+            raw.send(f"<message from='{legit}' to='{alice.boundjid}' type='chat' id='legit-{n}'>"
+                     f"<body>{body}</body></message>")
+            await alice.wait_for(lambda s: is_message(s, sender=legit, body=body),
+                                 f"the message from {legit} over raw stream {n}", timeout=HOP, since=mark)
+            raw.send(f"<message from='{spoofed}' to='{alice.boundjid}' type='chat' id='spoof-{n}'>"
+                     f"<body>spoofed</body></message>")
+            err = await raw.next(f"herald's answer to the spoofed from {spoofed}")
+            check(err is not None, f"herald closed the stream without a stream error after the spoofed "
+                                   f"from {spoofed}")
+            check(err.tag == f"{{{NS_STREAMS}}}error",
+                  f"herald answered the spoofed from {spoofed} with "
+                  f"{ET.tostring(err, encoding='unicode')[:300]}, want a stream error")
+            conds = [c.tag.split("}")[1] for c in err if c.tag.startswith(f"{{{NS_STREAM_ERRORS}}}")
+                     and c.tag.split("}")[1] != "text"]
+            check(conds == ["invalid-from"], f"the stream error for the spoofed from {spoofed} is {conds}, "
+                                             f"want ['invalid-from']: {ET.tostring(err, encoding='unicode')[:300]}")
+            texts.append(err.findtext(f"{{{NS_STREAM_ERRORS}}}text") or "")
+            rest = await raw.next("the end of the stream after the stream error")
+            if rest is not None:
+                raise ScenarioError(f"herald sent {ET.tostring(rest, encoding='unicode')[:200]} after the "
+                                    f"stream error instead of closing the stream")
+            await alice.drain()
+            alice.check_none(lambda s: is_message(s, sender=JID(spoofed).bare), f"the message from {spoofed}",
+                             since=mark)
+        finally:
+            await raw.close()
+    return f"[{len(texts)} spoofed domains, each stream error invalid-from: {sorted(set(texts))}]"
+
+
 # ---------------------------------------------------------------------- runner
 
 
@@ -605,8 +1004,8 @@ async def apply_setup(ctx: Context) -> None:
 
 
 async def run_scenario(a: Server, b: Server, sc: Scenario, timeout: float,
-                       workdir: Path | None = None) -> tuple[bool, str]:
-    ctx = Context(a, b, sc, workdir)
+                       workdir: Path | None = None, s2s_ca: TestCA | None = None) -> tuple[bool, str]:
+    ctx = Context(a, b, sc, workdir, s2s_ca)
     started = time.monotonic()
     ok, reason, note = True, "", None
     try:
@@ -658,12 +1057,20 @@ async def run_scenario(a: Server, b: Server, sc: Scenario, timeout: float,
 
 
 async def start_all(args: argparse.Namespace, workdir: Path, kinds: list[str],
-                    selected: list[Scenario]) -> tuple[Dns, list[Server]]:
+                    selected: list[Scenario]) -> tuple[Dns, list[Server], TestCA]:
     ca = TestCA(workdir / "pki")
     # Dialback mode: servers trust an unrelated CA, so the peer's certificate does not
     # verify and s2s must authenticate with dialback (clients still trust the test CA).
-    trust = TestCA(workdir / "pki-stranger", "Unrelated CA").cert if args.auth == "dialback" else ca.cert
-    servers = [SERVERS[k](f"{k}.example", workdir / k) for k in kinds]
+    s2s_ca = TestCA(workdir / "pki-stranger", "Unrelated CA") if args.auth == "dialback" else ca
+    trust = s2s_ca.cert
+    # herald,herald: the second is herald2.example, in herald2/, so domains and
+    # directories stay distinct (ports always are: free_ports never repeats one).
+    names = [kinds[0], kinds[1] + ("2" if kinds[1] == kinds[0] else "")]
+    servers = [SERVERS[k](f"{n}.example", workdir / n) for k, n in zip(kinds, names)]
+    if isinstance(servers[1], HeraldServer):
+        # Herald as the peer (side b) listens for direct-TLS s2s too, as Prosody and
+        # ejabberd always do, so direct_tls_outbound finds a listener there.
+        servers[1].variant = HeraldVariant(listen_tls=True)
     dns = Dns(workdir / "dns", {s.domain: s.s2s_port for s in servers})
     dns.start()
     try:
@@ -688,13 +1095,17 @@ async def start_all(args: argparse.Namespace, workdir: Path, kinds: list[str],
             await s.kill()
         dns.stop()
         raise
-    return dns, servers
+    return dns, servers, s2s_ca
 
 
 async def main_async(args: argparse.Namespace) -> int:
     kinds = [k.strip() for k in args.pair.split(",")]
-    if len(kinds) != 2 or kinds[0] == kinds[1] or any(k not in SERVERS for k in kinds):
-        print(f"FAIL setup: --pair wants two different servers of {', '.join(SERVERS)}; got {args.pair!r}")
+    # Two of a kind only for Herald (two `herald serve` processes, each with its own
+    # domain, directory and ports); Prosody and ejabberd pairs of one kind are not set up.
+    if (len(kinds) != 2 or any(k not in SERVERS for k in kinds)
+            or (kinds[0] == kinds[1] and kinds[0] != "herald")):
+        print(f"FAIL setup: --pair wants two servers of {', '.join(SERVERS)} (the same one twice "
+              f"only for herald); got {args.pair!r}")
         print("0 passed, 1 failed")
         return 1
     selected = [s for s in SCENARIOS if (not args.k or args.k in s.name) and applies(s, kinds)]
@@ -708,7 +1119,7 @@ async def main_async(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="herald-fed-interop-"))
     suite_started = time.monotonic()
     try:
-        dns, servers = await start_all(args, workdir, kinds, selected)
+        dns, servers, s2s_ca = await start_all(args, workdir, kinds, selected)
     except (PKIError, DnsError, ServerError, NotImplementedError, OSError) as e:
         emit(f"FAIL setup: {e}")
         print(f"(configs and logs kept in {workdir})")
@@ -720,7 +1131,20 @@ async def main_async(args: argparse.Namespace) -> int:
     passed = failed = 0
     try:
         for sc in selected:
-            ok, reason = await run_scenario(a, b, sc, args.timeout, workdir)
+            # The run's dnsmasq is a child of this process and only this run stops it.
+            # If it has exited anyway (something else on the machine ended it: once, in
+            # a run on a shared machine, every lookup after the first timed out), say so
+            # and start it again on its port, so that the scenarios after it test the
+            # servers and not a missing DNS server.
+            rc = dns.exited()
+            if rc is not None:
+                emit(f"NOTE the run's dnsmasq exited ({rc}) before {sc.name} without this run stopping "
+                     f"it; starting it again on {HOST}:{dns.port}. Its log ends:\n{dns.log_tail(3)}")
+                try:
+                    dns.start(dns.port)
+                except DnsError as e:
+                    emit(f"NOTE starting the run's dnsmasq again failed: {e}")
+            ok, reason = await run_scenario(a, b, sc, args.timeout, workdir, s2s_ca)
             if ok:
                 emit(f"PASS {sc.name} {reason}")
                 passed += 1
