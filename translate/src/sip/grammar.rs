@@ -1,8 +1,42 @@
 //! Character classes and small scanners of the RFC 3261 §25.1 grammar, shared by the
 //! parsers.
 
+/// A 256-entry membership table for a byte class, built at compile time.
+macro_rules! table {
+    ($class:ident) => {{
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            t[b] = $class(b as u8);
+            b += 1;
+        }
+        t
+    }};
+}
+
+static TOKEN: [bool; 256] = table!(token_class);
+static WORD: [bool; 256] = table!(word_class);
+static UNRESERVED: [bool; 256] = table!(unreserved_class);
+
 /// `token` characters: alphanum and `-.!%*_+`'~`.
-pub(crate) const fn is_token_char(b: u8) -> bool {
+#[inline]
+pub(crate) fn is_token_char(b: u8) -> bool {
+    TOKEN[b as usize]
+}
+
+/// `word` characters (Call-ID): token characters and `()<>:\"/[]?{}`.
+#[inline]
+pub(crate) fn is_word_char(b: u8) -> bool {
+    WORD[b as usize]
+}
+
+/// `unreserved` characters of RFC 3261 (RFC 2396 `alphanum / mark`).
+#[inline]
+pub(crate) fn is_unreserved(b: u8) -> bool {
+    UNRESERVED[b as usize]
+}
+
+const fn token_class(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
@@ -15,9 +49,8 @@ pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_char)
 }
 
-/// `word` characters (Call-ID): token characters and `()<>:\"/[]?{}`.
-pub(crate) const fn is_word_char(b: u8) -> bool {
-    is_token_char(b)
+const fn word_class(b: u8) -> bool {
+    token_class(b)
         || matches!(
             b,
             b'(' | b')'
@@ -35,8 +68,7 @@ pub(crate) const fn is_word_char(b: u8) -> bool {
         )
 }
 
-/// `unreserved` characters of RFC 3261 (RFC 2396 `alphanum / mark`).
-pub(crate) const fn is_unreserved(b: u8) -> bool {
+const fn unreserved_class(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,

@@ -2,7 +2,10 @@
 //! around the colon), Content-Length, and the syntax checks of the headers the core
 //! reads. Framing (where a message ends) is in `framing.rs`.
 
+use std::sync::LazyLock;
+
 use memchr::memchr;
+use memchr::memmem::Finder;
 
 use super::error::{SipError, SipErrorKind};
 use super::essentials::RequestEssentials;
@@ -26,7 +29,8 @@ pub(crate) struct Head {
 
 /// The offset of the `CRLF CRLF` that ends the head, searching from `from`.
 pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
-    memchr::memmem::find(&buf[from..], b"\r\n\r\n").map(|at| from + at)
+    static FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\r\n\r\n"));
+    FINDER.find(&buf[from..]).map(|at| from + at)
 }
 
 /// Parses one message from a datagram (UDP): the datagram is the message. Without

@@ -91,7 +91,7 @@ pub fn find_param<'a>(params: &'a [Param], name: &str) -> Option<Option<&'a str>
 impl Uri {
     /// Whether `s` is a URI this module accepts, without building it.
     pub(crate) fn check(s: &str) -> bool {
-        let Some(colon) = s.find(':') else {
+        let Some(colon) = memchr::memchr(b':', s.as_bytes()) else {
             return false;
         };
         let (scheme, rest) = (&s[..colon], &s[colon + 1..]);
@@ -106,7 +106,7 @@ impl Uri {
 
     /// Parses a URI as a whole.
     pub fn parse(s: &str) -> Option<Self> {
-        let colon = s.find(':')?;
+        let colon = memchr::memchr(b':', s.as_bytes())?;
         let (scheme, rest) = (&s[..colon], &s[colon + 1..]);
         if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
             SipUri::parse_rest(scheme.len() == 4, rest).map(Self::Sip)
@@ -225,7 +225,8 @@ fn scan_uri_headers<'a>(i: &'a str, mut f: impl FnMut(&'a str, &'a str)) -> Opti
 }
 
 /// The longest prefix of `i` whose bytes satisfy `ok`, and the rest.
-fn span(i: &str, ok: fn(u8) -> bool) -> (&str, &str) {
+#[inline]
+fn span(i: &str, ok: impl Fn(u8) -> bool) -> (&str, &str) {
     let n = i.bytes().position(|b| !ok(b)).unwrap_or(i.len());
     i.split_at(n)
 }
@@ -263,7 +264,7 @@ fn sip_parts(s: &str) -> Option<SipParts<'_>> {
     let (user, password, hostpart) = match memchr::memchr(b'@', s.as_bytes()) {
         Some(at) => {
             let info = &s[..at];
-            let (user, password) = match info.find(':') {
+            let (user, password) = match memchr::memchr(b':', info.as_bytes()) {
                 Some(c) => (&info[..c], Some(&info[c + 1..])),
                 None => (info, None),
             };
@@ -336,7 +337,7 @@ impl SipUri {
 
 /// Checks a `tel:` URI after the scheme; returns the number and the parameters' span.
 fn tel_parts(s: &str) -> Option<(&str, &str)> {
-    let end = s.find(';').unwrap_or(s.len());
+    let end = memchr::memchr(b';', s.as_bytes()).unwrap_or(s.len());
     let number = &s[..end];
     let valid = |c: u8| {
         c.is_ascii_hexdigit() || matches!(c, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
@@ -379,7 +380,7 @@ pub(crate) fn host_port(i: &str) -> Option<(&str, (HostRef<'_>, Option<u16>))> {
 /// `host = hostname / IPv4address / IPv6reference`.
 pub(crate) fn host(i: &str) -> Option<(&str, HostRef<'_>)> {
     if let Some(inner) = i.strip_prefix('[') {
-        let close = inner.find(']')?;
+        let close = memchr::memchr(b']', inner.as_bytes())?;
         let addr: Ipv6Addr = inner[..close].parse().ok()?;
         return Some((&inner[close + 1..], HostRef::V6(addr)));
     }

@@ -104,7 +104,7 @@ fn scan<'a>(value: &'a str, f: impl FnMut(&'a str, Option<&'a str>) -> bool) -> 
         display_tokens(i)
     };
     let (uri, angle, rest) = if let Some(inner) = i.strip_prefix('<') {
-        let close = inner.find('>')?;
+        let close = memchr::memchr(b'>', inner.as_bytes())?;
         let text = &inner[..close];
         // LAQUOT and RAQUOT carry no white space inside (RFC 4475 §3.1.2.15).
         if text.starts_with([' ', '\t']) || text.ends_with([' ', '\t']) {
