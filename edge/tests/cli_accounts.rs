@@ -46,8 +46,7 @@ impl Dirs {
     /// The server's database, as `herald serve` would have created it.
     fn create_database(&self) {
         std::fs::create_dir_all(self.server().join("data")).expect("data dir");
-        herald_core::store::SqliteStore::open(&self.server().join("data/herald.db"))
-            .expect("database");
+        SqliteStore::open(&self.server().join("data/herald.db")).expect("database");
     }
 }
 
