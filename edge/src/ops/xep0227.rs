@@ -21,14 +21,14 @@
 //! Prosody's extended attributes (SCRAM-SHA-1), ejabberd's `password='==SCRAM==,stored,
 //! server,salt,iterations'` (base64, SCRAM-SHA-1), or a plaintext `password` (turned into
 //! SCRAM-SHA-1 and SCRAM-SHA-256 records at once). An account without any is created
-//! without credentials and reported (`herald user passwd` sets one).
+//! without credentials and reported (`herald user passwd` sets one). Only hosts Herald
+//! serves are imported; existing accounts are skipped whole, so an import that stopped
+//! halfway can be run again.
 //!
 //! SIP digest credentials (`[sip] realm`) need the password: only accounts imported
 //! from a plaintext `password` get them. The others are counted in
 //! [`Report::without_sip`] and cannot register over SIP until their password is set
-//! again; the export writes none (they are per realm, and derived again on import). Only hosts Herald
-//! serves are imported; existing accounts are skipped whole, so an import that stopped
-//! halfway can be run again.
+//! again. The export writes none, so a move from one Herald to another loses them too.
 //!
 //! The file is read and written with Herald's own XML reader and serializer
 //! (`herald_translate`).
