@@ -1,11 +1,21 @@
-//! Account provisioning: usernames, SCRAM credentials and bulk import.
-//! Passwords are turned into SCRAM records here and never stored.
+//! Account provisioning: usernames, credentials and bulk import.
+//! Passwords are turned into SCRAM records (XMPP) and SIP digest credentials here, and
+//! never stored.
+//!
+//! SIP digest credentials are `HA1 = H(username:realm:password)` for MD5 and SHA-256
+//! (RFC 8760), in the one SIP realm (`[sip] realm`). The username in them is the
+//! account's stored name, the normalized localpart (`Alice` is stored as `alice`): a
+//! SIP client must authenticate with that exact name, since the digest covers it.
+//! They can only be derived while the password is at hand, so an account created
+//! before they existed, or imported from SCRAM hashes alone, has none until its
+//! password is set again.
 
+use herald_translate::digest::{self, Algorithm as DigestAlgorithm};
 use herald_translate::jid::nodeprep;
 use herald_translate::sasl::{ScramHash, ScramRecord};
 
 use crate::error::CoreError;
-use crate::store::{Store, StoreError};
+use crate::store::{AccountCredentials, SipCredentials, Store, StoreError};
 
 /// PBKDF2 iterations for new credentials (RFC 7677 asks for at least 4096); the same
 /// count unknown users' decoy credentials announce.
@@ -27,22 +37,79 @@ pub fn credentials_for(password: &str, iterations: u32) -> Result<Vec<ScramRecor
         .collect()
 }
 
-pub fn add_user(store: &dyn Store, username: &str, password: &str) -> Result<String, CoreError> {
+/// The digest algorithms SIP credentials are derived for: SHA-256 (RFC 8760) and MD5
+/// for the clients that know no other.
+pub const SIP_DIGEST_ALGORITHMS: [DigestAlgorithm; 2] =
+    [DigestAlgorithm::Sha256, DigestAlgorithm::Md5];
+
+/// What an account without SIP credentials for the realm is told, and its admin.
+pub const NO_SIP_CREDENTIALS: &str =
+    "no SIP credentials: set the password again (`herald user passwd`)";
+
+/// The SIP digest credentials of `user` (the stored, normalized username) in `realm`:
+/// one HA1 per [`SIP_DIGEST_ALGORITHMS`].
+pub fn sip_credentials_for(user: &str, realm: &str, password: &str) -> SipCredentials {
+    SipCredentials {
+        realm: realm.to_owned(),
+        ha1: SIP_DIGEST_ALGORITHMS
+            .into_iter()
+            .map(|a| (a, digest::ha1(a, user, realm, password)))
+            .collect(),
+    }
+}
+
+/// Everything a password gives the account `user` (already normalized): its SCRAM
+/// records and its SIP digest credentials for `sip_realm`.
+pub fn account_credentials(
+    user: &str,
+    password: &str,
+    sip_realm: &str,
+    iterations: u32,
+) -> Result<AccountCredentials, CoreError> {
+    Ok(AccountCredentials {
+        scram: credentials_for(password, iterations)?,
+        sip: Some(sip_credentials_for(user, sip_realm, password)),
+    })
+}
+
+/// Create an account with a password; its SIP digest credentials are for `sip_realm`.
+/// Returns the normalized username.
+pub fn add_user(
+    store: &dyn Store,
+    username: &str,
+    password: &str,
+    sip_realm: &str,
+) -> Result<String, CoreError> {
     let user = normalize_username(username)?;
-    let creds = credentials_for(password, DEFAULT_ITERATIONS)?;
+    let creds = account_credentials(&user, password, sip_realm, DEFAULT_ITERATIONS)?;
     store.create_user(&user, &creds)?;
     Ok(user)
 }
 
+/// Set the password of an account: its SCRAM records and SIP digest credentials are
+/// replaced (those of any other realm go). Returns the normalized username.
 pub fn set_password(
     store: &dyn Store,
     username: &str,
     password: &str,
+    sip_realm: &str,
 ) -> Result<String, CoreError> {
     let user = normalize_username(username)?;
-    let creds = credentials_for(password, DEFAULT_ITERATIONS)?;
+    let creds = account_credentials(&user, password, sip_realm, DEFAULT_ITERATIONS)?;
     store.set_credentials(&user, &creds)?;
     Ok(user)
+}
+
+/// Whether the account `user` (normalized) has SIP digest credentials for `realm`, for
+/// every algorithm in [`SIP_DIGEST_ALGORITHMS`]. `NoSuchUser` if there is no such
+/// account. When it has not, [`NO_SIP_CREDENTIALS`] says what to do.
+pub fn sip_ready(store: &dyn Store, user: &str, realm: &str) -> Result<bool, StoreError> {
+    for algorithm in SIP_DIGEST_ALGORITHMS {
+        if store.sip_credentials(user, realm, algorithm)?.is_none() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Remove an account while no server runs on the database: it leaves every local
@@ -183,17 +250,22 @@ fn split_csv(line: &str) -> Result<Vec<String>, String> {
 }
 
 /// A row ready to store: line number, normalized username, credentials.
-pub type PreparedRow = (usize, String, Vec<ScramRecord>);
+pub type PreparedRow = (usize, String, AccountCredentials);
 
-/// Prepare rows for [`Store::create_users`]: normalize names and derive credentials.
-/// Bad rows become errors; good rows keep their line numbers.
-pub fn prepare_rows(rows: &[ImportRow], iterations: u32) -> (Vec<PreparedRow>, Vec<ImportError>) {
+/// Prepare rows for [`Store::create_users`]: normalize names and derive credentials
+/// (SIP digest credentials for `sip_realm`). Bad rows become errors; good rows keep
+/// their line numbers.
+pub fn prepare_rows(
+    rows: &[ImportRow],
+    iterations: u32,
+    sip_realm: &str,
+) -> (Vec<PreparedRow>, Vec<ImportError>) {
     let mut ok = Vec::new();
     let mut errors = Vec::new();
     for row in rows {
-        match normalize_username(&row.username)
-            .and_then(|u| credentials_for(&row.password, iterations).map(|c| (u, c)))
-        {
+        match normalize_username(&row.username).and_then(|u| {
+            account_credentials(&u, &row.password, sip_realm, iterations).map(|c| (u, c))
+        }) {
             Ok((u, c)) => ok.push((row.line, u, c)),
             Err(e) => errors.push(ImportError {
                 line: row.line,
@@ -210,7 +282,7 @@ pub fn store_rows(
     prepared: Vec<PreparedRow>,
 ) -> Result<(usize, Vec<ImportError>), StoreError> {
     let lines: Vec<usize> = prepared.iter().map(|(l, _, _)| *l).collect();
-    let batch: Vec<(String, Vec<ScramRecord>)> =
+    let batch: Vec<(String, AccountCredentials)> =
         prepared.into_iter().map(|(_, u, c)| (u, c)).collect();
     let results = store.create_users(&batch)?;
     let mut created = 0;
@@ -257,7 +329,7 @@ mod tests {
         use crate::store::{RosterItem, SqliteStore};
         let store = SqliteStore::open_in_memory().expect("store");
         for u in ["alice", "bob", "carol"] {
-            add_user(&store, u, "pw").expect("user");
+            add_user(&store, u, "pw", "localhost").expect("user");
         }
         let domains = vec!["localhost".to_string(), "example.com".to_string()];
         store
@@ -281,6 +353,88 @@ mod tests {
             remove_account_offline(&store, "bob", &domains),
             Err(CoreError::Store(StoreError::NoSuchUser(_)))
         ));
+    }
+
+    /// HA1 of alice in herald.example with password "secret", from
+    /// `printf 'alice:herald.example:secret' | md5sum` (and `sha256sum`).
+    const ALICE_MD5: &str = "da4051bed7a33a0a81dc95a00ac66168";
+    const ALICE_SHA256: &str = "f912cf74e0883da5451f45b2b32d6472999896066e91c703166ac268c5c92c01";
+
+    #[test]
+    fn sip_credentials_match_the_known_vector() {
+        let sip = sip_credentials_for("alice", "herald.example", "secret");
+        assert_eq!(sip.realm, "herald.example");
+        assert_eq!(
+            sip.ha1,
+            vec![
+                (DigestAlgorithm::Sha256, ALICE_SHA256.to_owned()),
+                (DigestAlgorithm::Md5, ALICE_MD5.to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_password_gives_scram_and_sip_credentials_for_the_stored_name() {
+        use crate::store::SqliteStore;
+        let store = SqliteStore::open_in_memory().expect("store");
+        // The digest covers the normalized name, whatever the admin typed.
+        assert_eq!(
+            add_user(&store, " Alice ", "secret", "herald.example").expect("user"),
+            "alice"
+        );
+        let ha1 = |realm: &str, a| store.sip_credentials("alice", realm, a).expect("lookup");
+        assert_eq!(
+            ha1("herald.example", DigestAlgorithm::Md5).as_deref(),
+            Some(ALICE_MD5)
+        );
+        assert_eq!(
+            ha1("herald.example", DigestAlgorithm::Sha256).as_deref(),
+            Some(ALICE_SHA256)
+        );
+        assert!(store
+            .credentials("alice", ScramHash::Sha256)
+            .expect("lookup")
+            .is_some());
+        assert!(sip_ready(&store, "alice", "herald.example").expect("ready"));
+        assert!(!sip_ready(&store, "alice", "other.example").expect("ready"));
+
+        // A new password in another realm replaces them all.
+        set_password(&store, "alice", "secret", "other.example").expect("passwd");
+        assert_eq!(ha1("herald.example", DigestAlgorithm::Md5), None);
+        assert_eq!(
+            ha1("other.example", DigestAlgorithm::Md5).as_deref(),
+            Some("784d8716318d9a400b1b8e7f4d206abe")
+        );
+        set_password(&store, "alice", "changed", "herald.example").expect("passwd");
+        let md5 = ha1("herald.example", DigestAlgorithm::Md5).expect("md5");
+        assert_ne!(md5, ALICE_MD5);
+        assert_eq!(
+            md5,
+            digest::ha1(DigestAlgorithm::Md5, "alice", "herald.example", "changed")
+        );
+        assert!(matches!(
+            sip_ready(&store, "ghost", "herald.example"),
+            Err(StoreError::NoSuchUser(_))
+        ));
+    }
+
+    #[test]
+    fn imported_rows_get_sip_credentials() {
+        use crate::store::SqliteStore;
+        let store = SqliteStore::open_in_memory().expect("store");
+        let (rows, errors) = parse_import_csv("alice,secret\nbob,hunter2\n");
+        assert!(errors.is_empty());
+        let (prepared, errors) = prepare_rows(&rows, 4096, "herald.example");
+        assert!(errors.is_empty());
+        assert_eq!(store_rows(&store, prepared).expect("stored").0, 2);
+        assert_eq!(
+            store
+                .sip_credentials("alice", "herald.example", DigestAlgorithm::Sha256)
+                .expect("lookup")
+                .as_deref(),
+            Some(ALICE_SHA256)
+        );
+        assert!(sip_ready(&store, "bob", "herald.example").expect("ready"));
     }
 
     #[test]

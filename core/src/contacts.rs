@@ -167,7 +167,7 @@ mod tests {
     fn store_with(users: &[&str]) -> SqliteStore {
         let store = SqliteStore::open_in_memory().expect("open");
         for u in users {
-            crate::accounts::add_user(&store, u, "pw").expect("user");
+            crate::accounts::add_user(&store, u, "pw", "localhost").expect("user");
         }
         store
     }

@@ -369,6 +369,7 @@ fn user(flag: Option<&Path>, action: UserAction) -> Result<ExitCode, EdgeError> 
     eprintln!("database: {}", database_path(&config).display());
     let domains = &config.server.domains;
     let domain = default_domain(&config);
+    let realm = config.sip_realm();
     // Accounts are per server: say the address the admin named, or the default domain's.
     let shown = |account: &str, user: &str| match herald_translate::Jid::parse(account) {
         Ok(j) if j.local().is_some() => format!("{user}@{}", j.domain()),
@@ -378,13 +379,13 @@ fn user(flag: Option<&Path>, action: UserAction) -> Result<ExitCode, EdgeError> 
         UserAction::Add { account, password } => {
             let user = username_of(&account, domains)?;
             let password = read_password(password)?;
-            let user = accounts::add_user(&store, &user, &password)?;
+            let user = accounts::add_user(&store, &user, &password, &realm)?;
             println!("created {}", shown(&account, &user));
         }
         UserAction::Passwd { account, password } => {
             let user = username_of(&account, domains)?;
             let password = read_password(password)?;
-            let user = accounts::set_password(&store, &user, &password)?;
+            let user = accounts::set_password(&store, &user, &password, &realm)?;
             let jid = shown(&account, &user);
             println!("password changed for {jid}");
             match ops::accounts::end_sessions_after_password_change(&config, &user) {
@@ -404,24 +405,32 @@ fn user(flag: Option<&Path>, action: UserAction) -> Result<ExitCode, EdgeError> 
             println!("removed {}: {what}", shown(&account, &user));
         }
         UserAction::List => {
+            // Whether each account can register over SIP in the configured realm.
             for u in store.list_users()? {
-                println!("{u}@{domain}");
+                if accounts::sip_ready(&store, &u, &realm)? {
+                    println!("{u}@{domain}");
+                } else {
+                    println!(
+                        "{u}@{domain}  ({} in realm {realm})",
+                        accounts::NO_SIP_CREDENTIALS
+                    );
+                }
             }
         }
-        UserAction::Import { file } => return import(&store, &file),
+        UserAction::Import { file } => return import(&store, &file, &realm),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Bulk provisioning of accounts.
-fn import(store: &dyn Store, file: &Path) -> Result<ExitCode, EdgeError> {
+fn import(store: &dyn Store, file: &Path, realm: &str) -> Result<ExitCode, EdgeError> {
     run_import(
         file,
         accounts::parse_import_csv,
         200,
         |chunk| {
             let (prepared, mut errors) =
-                accounts::prepare_rows(chunk, accounts::DEFAULT_ITERATIONS);
+                accounts::prepare_rows(chunk, accounts::DEFAULT_ITERATIONS, realm);
             let (created, failed) = accounts::store_rows(store, prepared)?;
             errors.extend(failed);
             Ok((created, errors))

@@ -52,7 +52,7 @@ impl Running {
 /// listeners (`s2s.listen` and `s2s.listen_tls` also turn federation on or off),
 /// hosted domains, the data directory, the admin listener, `s2s.idle_timeout_secs`,
 /// `s2s.send_queue`, `s2s.send_queue_bytes`, `s2s.dialback_secret_file`,
-/// `[dns]` and the log format. Federation's routes, ACL, policies, limits and trust
+/// `[dns]`, `sip.realm` and the log format. Federation's routes, ACL, policies, limits and trust
 /// anchors reload.
 pub fn restart_keys(old: &Config, new: &Config) -> Vec<String> {
     let mut restart = Vec::new();
@@ -62,6 +62,8 @@ pub fn restart_keys(old: &Config, new: &Config) -> Vec<String> {
         }
     };
     changed(old.server.domains != new.server.domains, "server.domains");
+    // Stored digest credentials are per realm; the realm is read once, at start.
+    changed(old.sip.realm != new.sip.realm, "sip.realm");
     changed(
         old.server.data_dir != new.server.data_dir,
         "server.data_dir",
@@ -105,10 +107,12 @@ mod tests {
         new.dns.nameservers = vec!["127.0.0.1:53".parse().expect("addr")];
         new.server.domains = vec!["other.example".into()];
         new.s2s.idle_timeout_secs = 5;
+        new.sip.realm = Some("sip.example".into());
         assert_eq!(
             restart_keys(&old, &new),
             [
                 "server.domains",
+                "sip.realm",
                 "s2s.listen",
                 "s2s.listen_tls",
                 "s2s.idle_timeout_secs",

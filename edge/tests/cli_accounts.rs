@@ -6,6 +6,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use herald_core::accounts;
+use herald_core::store::{SqliteStore, Store};
+use herald_translate::digest::{self, Algorithm};
+
 struct Dirs {
     root: PathBuf,
 }
@@ -42,8 +46,7 @@ impl Dirs {
     /// The server's database, as `herald serve` would have created it.
     fn create_database(&self) {
         std::fs::create_dir_all(self.server().join("data")).expect("data dir");
-        herald_core::store::SqliteStore::open(&self.server().join("data/herald.db"))
-            .expect("database");
+        SqliteStore::open(&self.server().join("data/herald.db")).expect("database");
     }
 }
 
@@ -184,4 +187,117 @@ fn account_arguments_and_passwords_get_clear_answers() {
     );
     let out = run(&["user", "list"], "");
     assert_eq!(text(&out.stdout), "");
+}
+
+/// The SIP digest HA1 of `user` for `realm` and `algorithm` in the server's database.
+fn stored_ha1(d: &Dirs, user: &str, realm: &str, algorithm: Algorithm) -> Option<String> {
+    let store = SqliteStore::open(&d.server().join("data/herald.db")).expect("database");
+    store
+        .sip_credentials(user, realm, algorithm)
+        .expect("lookup")
+}
+
+#[test]
+fn passwords_give_sip_digest_credentials_for_the_configured_realm() {
+    let d = Dirs::new("sip");
+    d.create_database();
+    let config = d.config();
+    let run = |args: &[&str], stdin: &str| herald(&d.elsewhere(), Some(&config), args, stdin);
+    let expect = |user: &str, realm: &str, password: &str| {
+        for a in [Algorithm::Md5, Algorithm::Sha256] {
+            assert_eq!(
+                stored_ha1(&d, user, realm, a),
+                Some(digest::ha1(a, user, realm, password)),
+                "{user} {realm} {a:?}"
+            );
+        }
+    };
+
+    // `user add`: both algorithms, in the first hosted domain (no [sip] realm), for
+    // the stored name.
+    let out = run(&["user", "add", "Alice", "--password", "secret"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    expect("alice", "localhost", "secret");
+    assert_eq!(
+        stored_ha1(&d, "alice", "localhost", Algorithm::Md5).as_deref(),
+        // printf 'alice:localhost:secret' | md5sum
+        Some("c4bd012dfa61b3000723c206d202a63c")
+    );
+    let out = run(&["user", "list"], "");
+    assert_eq!(text(&out.stdout), "alice@localhost\n");
+
+    // `user passwd` replaces them.
+    let out = run(&["user", "passwd", "alice", "--password", "changed"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    expect("alice", "localhost", "changed");
+
+    // `user import`.
+    let csv = d.root.join("users.csv");
+    std::fs::write(&csv, "username,password\nbob,hunter2\n").expect("csv");
+    let out = run(&["user", "import", csv.to_str().expect("utf-8")], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    expect("bob", "localhost", "hunter2");
+
+    // Another realm: the old rows are of no use there, and the listing says so.
+    std::fs::write(
+        &config,
+        "[server]\ndomains = [\"localhost\", \"example.com\"]\ndata_dir = \"data\"\n\
+         [sip]\nrealm = \"sip.example\"\n",
+    )
+    .expect("config");
+    assert_eq!(stored_ha1(&d, "alice", "sip.example", Algorithm::Md5), None);
+    let out = run(&["user", "list"], "");
+    let listed = text(&out.stdout);
+    assert!(
+        listed.contains(
+            "alice@localhost  (no SIP credentials: set the password again \
+             (`herald user passwd`) in realm sip.example)"
+        ),
+        "{listed}"
+    );
+    let out = run(&["user", "passwd", "alice", "--password", "changed"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    expect("alice", "sip.example", "changed");
+    assert_eq!(stored_ha1(&d, "alice", "localhost", Algorithm::Md5), None);
+    let out = run(&["user", "list"], "");
+    assert!(
+        text(&out.stdout).starts_with("alice@localhost\nbob@localhost  (no SIP"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// An account from before SIP credentials existed (its rows deleted, as a database
+/// migrated from schema 2 has none) is listed with what to do.
+#[test]
+fn an_account_without_sip_credentials_is_told_to_set_its_password() {
+    let d = Dirs::new("nosip");
+    d.create_database();
+    let config = d.config();
+    let run = |args: &[&str], stdin: &str| herald(&d.elsewhere(), Some(&config), args, stdin);
+    let out = run(&["user", "add", "carol", "--password", "pw"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let conn = rusqlite::Connection::open(d.server().join("data/herald.db")).expect("open");
+    conn.execute("DELETE FROM sip_credentials WHERE username = 'carol'", [])
+        .expect("delete");
+    drop(conn);
+    let out = run(&["user", "list"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "carol@localhost  (no SIP credentials: set the password again \
+         (`herald user passwd`) in realm localhost)\n"
+    );
+    // The XMPP side is untouched: SCRAM records are still there.
+    let store = SqliteStore::open(&d.server().join("data/herald.db")).expect("database");
+    assert!(store
+        .credentials("carol", herald_translate::sasl::ScramHash::Sha256)
+        .expect("lookup")
+        .is_some());
+    assert!(!accounts::sip_ready(&store, "carol", "localhost").expect("lookup"));
+    drop(store);
+    let out = run(&["user", "passwd", "carol", "--password", "pw"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["user", "list"], "");
+    assert_eq!(text(&out.stdout), "carol@localhost\n");
 }

@@ -197,7 +197,7 @@ async fn backup_while_running_restores_into_a_fresh_directory_and_not_over_a_liv
 
 fn fill(store: &dyn Store) {
     for u in ["alice", "bob"] {
-        herald_core::accounts::add_user(store, u, PASSWORD).expect("user");
+        herald_core::accounts::add_user(store, u, PASSWORD, "localhost").expect("user");
     }
     let mut item = RosterItem::new("bob@localhost");
     item.name = Some("Bob & Co".into());
@@ -244,13 +244,16 @@ async fn xep0227_export_then_import_gives_the_same_accounts() {
 
     let (dst, d2) = fresh_store("x227-dst");
     let domains = vec!["localhost".to_string()];
-    let report = ops::xep0227::import(&dst, &domains, xml.as_bytes()).expect("import");
+    let report = ops::xep0227::import(&dst, &domains, "localhost", xml.as_bytes()).expect("import");
     assert_eq!(
         (report.users, report.roster_items, report.offline_messages),
         (2, 2, 1),
         "{report:?}"
     );
     assert!(report.warnings.is_empty(), "{report:?}");
+    // SCRAM keys only in the file: no SIP digest credentials can be derived.
+    assert_eq!(report.without_sip, 2, "{report:?}");
+    assert!(!herald_core::accounts::sip_ready(&dst, "alice", "localhost").expect("sip"));
     assert_eq!(dst.list_users().expect("u"), src.list_users().expect("u"));
     for u in ["alice", "bob"] {
         assert_eq!(dst.roster(u).expect("r").1, src.roster(u).expect("r").1);
@@ -270,7 +273,7 @@ async fn xep0227_export_then_import_gives_the_same_accounts() {
         assert_eq!(stanzas(&dst), stanzas(&src));
     }
     // Again: every account exists, nothing is duplicated.
-    let again = ops::xep0227::import(&dst, &domains, xml.as_bytes()).expect("again");
+    let again = ops::xep0227::import(&dst, &domains, "localhost", xml.as_bytes()).expect("again");
     assert_eq!((again.users, again.skipped.len()), (0, 2));
     assert_eq!(dst.offline_count("bob").expect("n"), 1);
     let _ = std::fs::remove_dir_all(d1);
@@ -313,8 +316,13 @@ p:salt='2b7d8f40-prosody-salt' p:iteration_count='4096' p:stored_key='{}' p:serv
     );
     let ts = TestServer::start().await;
     let store = ts.server.db.store();
-    let report =
-        ops::xep0227::import(&**store, &ts.config.server.domains, file.as_bytes()).expect("import");
+    let report = ops::xep0227::import(
+        &**store,
+        &ts.config.server.domains,
+        &ts.config.sip_realm(),
+        file.as_bytes(),
+    )
+    .expect("import");
     assert_eq!(
         (report.users, report.roster_items, report.offline_messages),
         (2, 2, 1),
@@ -328,6 +336,11 @@ p:salt='2b7d8f40-prosody-salt' p:iteration_count='4096' p:stored_key='{}' p:serv
         "{report:?}"
     );
     assert_eq!(store.list_users().expect("u"), ["alice", "bob"]);
+    // Alice's plaintext password gave SIP digest credentials; bob's hashes could not.
+    assert_eq!(report.without_sip, 1, "{report:?}");
+    let realm = ts.config.sip_realm();
+    assert!(herald_core::accounts::sip_ready(&**store, "alice", &realm).expect("sip"));
+    assert!(!herald_core::accounts::sip_ready(&**store, "bob", &realm).expect("sip"));
     let bob = store
         .credentials("bob", ScramHash::Sha1)
         .expect("c")
@@ -346,9 +359,14 @@ p:salt='2b7d8f40-prosody-salt' p:iteration_count='4096' p:stored_key='{}' p:serv
     let m = alice.recv_message_with_body("hello from prosody").await;
     assert_eq!(m.attr("from"), Some("bob@localhost/pc"));
 
-    let bad = ops::xep0227::import(&**store, &ts.config.server.domains, b"<a/>")
-        .expect_err("not XEP-0227")
-        .to_string();
+    let bad = ops::xep0227::import(
+        &**store,
+        &ts.config.server.domains,
+        &ts.config.sip_realm(),
+        b"<a/>",
+    )
+    .expect_err("not XEP-0227")
+    .to_string();
     assert!(bad.contains("not a XEP-0227 file"), "{bad}");
 }
 

@@ -73,7 +73,7 @@ impl TestServer {
 
     /// Create an account with password [`PASSWORD`].
     pub fn add_user(&self, name: &str) {
-        herald_core::accounts::add_user(&**self.server.db.store(), name, PASSWORD)
+        herald_core::accounts::add_user(&**self.server.db.store(), name, PASSWORD, &self.domain)
             .expect("the account is created");
     }
 

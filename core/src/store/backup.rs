@@ -221,7 +221,7 @@ pub fn restore(backup_file: &Path, db: &Path) -> Result<DbSummary, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{SqliteStore, Store};
+    use crate::store::{AccountCredentials, SqliteStore, Store};
 
     fn dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!(
@@ -238,12 +238,14 @@ mod tests {
         let d = dir("rt");
         let db = d.join("herald.db");
         let store = SqliteStore::open(&db).expect("open");
-        store.create_user("alice", &[]).expect("user");
+        store
+            .create_user("alice", &AccountCredentials::default())
+            .expect("user");
         let out = d.join("copy.db");
         let s = backup(&db, &out).expect("backup while open");
         assert_eq!(s.users, 1);
         store
-            .create_user("bob", &[])
+            .create_user("bob", &AccountCredentials::default())
             .expect("user after the backup");
         drop(store);
         assert!(!sibling(&out, "-wal").exists(), "a standalone file");
@@ -276,7 +278,7 @@ mod tests {
         let db = d.join("herald.db");
         SqliteStore::open(&db)
             .expect("open")
-            .create_user("alice", &[])
+            .create_user("alice", &AccountCredentials::default())
             .expect("u");
         let text = d.join("notes.txt");
         fs::write(&text, "hello").expect("write");

@@ -18,6 +18,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use herald_translate::digest::Algorithm as DigestAlgorithm;
 use herald_translate::sasl::{ScramHash, ScramRecord};
 
 pub mod backup;
@@ -73,6 +74,38 @@ impl std::fmt::Display for DbError {
 impl std::error::Error for DbError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.0.source()
+    }
+}
+
+/// The SIP digest credentials of an account in one realm (RFC 3261 §22, RFC 8760):
+/// `HA1 = H(username:realm:password)` per algorithm, lowercase hex. They stand in for
+/// the password the way SCRAM records do, and, like them, only a password change
+/// replaces them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipCredentials {
+    pub realm: String,
+    /// One HA1 per base algorithm (`MD5`, `SHA-256`, ...; never a `-sess` form, whose
+    /// HA1 is derived from this one per response). A later entry for the same
+    /// algorithm replaces an earlier one.
+    pub ha1: Vec<(DigestAlgorithm, String)>,
+}
+
+/// Everything a password gives an account, stored together in one transaction: its
+/// SCRAM records (XMPP) and its SIP digest credentials. An account imported from
+/// SCRAM hashes alone has no SIP credentials (`sip: None`): they cannot be derived
+/// without the password.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountCredentials {
+    /// One SCRAM record per hash; a later record for the same hash replaces an
+    /// earlier one.
+    pub scram: Vec<ScramRecord>,
+    pub sip: Option<SipCredentials>,
+}
+
+impl From<Vec<ScramRecord>> for AccountCredentials {
+    /// SCRAM records only, no SIP credentials.
+    fn from(scram: Vec<ScramRecord>) -> Self {
+        Self { scram, sip: None }
     }
 }
 
@@ -159,12 +192,16 @@ pub struct ClaimLimit {
 pub trait Store: Send + Sync + 'static {
     // ----- accounts -----
 
-    /// Creates an account with one SCRAM record per hash (a later record for the
-    /// same hash replaces an earlier one). `UserExists` if taken.
-    fn create_user(&self, username: &str, creds: &[ScramRecord]) -> Result<(), StoreError>;
-    /// Replaces all the credentials of an account.
-    fn set_credentials(&self, username: &str, creds: &[ScramRecord]) -> Result<(), StoreError>;
-    /// Deletes an account with its credentials, roster, pending requests,
+    /// Creates an account with its credentials (SCRAM records and SIP digest
+    /// credentials, in one transaction). `UserExists` if taken.
+    fn create_user(&self, username: &str, creds: &AccountCredentials) -> Result<(), StoreError>;
+    /// Replaces all the credentials of an account in one transaction: every SCRAM
+    /// record and the SIP digest credentials of every realm (those of another realm
+    /// were derived from the old password). `creds.sip == None` leaves it without SIP
+    /// credentials.
+    fn set_credentials(&self, username: &str, creds: &AccountCredentials)
+        -> Result<(), StoreError>;
+    /// Deletes an account with its credentials (SCRAM and SIP), roster, pending requests,
     /// offline messages and block list.
     fn remove_user(&self, username: &str) -> Result<(), StoreError>;
     fn user_exists(&self, username: &str) -> Result<bool, StoreError>;
@@ -177,6 +214,17 @@ pub trait Store: Send + Sync + 'static {
         username: &str,
         hash: ScramHash,
     ) -> Result<Option<ScramRecord>, StoreError>;
+    /// The SIP digest HA1 (lowercase hex) of an account for `realm` and `algorithm`
+    /// (its base form; a `-sess` algorithm is looked up as its base). `None` if the
+    /// account has none for them: created before SIP credentials existed, imported
+    /// from SCRAM hashes alone, or set up for another realm. `NoSuchUser` if the
+    /// account does not exist.
+    fn sip_credentials(
+        &self,
+        username: &str,
+        realm: &str,
+        algorithm: DigestAlgorithm,
+    ) -> Result<Option<String>, StoreError>;
     /// Bulk provisioning: creates many users, several hundred per transaction.
     /// Returns one result per entry in input order: an existing username (or
     /// one repeated within `users`) gives `Err(UserExists)` for that entry and
@@ -184,7 +232,7 @@ pub trait Store: Send + Sync + 'static {
     /// batches committed before it stay committed.
     fn create_users(
         &self,
-        users: &[(String, Vec<ScramRecord>)],
+        users: &[(String, AccountCredentials)],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError>;
 
     // ----- roster (RFC 6121, versioned per XEP-0237) -----

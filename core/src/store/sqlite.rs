@@ -20,13 +20,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use herald_translate::digest::Algorithm as DigestAlgorithm;
 use herald_translate::sasl::{ScramHash, ScramRecord};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::sqlite_schema::{configure, create_private_file, migrate, Relaxed};
 use super::{
-    ClaimLimit, DbError, OfflineMessage, OfflinePush, OfflineQuota, RosterItem, Store, StoreError,
-    Subscription,
+    AccountCredentials, ClaimLimit, DbError, OfflineMessage, OfflinePush, OfflineQuota, RosterItem,
+    SipCredentials, Store, StoreError, Subscription,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -202,7 +203,7 @@ fn require_user(conn: &Connection, user: &str) -> Result<(), StoreError> {
 fn insert_user(
     conn: &Connection,
     user: &str,
-    creds: &[ScramRecord],
+    creds: &AccountCredentials,
     now: i64,
 ) -> Result<bool, StoreError> {
     let inserted = conn
@@ -214,7 +215,10 @@ fn insert_user(
     if inserted == 0 {
         return Ok(false);
     }
-    insert_credentials(conn, user, creds)?;
+    insert_credentials(conn, user, &creds.scram)?;
+    if let Some(sip) = &creds.sip {
+        insert_sip_credentials(conn, user, sip)?;
+    }
     Ok(true)
 }
 
@@ -239,6 +243,21 @@ fn insert_credentials(
             c.stored_key,
             c.server_key
         ])?;
+    }
+    Ok(())
+}
+
+fn insert_sip_credentials(
+    conn: &Connection,
+    user: &str,
+    sip: &SipCredentials,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO sip_credentials (username, realm, algorithm, ha1) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (username, realm, algorithm) DO UPDATE SET ha1 = excluded.ha1",
+    )?;
+    for (algorithm, ha1) in &sip.ha1 {
+        stmt.execute(params![user, sip.realm, algorithm.base().as_str(), ha1])?;
     }
     Ok(())
 }
@@ -346,7 +365,7 @@ fn count(conn: &Connection, sql: &str, user: &str) -> Result<i64, StoreError> {
 }
 
 impl Store for SqliteStore {
-    fn create_user(&self, username: &str, creds: &[ScramRecord]) -> Result<(), StoreError> {
+    fn create_user(&self, username: &str, creds: &AccountCredentials) -> Result<(), StoreError> {
         let now = now_unix_ms();
         self.write(|tx| {
             if insert_user(tx, username, creds, now)? {
@@ -357,12 +376,22 @@ impl Store for SqliteStore {
         })
     }
 
-    fn set_credentials(&self, username: &str, creds: &[ScramRecord]) -> Result<(), StoreError> {
+    fn set_credentials(
+        &self,
+        username: &str,
+        creds: &AccountCredentials,
+    ) -> Result<(), StoreError> {
         self.write(|tx| {
             require_user(tx, username)?;
             tx.prepare_cached("DELETE FROM credentials WHERE username = ?1")?
                 .execute([username])?;
-            insert_credentials(tx, username, creds)
+            tx.prepare_cached("DELETE FROM sip_credentials WHERE username = ?1")?
+                .execute([username])?;
+            insert_credentials(tx, username, &creds.scram)?;
+            match &creds.sip {
+                Some(sip) => insert_sip_credentials(tx, username, sip),
+                None => Ok(()),
+            }
         })
     }
 
@@ -439,9 +468,27 @@ impl Store for SqliteStore {
         })
     }
 
+    fn sip_credentials(
+        &self,
+        username: &str,
+        realm: &str,
+        algorithm: DigestAlgorithm,
+    ) -> Result<Option<String>, StoreError> {
+        self.read(|tx| {
+            require_user(tx, username)?;
+            Ok(tx
+                .prepare_cached(
+                    "SELECT ha1 FROM sip_credentials
+                     WHERE username = ?1 AND realm = ?2 AND algorithm = ?3",
+                )?
+                .query_row([username, realm, algorithm.base().as_str()], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
     fn create_users(
         &self,
-        users: &[(String, Vec<ScramRecord>)],
+        users: &[(String, AccountCredentials)],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let now = now_unix_ms();
         let mut results = Vec::with_capacity(users.len());

@@ -16,7 +16,7 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations; migration `i` brings the schema from version `i` to
 /// `i + 1` (stored in `PRAGMA user_version`). Append only, never edit.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3];
 
 /// The schema version this build writes (`PRAGMA user_version` after migrating).
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -77,6 +77,17 @@ const MIGRATION_2: &str =
     "ALTER TABLE offline_messages ADD COLUMN size_bytes INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE offline_messages ADD COLUMN claim INTEGER;
     UPDATE offline_messages SET size_bytes = length(CAST(stanza AS BLOB));";
+
+/// 3: SIP digest credentials (RFC 8760 HA1 per realm and algorithm), set with the
+/// SCRAM records when a password is set. Existing accounts get none: the password is
+/// needed to derive them.
+const MIGRATION_3: &str = "CREATE TABLE sip_credentials (
+        username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+        realm TEXT NOT NULL,
+        algorithm TEXT NOT NULL,
+        ha1 TEXT NOT NULL,
+        PRIMARY KEY (username, realm, algorithm)
+    );";
 
 /// `synchronous = NORMAL` for as long as it lives. Dropping it restores `FULL` on every
 /// way out, a panic in the caller's closure included, so the next write that

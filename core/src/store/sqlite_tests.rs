@@ -11,7 +11,9 @@ use std::time::Duration;
 use herald_translate::sasl::ScramHash;
 
 use super::tests::{creds, item, record, TempDir};
-use super::{OfflinePush, OfflineQuota, SqliteStore, Store, StoreError, Subscription};
+use super::{
+    AccountCredentials, OfflinePush, OfflineQuota, SqliteStore, Store, StoreError, Subscription,
+};
 
 /// A second handle on the same file (the CLI while the server runs) sees the
 /// first one's writes and the other way round, and a reopen keeps everything.
@@ -49,7 +51,9 @@ fn sqlite_two_handles_share_the_file() {
     assert_eq!(server.offline_total().unwrap(), 0);
 
     // Both handles write concurrently; the quota holds across connections.
-    server.create_user("bob", &[]).unwrap();
+    server
+        .create_user("bob", &AccountCredentials::default())
+        .unwrap();
     thread::scope(|scope| {
         for store in [&server, &cli] {
             scope.spawn(move || {
@@ -121,6 +125,17 @@ fn sqlite_migrates_offline_messages_from_schema_1() {
     }
     let store = SqliteStore::open(&dir.db()).unwrap();
     assert_eq!(store.offline_count("alice").unwrap(), 1);
+    // An account from before SIP credentials has none until its password is set.
+    assert_eq!(
+        store
+            .sip_credentials(
+                "alice",
+                "localhost",
+                herald_translate::digest::Algorithm::Md5
+            )
+            .unwrap(),
+        None
+    );
     let quota = OfflineQuota {
         messages: 10,
         bytes: 25,
@@ -185,7 +200,7 @@ fn sqlite_survives_kill_9() {
     let dir = TempDir::new();
     SqliteStore::open(&dir.db())
         .unwrap()
-        .create_user("alice", &[])
+        .create_user("alice", &AccountCredentials::default())
         .unwrap();
 
     let module = module_path!();

@@ -9,10 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 
+use herald_translate::digest::Algorithm as DigestAlgorithm;
 use herald_translate::sasl::{ScramHash, ScramRecord};
 use proptest::prelude::*;
 
-use super::{OfflinePush, OfflineQuota, RosterItem, SqliteStore, Store, StoreError, Subscription};
+use super::{
+    AccountCredentials, OfflinePush, OfflineQuota, RosterItem, SipCredentials, SqliteStore, Store,
+    StoreError, Subscription,
+};
 
 // ----- helpers -----
 
@@ -58,11 +62,45 @@ pub(super) fn record(hash: ScramHash, seed: u8) -> ScramRecord {
     }
 }
 
-pub(super) fn creds(seed: u8) -> Vec<ScramRecord> {
-    vec![
+/// SCRAM-SHA-1 and SCRAM-SHA-256 records, no SIP credentials.
+pub(super) fn creds(seed: u8) -> AccountCredentials {
+    scram(vec![
         record(ScramHash::Sha1, seed),
         record(ScramHash::Sha256, seed),
-    ]
+    ])
+}
+
+pub(super) fn scram(records: Vec<ScramRecord>) -> AccountCredentials {
+    records.into()
+}
+
+/// No credentials at all.
+pub(super) fn none() -> AccountCredentials {
+    AccountCredentials::default()
+}
+
+/// A fake HA1 (the store does not look inside): `seed` repeated, as hex.
+fn fake_ha1(algorithm: DigestAlgorithm, seed: u8) -> String {
+    let len = if algorithm == DigestAlgorithm::Md5 {
+        16
+    } else {
+        32
+    };
+    format!("{seed:02x}").repeat(len)
+}
+
+/// [`creds`] plus SIP credentials for `realm` (MD5 and SHA-256).
+pub(super) fn with_sip(seed: u8, realm: &str) -> AccountCredentials {
+    AccountCredentials {
+        sip: Some(SipCredentials {
+            realm: realm.to_owned(),
+            ha1: [DigestAlgorithm::Md5, DigestAlgorithm::Sha256]
+                .into_iter()
+                .map(|a| (a, fake_ha1(a, seed)))
+                .collect(),
+        }),
+        ..creds(seed)
+    }
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -92,9 +130,9 @@ fn accounts(s: &dyn Store) {
     assert!(!s.user_exists("alice").unwrap());
     s.create_user("zed", &creds(1)).unwrap();
     s.create_user("alice", &creds(2)).unwrap();
-    s.create_user("ämil", &[record(ScramHash::Sha256, 3)])
+    s.create_user("ämil", &scram(vec![record(ScramHash::Sha256, 3)]))
         .unwrap();
-    s.create_user("nocreds", &[]).unwrap();
+    s.create_user("nocreds", &none()).unwrap();
     assert!(s.user_exists("alice").unwrap());
     assert!(!s.user_exists("Alice").unwrap());
     let mut expected = strings(&["zed", "alice", "ämil", "nocreds"]);
@@ -125,7 +163,7 @@ fn accounts(s: &dyn Store) {
     // A later record for the same hash wins.
     s.create_user(
         "twice",
-        &[record(ScramHash::Sha1, 4), record(ScramHash::Sha1, 5)],
+        &scram(vec![record(ScramHash::Sha1, 4), record(ScramHash::Sha1, 5)]),
     )
     .unwrap();
     assert_eq!(
@@ -136,7 +174,7 @@ fn accounts(s: &dyn Store) {
 
 fn set_credentials(s: &dyn Store) {
     s.create_user("alice", &creds(1)).unwrap();
-    s.set_credentials("alice", &[record(ScramHash::Sha256, 7)])
+    s.set_credentials("alice", &scram(vec![record(ScramHash::Sha256, 7)]))
         .unwrap();
     assert_eq!(s.credentials("alice", ScramHash::Sha1).unwrap(), None);
     assert_eq!(
@@ -150,6 +188,149 @@ fn set_credentials(s: &dyn Store) {
     );
     assert_no_such_user(s.set_credentials("ghost", &creds(1)));
     assert!(!s.user_exists("ghost").unwrap());
+}
+
+fn sip_credentials(s: &dyn Store) {
+    use DigestAlgorithm::{Md5, Md5Sess, Sha256, Sha256Sess, Sha512_256};
+    const REALM: &str = "herald.example";
+    // Round trip, created together with the SCRAM records.
+    s.create_user("alice", &with_sip(1, REALM)).unwrap();
+    assert_eq!(
+        s.sip_credentials("alice", REALM, Md5).unwrap(),
+        Some(fake_ha1(Md5, 1))
+    );
+    assert_eq!(
+        s.sip_credentials("alice", REALM, Sha256).unwrap(),
+        Some(fake_ha1(Sha256, 1))
+    );
+    assert_eq!(
+        s.credentials("alice", ScramHash::Sha256).unwrap(),
+        Some(record(ScramHash::Sha256, 1))
+    );
+    // A -sess algorithm uses the stored HA1 of its base; one never stored is None.
+    assert_eq!(
+        s.sip_credentials("alice", REALM, Sha256Sess).unwrap(),
+        Some(fake_ha1(Sha256, 1))
+    );
+    assert_eq!(
+        s.sip_credentials("alice", REALM, Md5Sess).unwrap(),
+        Some(fake_ha1(Md5, 1))
+    );
+    assert_eq!(s.sip_credentials("alice", REALM, Sha512_256).unwrap(), None);
+    // Realm-specific.
+    assert_eq!(
+        s.sip_credentials("alice", "other.example", Md5).unwrap(),
+        None
+    );
+    // An account without any (created before SIP credentials, or from SCRAM hashes).
+    s.create_user("bob", &creds(2)).unwrap();
+    assert_eq!(s.sip_credentials("bob", REALM, Sha256).unwrap(), None);
+    assert_no_such_user(s.sip_credentials("ghost", REALM, Md5));
+
+    // A password change replaces them, those of another realm included.
+    s.set_credentials("alice", &with_sip(3, "other.example"))
+        .unwrap();
+    assert_eq!(s.sip_credentials("alice", REALM, Md5).unwrap(), None);
+    assert_eq!(
+        s.sip_credentials("alice", "other.example", Sha256).unwrap(),
+        Some(fake_ha1(Sha256, 3))
+    );
+    s.set_credentials("alice", &with_sip(4, REALM)).unwrap();
+    assert_eq!(
+        s.sip_credentials("alice", REALM, Md5).unwrap(),
+        Some(fake_ha1(Md5, 4))
+    );
+    assert_eq!(
+        s.sip_credentials("alice", "other.example", Sha256).unwrap(),
+        None
+    );
+    // Credentials without SIP ones leave none behind.
+    s.set_credentials("alice", &creds(5)).unwrap();
+    assert_eq!(s.sip_credentials("alice", REALM, Md5).unwrap(), None);
+    // Setting them on an account that had none.
+    s.set_credentials("bob", &with_sip(6, REALM)).unwrap();
+    assert_eq!(
+        s.sip_credentials("bob", REALM, Sha256).unwrap(),
+        Some(fake_ha1(Sha256, 6))
+    );
+    assert_no_such_user(s.set_credentials("ghost", &with_sip(1, REALM)));
+
+    // A later entry for the same algorithm wins.
+    let mut twice = with_sip(7, REALM);
+    if let Some(sip) = &mut twice.sip {
+        sip.ha1.push((Md5, fake_ha1(Md5, 8)));
+    }
+    s.create_user("carol", &twice).unwrap();
+    assert_eq!(
+        s.sip_credentials("carol", REALM, Md5).unwrap(),
+        Some(fake_ha1(Md5, 8))
+    );
+    // A failed create changes nothing.
+    assert!(matches!(
+        s.create_user("bob", &with_sip(9, REALM)),
+        Err(StoreError::UserExists(_))
+    ));
+    assert_eq!(
+        s.sip_credentials("bob", REALM, Sha256).unwrap(),
+        Some(fake_ha1(Sha256, 6))
+    );
+
+    // They go with the account, and a new account under the name starts without.
+    s.remove_user("bob").unwrap();
+    assert_no_such_user(s.sip_credentials("ghost", REALM, Md5));
+    assert!(matches!(
+        s.sip_credentials("bob", REALM, Md5),
+        Err(StoreError::NoSuchUser(_))
+    ));
+    s.create_user("bob", &none()).unwrap();
+    assert_eq!(s.sip_credentials("bob", REALM, Sha256).unwrap(), None);
+
+    // Bulk creation stores them too.
+    let users = vec![
+        ("dave".to_owned(), with_sip(10, REALM)),
+        ("erin".to_owned(), creds(11)),
+    ];
+    assert!(s.create_users(&users).unwrap().iter().all(Result::is_ok));
+    assert_eq!(
+        s.sip_credentials("dave", REALM, Sha256).unwrap(),
+        Some(fake_ha1(Sha256, 10))
+    );
+    assert_eq!(s.sip_credentials("erin", REALM, Sha256).unwrap(), None);
+}
+
+/// Concurrent creates with SIP credentials, one name taken by all of them: exactly one
+/// wins, and the winner's SIP credentials are the ones stored.
+fn sip_credentials_concurrent_creates(s: &dyn Store) {
+    const REALM: &str = "herald.example";
+    let results: Vec<(u8, bool)> = thread::scope(|scope| {
+        let handles: Vec<_> = (1..=8u8)
+            .map(|seed| {
+                scope.spawn(move || {
+                    let own = format!("user{seed}");
+                    s.create_user(&own, &with_sip(seed, REALM)).unwrap();
+                    (
+                        seed,
+                        s.create_user("shared", &with_sip(seed, REALM)).is_ok(),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners: Vec<u8> = results.iter().filter(|r| r.1).map(|r| r.0).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for seed in 1..=8u8 {
+        assert_eq!(
+            s.sip_credentials(&format!("user{seed}"), REALM, DigestAlgorithm::Md5)
+                .unwrap(),
+            Some(fake_ha1(DigestAlgorithm::Md5, seed))
+        );
+    }
+    assert_eq!(
+        s.sip_credentials("shared", REALM, DigestAlgorithm::Sha256)
+            .unwrap(),
+        Some(fake_ha1(DigestAlgorithm::Sha256, winners[0]))
+    );
 }
 
 fn remove_user_cascades(s: &dyn Store) {
@@ -182,7 +363,7 @@ fn remove_user_cascades(s: &dyn Store) {
     assert_no_such_user(s.remove_user("ghost"));
 
     // A new account under the same name starts empty.
-    s.create_user("alice", &[]).unwrap();
+    s.create_user("alice", &none()).unwrap();
     assert_eq!(s.roster("alice").unwrap(), (0, vec![]));
     assert_eq!(s.roster_len("alice").unwrap(), 0);
     assert!(s.pending_in_list("alice").unwrap().is_empty());
@@ -200,7 +381,7 @@ fn remove_user_cascades(s: &dyn Store) {
 
 fn bulk_create(s: &dyn Store) {
     s.create_user("u0600", &creds(1)).unwrap();
-    let mut users: Vec<(String, Vec<ScramRecord>)> =
+    let mut users: Vec<(String, AccountCredentials)> =
         (0..1200).map(|i| (format!("u{i:04}"), creds(2))).collect();
     users.insert(900, ("u0010".to_owned(), creds(3))); // repeated within the input
     let results = s.create_users(&users).unwrap();
@@ -233,7 +414,7 @@ fn bulk_create(s: &dyn Store) {
 }
 
 fn roster(s: &dyn Store) {
-    s.create_user("alice", &[]).unwrap();
+    s.create_user("alice", &none()).unwrap();
     assert_eq!(s.roster("alice").unwrap(), (0, vec![]));
     assert_eq!(s.roster_version("alice").unwrap(), 0);
     assert_eq!(s.roster_item("alice", "bob@example.org").unwrap(), None);
@@ -309,7 +490,7 @@ fn roster(s: &dyn Store) {
     );
 
     // Rosters are per user.
-    s.create_user("bob", &[]).unwrap();
+    s.create_user("bob", &none()).unwrap();
     assert_eq!(s.roster("bob").unwrap(), (0, vec![]));
     assert_eq!(s.roster_remove("bob", "bob@example.org").unwrap(), None);
     assert_eq!(s.roster_version("alice").unwrap(), 7);
@@ -323,7 +504,7 @@ fn roster(s: &dyn Store) {
 }
 
 fn pending_in(s: &dyn Store) {
-    s.create_user("alice", &[]).unwrap();
+    s.create_user("alice", &none()).unwrap();
     assert!(s.pending_in_list("alice").unwrap().is_empty());
     s.pending_in_put(
         "alice",
@@ -370,7 +551,7 @@ fn pending_in(s: &dyn Store) {
 
 fn roster_owners_of(s: &dyn Store) {
     for u in ["alice", "bob", "carol", "dave"] {
-        s.create_user(u, &[]).unwrap();
+        s.create_user(u, &none()).unwrap();
     }
     let eve = "eve@example.org";
     s.roster_put("bob", &item(eve, Subscription::Both, &["friends"]))
@@ -398,8 +579,8 @@ fn roster_owners_of(s: &dyn Store) {
 }
 
 fn blocklist(s: &dyn Store) {
-    s.create_user("alice", &[]).unwrap();
-    s.create_user("bob", &[]).unwrap();
+    s.create_user("alice", &none()).unwrap();
+    s.create_user("bob", &none()).unwrap();
     assert!(s.blocklist("alice").unwrap().is_empty());
     s.block(
         "alice",
@@ -472,6 +653,8 @@ macro_rules! suite {
 suite!(
     accounts,
     set_credentials,
+    sip_credentials,
+    sip_credentials_concurrent_creates,
     remove_user_cascades,
     bulk_create,
     roster,
@@ -581,7 +764,7 @@ proptest! {
     #[test]
     fn roster_matches_model(ops in prop::collection::vec(roster_op(), 0..40)) {
         let store = SqliteStore::open_in_memory().unwrap();
-        store.create_user("alice", &[]).unwrap();
+        store.create_user("alice", &none()).unwrap();
         check_roster_ops(&store, &ops)?;
     }
 }
@@ -608,7 +791,7 @@ fn store_is_object_safe() {
     let store: std::sync::Arc<dyn Store> =
         std::sync::Arc::new(SqliteStore::open_in_memory().unwrap());
     let handle = store.clone();
-    thread::spawn(move || handle.create_user("alice", &[]).unwrap())
+    thread::spawn(move || handle.create_user("alice", &none()).unwrap())
         .join()
         .unwrap();
     assert!(store.user_exists("alice").unwrap());

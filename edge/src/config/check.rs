@@ -55,6 +55,7 @@ pub(super) fn check(config: &Config) -> Vec<Finding> {
     certificates(config, &mut out);
     files(config, &mut out);
     federation(config, &mut out);
+    sip(config, &mut out);
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.log.level) {
         out.push(at(
             "log.level",
@@ -107,6 +108,38 @@ fn domains(config: &Config, out: &mut Vec<Finding>) {
                 format!("{d:?} is listed twice"),
             ));
         }
+    }
+}
+
+/// `sip.realm` goes into every digest challenge as a quoted string and into every
+/// stored HA1: a plain token (RFC 3261 §25.1 `token` characters; a domain name is one),
+/// nothing that needs escaping or could be typed differently by a client.
+fn sip(config: &Config, out: &mut Vec<Finding>) {
+    let Some(realm) = &config.sip.realm else {
+        return;
+    };
+    let problem = if realm.is_empty() {
+        Some("the realm is empty: remove the key to use the first of server.domains".to_owned())
+    } else if let Some(c) = realm
+        .chars()
+        .find(|c| c.is_control() || *c == '"' || *c == '\\')
+    {
+        Some(format!(
+            "{realm:?} contains {c:?}: write a plain name such as a hosted domain"
+        ))
+    } else if !realm
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c))
+    {
+        Some(format!(
+            "{realm:?} is not a plain token or domain name (letters, digits and -.!%*_+`'~): \
+             write e.g. \"example.com\""
+        ))
+    } else {
+        None
+    };
+    if let Some(message) = problem {
+        out.push(at("sip.realm", message));
     }
 }
 

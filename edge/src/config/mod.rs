@@ -36,6 +36,7 @@ pub struct Config {
     pub log: LogConfig,
     pub s2s: S2sConfig,
     pub dns: DnsConfig,
+    pub sip: SipConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -189,7 +190,31 @@ pub struct DnsConfig {
     pub nameservers: Vec<SocketAddr>,
 }
 
+/// SIP. Only the digest realm for now: the SIP service itself is still to come, but
+/// accounts get their SIP digest credentials (RFC 8760) whenever a password is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// The digest realm SIP clients authenticate in; absent: the first of
+    /// `server.domains`. Accounts' SIP digest credentials are derived for it when their
+    /// password is set, so changing it needs every password set again.
+    pub realm: Option<String>,
+}
+
 impl Config {
+    /// The SIP digest realm: `sip.realm`, or the first hosted domain.
+    pub fn sip_realm(&self) -> String {
+        match &self.sip.realm {
+            Some(realm) => realm.clone(),
+            None => self
+                .server
+                .domains
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "localhost".into()),
+        }
+    }
+
     /// The federation policy of this configuration, as `herald_rules` evaluates it.
     pub fn federation(&self) -> Federation {
         Federation {

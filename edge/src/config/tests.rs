@@ -62,6 +62,50 @@ fn the_example_file_loads() {
     assert_eq!(c.s2s.default, d.s2s.default);
     assert_eq!(c.s2s.idle_timeout_secs, d.s2s.idle_timeout_secs);
     assert_eq!(c.s2s.limits, d.s2s.limits);
+    assert_eq!(c.sip, d.sip);
+}
+
+#[test]
+fn the_sip_realm_defaults_to_the_first_domain() {
+    let c = parse("[server]\ndomains = [\"a.example\", \"b.example\"]\n").expect("config");
+    assert_eq!(c.sip.realm, None);
+    assert_eq!(c.sip_realm(), "a.example");
+    let c = parse("[server]\ndomains = [\"a.example\"]\n[sip]\nrealm = \"sip.example\"\n")
+        .expect("config");
+    assert_eq!(c.sip_realm(), "sip.example");
+    let c = parse("[sip]\nrealm = \"Herald_Realm-1\"\n").expect("a token");
+    assert_eq!(c.sip_realm(), "Herald_Realm-1");
+}
+
+#[test]
+fn the_sip_realm_must_be_a_plain_name() {
+    for (bad, says) in [
+        ("\"\"", "the realm is empty"),
+        ("\"a\\\"b\"", "contains '\"'"),
+        ("\"a\\tb\"", "contains '\\t'"),
+        ("\"my realm\"", "is not a plain token or domain name"),
+        (
+            "\"caf\u{e9}.example\"",
+            "is not a plain token or domain name",
+        ),
+    ] {
+        let text = format!("[server]\ndomains = [\"a.example\"]\n\n[sip]\nrealm = {bad}\n");
+        let i = the_one(&issues(&text), "sip.realm");
+        assert_eq!(i.line, Some(5), "{text}");
+        assert!(i.message.contains(says), "{text}: {}", i.message);
+        assert!(
+            i.to_string()
+                .starts_with("herald.toml:5: key `sip.realm`: "),
+            "{i}"
+        );
+    }
+}
+
+#[test]
+fn the_sip_section_takes_no_other_key() {
+    let i = the_one(&issues("[sip]\nrelm = \"a.example\"\n"), "sip.relm");
+    assert_eq!(i.line, Some(2));
+    assert!(i.message.contains("realm"), "{}", i.message);
 }
 
 #[test]

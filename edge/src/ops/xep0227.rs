@@ -25,6 +25,11 @@
 //! serves are imported; existing accounts are skipped whole, so an import that stopped
 //! halfway can be run again.
 //!
+//! SIP digest credentials (`[sip] realm`) need the password: only accounts imported
+//! from a plaintext `password` get them. The others are counted in
+//! [`Report::without_sip`] and cannot register over SIP until their password is set
+//! again. The export writes none, so a move from one Herald to another loses them too.
+//!
 //! The file is read and written with Herald's own XML reader and serializer
 //! (`herald_translate`).
 
@@ -35,7 +40,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use clap::Subcommand;
 use herald_core::accounts;
-use herald_core::store::{OfflineQuota, RosterItem, Store, StoreError, Subscription};
+use herald_core::store::{
+    AccountCredentials, OfflineQuota, RosterItem, Store, StoreError, Subscription,
+};
 use herald_translate::sasl::{ScramHash, ScramRecord};
 use herald_translate::xml::escape;
 use herald_translate::{ns, Element, Jid, Node, StreamEvent, StreamReader, XmlLimits};
@@ -75,6 +82,9 @@ pub struct Report {
     /// Accounts left alone (import: they exist already).
     pub skipped: Vec<String>,
     pub warnings: Vec<String>,
+    /// Imported accounts without SIP digest credentials (the file had no plaintext
+    /// password for them).
+    pub without_sip: usize,
 }
 
 fn fail(msg: impl Into<String>) -> EdgeError {
@@ -102,7 +112,7 @@ pub fn run(config_path: Option<&Path>, action: Xep0227Action) -> Result<ExitCode
                 source,
             })?;
             (
-                import(&store, &config.server.domains, &bytes)?,
+                import(&store, &config.server.domains, &config.sip_realm(), &bytes)?,
                 "imported",
                 file,
             )
@@ -121,6 +131,14 @@ pub fn run(config_path: Option<&Path>, action: Xep0227Action) -> Result<ExitCode
         report.offline_messages,
         file.display()
     );
+    if report.without_sip > 0 {
+        println!(
+            "{} imported account(s) have no SIP digest credentials (the file has no \
+             plaintext password for them): they cannot register over SIP until their \
+             password is set again (`herald user passwd`)",
+            report.without_sip
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -237,8 +255,14 @@ fn parse_fragment(xml: &str) -> Result<Element, String> {
 // ----- import -----
 
 /// Import an XEP-0227 document into `store`. Hosts not in `domains` are skipped with a
-/// warning; it is an error when no host of the file is served.
-pub fn import(store: &dyn Store, domains: &[String], xml: &[u8]) -> Result<Report, EdgeError> {
+/// warning; it is an error when no host of the file is served. Accounts with a
+/// plaintext password get SIP digest credentials for `sip_realm`.
+pub fn import(
+    store: &dyn Store,
+    domains: &[String],
+    sip_realm: &str,
+    xml: &[u8],
+) -> Result<Report, EdgeError> {
     let hosts = parse_document(xml)?;
     let mut report = Report::default();
     let mut served = 0;
@@ -252,7 +276,7 @@ pub fn import(store: &dyn Store, domains: &[String], xml: &[u8]) -> Result<Repor
         }
         served += 1;
         for user in host.elements().filter(|e| e.name == "user") {
-            import_user(store, &jid, user, &mut report)?;
+            import_user(store, &jid, sip_realm, user, &mut report)?;
         }
     }
     if served == 0 {
@@ -301,6 +325,7 @@ fn parse_document(xml: &[u8]) -> Result<Vec<Element>, EdgeError> {
 fn import_user(
     store: &dyn Store,
     host: &str,
+    sip_realm: &str,
     user: &Element,
     report: &mut Report,
 ) -> Result<(), EdgeError> {
@@ -312,8 +337,8 @@ fn import_user(
             return Ok(());
         }
     };
-    let creds = credentials_of(user, &name, report);
-    if creds.is_empty() {
+    let creds = credentials_of(user, &name, sip_realm, report);
+    if creds.scram.is_empty() {
         report.warnings.push(format!(
             "{name}@{host}: no usable password in the file; the account has none \
              (set one with `herald user passwd {name}`)"
@@ -328,6 +353,9 @@ fn import_user(
         Err(e) => return Err(e.into()),
     }
     report.users += 1;
+    if creds.sip.is_none() {
+        report.without_sip += 1;
+    }
     for query in user
         .elements()
         .filter(|e| e.name == "query" && e.ns == ns::ROSTER)
@@ -361,8 +389,14 @@ fn import_user(
     Ok(())
 }
 
-/// The SCRAM records a `<user/>` element carries (see the module documentation).
-fn credentials_of(user: &Element, name: &str, report: &mut Report) -> Vec<ScramRecord> {
+/// The credentials a `<user/>` element carries (see the module documentation): SCRAM
+/// records, and SIP digest credentials for `sip_realm` when the password is plaintext.
+fn credentials_of(
+    user: &Element,
+    name: &str,
+    sip_realm: &str,
+    report: &mut Report,
+) -> AccountCredentials {
     let mut creds: Vec<ScramRecord> = Vec::new();
     for el in user
         .elements()
@@ -394,8 +428,13 @@ fn credentials_of(user: &Element, name: &str, report: &mut Report) -> Vec<ScramR
                         .push(format!("{name}: ejabberd SCRAM password ignored: {e}")),
                 }
             } else {
-                match accounts::credentials_for(pw, accounts::DEFAULT_ITERATIONS) {
-                    Ok(c) => creds = c,
+                match accounts::account_credentials(
+                    name,
+                    pw,
+                    sip_realm,
+                    accounts::DEFAULT_ITERATIONS,
+                ) {
+                    Ok(c) => return c,
                     Err(e) => report
                         .warnings
                         .push(format!("{name}: password ignored: {e}")),
@@ -403,7 +442,7 @@ fn credentials_of(user: &Element, name: &str, report: &mut Report) -> Vec<ScramR
             }
         }
     }
-    creds
+    creds.into()
 }
 
 fn b64(v: &str) -> Result<Vec<u8>, String> {

@@ -4,12 +4,14 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 
-use super::super::{ClaimLimit, OfflinePush, OfflineQuota, Store};
+use super::super::{AccountCredentials, ClaimLimit, OfflinePush, OfflineQuota, Store};
 use super::assert_no_such_user;
 
 pub(super) fn offline(s: &dyn Store) {
-    s.create_user("alice", &[]).unwrap();
-    s.create_user("bob", &[]).unwrap();
+    s.create_user("alice", &AccountCredentials::default())
+        .unwrap();
+    s.create_user("bob", &AccountCredentials::default())
+        .unwrap();
     assert_eq!(s.offline_total().unwrap(), 0);
     assert!(s.offline_list("alice").unwrap().is_empty());
 
@@ -98,7 +100,8 @@ pub(super) fn offline(s: &dyn Store) {
 
 /// The quota holds when many threads push at once through one store.
 pub(super) fn offline_quota_concurrent(s: &dyn Store) {
-    s.create_user("alice", &[]).unwrap();
+    s.create_user("alice", &AccountCredentials::default())
+        .unwrap();
     let stored = AtomicU32::new(0);
     thread::scope(|scope| {
         for t in 0..4 {
@@ -122,7 +125,8 @@ pub(super) fn offline_quota_concurrent(s: &dyn Store) {
 
 /// The byte bound holds next to the count bound.
 pub(super) fn offline_quota_bytes(s: &dyn Store) {
-    s.create_user("alice", &[]).unwrap();
+    s.create_user("alice", &AccountCredentials::default())
+        .unwrap();
     let quota = OfflineQuota {
         messages: 100,
         bytes: 25,
@@ -147,7 +151,8 @@ pub(super) fn offline_quota_bytes(s: &dyn Store) {
     );
     assert_eq!(s.offline_count("alice").unwrap(), 3);
     // A single message over the whole quota is never stored.
-    s.create_user("bob", &[]).unwrap();
+    s.create_user("bob", &AccountCredentials::default())
+        .unwrap();
     let big = "x".repeat(26);
     assert_eq!(
         s.offline_push("bob", &big, quota).unwrap(),
@@ -158,7 +163,8 @@ pub(super) fn offline_quota_bytes(s: &dyn Store) {
 /// Claims: a message is handed to exactly one claim; released messages come back;
 /// deletes report what they removed.
 pub(super) fn offline_claims(s: &dyn Store) {
-    s.create_user("alice", &[]).unwrap();
+    s.create_user("alice", &AccountCredentials::default())
+        .unwrap();
     let q = OfflineQuota::messages(100);
     for i in 0..10 {
         s.offline_push("alice", &format!("<message id='{i}'/>"), q)
@@ -214,7 +220,8 @@ pub(super) fn offline_claims(s: &dyn Store) {
 
 /// Concurrent claims from several threads never hand out a message twice.
 pub(super) fn offline_claims_concurrent(s: &dyn Store) {
-    s.create_user("alice", &[]).unwrap();
+    s.create_user("alice", &AccountCredentials::default())
+        .unwrap();
     for i in 0..200 {
         s.offline_push(
             "alice",
