@@ -15,7 +15,7 @@
 //! binding `127.0.0.1:0` and releasing it; the admin listener uses port 0.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -87,11 +87,9 @@ fn herald_binary() -> &'static Path {
     })
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, outside the ephemeral range.
 fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
+    herald_tests::free_loopback_port()
 }
 
 /// A data directory, a configuration file and a fixed client port.

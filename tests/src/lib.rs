@@ -55,6 +55,31 @@ pub fn loopback_any_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
+/// Ports [`free_loopback_port`] hands out: below Linux's ephemeral range (32768 and
+/// up), so no outgoing connection of a concurrent test can take one between the
+/// choice and the bind, as it can with a port the kernel chose for `:0`.
+const FIXED_PORTS: std::ops::Range<u32> = 20_000..32_000;
+static NEXT_PORT: AtomicU64 = AtomicU64::new(0);
+
+/// A loopback address for a test to listen on later (a configuration that needs the
+/// port before the server starts): free when chosen, never handed out twice in this
+/// process, and outside the ephemeral range.
+pub fn free_loopback_port() -> SocketAddr {
+    let span = u64::from(FIXED_PORTS.end - FIXED_PORTS.start);
+    // Processes started one after another begin at different places.
+    let start = u64::from(std::process::id()) * 7919 % span;
+    for _ in 0..span {
+        let n = NEXT_PORT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(u64::from(FIXED_PORTS.start) + (start + n) % span)
+            .expect("the range is below 65536");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+    panic!("no free loopback port in {FIXED_PORTS:?}");
+}
+
 // ---------------------------------------------------------------------------------------
 // Client
 // ---------------------------------------------------------------------------------------

@@ -12,10 +12,9 @@ use herald_tests::{body_of, stanza_error, unique_temp_dir, TestServer, XmppClien
 const A: &str = "a.example";
 const B: &str = "b.example";
 
-/// A loopback port nothing listens on (bound, then released).
+/// A loopback port nothing listens on, outside the ephemeral range.
 fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("its address")
+    herald_tests::free_loopback_port()
 }
 
 /// A data directory with a development PKI for `domain` already issued, and its CA.
