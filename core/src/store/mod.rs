@@ -23,6 +23,7 @@ use herald_translate::sasl::{ScramHash, ScramRecord};
 
 pub mod backup;
 mod sqlite;
+mod sqlite_rows;
 mod sqlite_schema;
 
 #[cfg(test)]
