@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::compute::Algorithm;
-use super::params::{parse_digest_params, push_quoted};
+use super::params::{find_param, parse_digest_params, push_quoted};
 use super::DigestError;
 
 /// A Digest challenge.
@@ -54,12 +54,7 @@ impl Challenge {
     /// list must name `auth` for `qop_auth`; other options are ignored.
     pub fn parse(value: &str) -> Result<Self, DigestError> {
         let params = parse_digest_params(value)?;
-        let get = |name: &str| {
-            params
-                .iter()
-                .find(|p| p.name == name)
-                .map(|p| p.value.clone())
-        };
+        let get = |name: &str| find_param(&params, name);
         let algorithm = match get("algorithm") {
             Some(a) => Algorithm::parse(&a)?,
             None => Algorithm::Md5,

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::compute::Algorithm;
-use super::params::{parse_digest_params, parse_scheme_params, push_quoted, Param};
+use super::params::{find_param, parse_digest_params, parse_scheme_params, push_quoted, Param};
 use super::DigestError;
 
 /// Quality of protection. Only `auth` is implemented (`auth-int` would hash the body).
@@ -39,12 +39,7 @@ impl Credentials {
     /// parameters are ignored.
     pub fn parse(value: &str) -> Result<Self, DigestError> {
         let params = parse_digest_params(value)?;
-        let get = |name: &str| {
-            params
-                .iter()
-                .find(|p| p.name == name)
-                .map(|p| p.value.clone())
-        };
+        let get = |name: &str| find_param(&params, name);
         let need = |name: &'static str| get(name).ok_or(DigestError::Missing(name));
         let algorithm = match get("algorithm") {
             Some(a) => Algorithm::parse(&a)?,

@@ -41,6 +41,14 @@ pub fn parse_scheme_params(input: &str) -> Result<(&str, Vec<Param>), DigestErro
     Ok((scheme, parse_params(rest)?))
 }
 
+/// The value of the parameter `name` (names are lowercase once parsed), if present.
+pub fn find_param(params: &[Param], name: &str) -> Option<String> {
+    params
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.value.clone())
+}
+
 /// The parameters of a `Digest` value; any other scheme is [`DigestError::NotDigest`]
 /// whatever follows it (e.g. a `Basic` token68).
 pub fn parse_digest_params(input: &str) -> Result<Vec<Param>, DigestError> {

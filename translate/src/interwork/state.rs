@@ -29,7 +29,7 @@
 //! office. From PIDF every state of the table comes back except Do not disturb. A
 //! SIP document with no RPID activity is read through its XMPP `<show>`, if any.
 
-use super::presence::{Show, XmppPresence};
+use super::presence::{show_for_activity, Show, XmppPresence};
 use crate::ns;
 use crate::pidf::{Activities, Activity, Basic, Person, Pidf, Tuple};
 use crate::xml::Element;
@@ -221,23 +221,20 @@ impl PresenceState {
         }
     }
 
+    /// The states the busy activities name apart; the rest follow the `<show>` class
+    /// the activity implies (`show_for_activity`: away-like and extended-away lists).
     fn for_activity(activity: &Activity) -> Option<Self> {
         use Activity as A;
         Some(match activity {
             A::OnThePhone => Self::OnThePhone,
             A::Meeting | A::Appointment | A::Presentation | A::Performance => Self::InAMeeting,
             A::Busy => Self::Busy,
-            A::Vacation | A::Holiday | A::PermanentAbsence => Self::OutOfOffice,
-            A::Away
-            | A::Sleeping
-            | A::Travel
-            | A::InTransit
-            | A::Steering
-            | A::Meal
-            | A::Breakfast
-            | A::Dinner
-            | A::Shopping => Self::Away,
-            _ => return None,
+            other => match show_for_activity(other)? {
+                Show::Xa => Self::OutOfOffice,
+                Show::Away => Self::Away,
+                Show::Dnd => Self::Busy,
+                Show::Chat => return None,
+            },
         })
     }
 
