@@ -1,5 +1,5 @@
 //! Persistent storage: accounts, rosters, pending subscription requests,
-//! offline messages and block lists.
+//! offline messages, block lists and SIP registrar bindings.
 //!
 //! Everything goes through the object-safe [`Store`] trait so that the server
 //! can hold an `Arc<dyn Store>` and a second backend (PostgreSQL) can be added
@@ -110,6 +110,34 @@ impl From<Vec<ScramRecord>> for AccountCredentials {
     }
 }
 
+/// One SIP registrar binding (RFC 3261 §10): a contact of an account's
+/// address-of-record (`user@` the first hosted domain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipBinding {
+    /// The account's localpart.
+    pub user: String,
+    /// The Contact URI exactly as registered, without the header parameters
+    /// (`expires`, `q`, ...). Unique within one user's set.
+    pub contact: String,
+    /// When the binding expires, in unix milliseconds; it is expired from then on.
+    pub expires_at_ms: i64,
+    /// The Call-ID of the REGISTER that created or last refreshed it.
+    pub call_id: String,
+    /// The CSeq number of that REGISTER (below 2^31).
+    pub cseq: u32,
+    /// The `q` value in thousandths (0 to 1000), `None` when absent.
+    pub q: Option<u16>,
+    /// The `+sip.instance` value (RFC 5626 §4.1), without its quotes, if given.
+    pub instance: Option<String>,
+    /// The `reg-id` (RFC 5626 §4.2), kept only with an instance.
+    pub reg_id: Option<u32>,
+    /// Where the REGISTER came from, e.g. `udp:127.0.0.1:5062`, `tcp:...`, `tls:...`:
+    /// the flow that reaches the UA (RFC 3581, NAT).
+    pub source: String,
+    /// The User-Agent of the REGISTER, if any.
+    pub user_agent: Option<String>,
+}
+
 /// Roster subscription state (RFC 6121 §2.1.2.5), as the policy layer defines it.
 pub use herald_rules::Subscription;
 
@@ -203,7 +231,7 @@ pub trait Store: Send + Sync + 'static {
     fn set_credentials(&self, username: &str, creds: &AccountCredentials)
         -> Result<(), StoreError>;
     /// Deletes an account with its credentials (SCRAM and SIP), roster, pending requests,
-    /// offline messages and block list.
+    /// offline messages, block list and SIP registrar bindings.
     fn remove_user(&self, username: &str) -> Result<(), StoreError>;
     fn user_exists(&self, username: &str) -> Result<bool, StoreError>;
     /// All usernames, sorted by their UTF-8 bytes (the order of `str`'s `Ord`).
@@ -307,4 +335,20 @@ pub trait Store: Send + Sync + 'static {
     fn block(&self, user: &str, jids: &[String]) -> Result<(), StoreError>;
     /// Removes entries (absent ones are ignored); an empty slice removes all.
     fn unblock(&self, user: &str, jids: &[String]) -> Result<(), StoreError>;
+
+    // ----- SIP registrar bindings (RFC 3261 §10) -----
+
+    /// The bindings of a user, expired ones included, sorted by contact.
+    fn sip_bindings(&self, user: &str) -> Result<Vec<SipBinding>, StoreError>;
+    /// Replaces the whole binding set of `user` with `bindings` in one durable
+    /// transaction (the registrar computes the new set). Every binding's `user` field
+    /// is ignored: they are stored under `user`. A later binding with the same contact
+    /// replaces an earlier one.
+    fn sip_bindings_replace(&self, user: &str, bindings: &[SipBinding]) -> Result<(), StoreError>;
+    /// The bindings of every user, expired ones included, sorted by user then contact
+    /// (loaded when the server starts).
+    fn sip_bindings_all(&self) -> Result<Vec<SipBinding>, StoreError>;
+    /// Deletes every binding expired at `now_ms` (`expires_at_ms <= now_ms`); returns
+    /// how many.
+    fn sip_bindings_purge_expired(&self, now_ms: i64) -> Result<usize, StoreError>;
 }

@@ -24,14 +24,15 @@ use herald_translate::sasl::{ScramHash, ScramRecord};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::sqlite_rows::{
-    bump_roster_version, count, hash_name, insert_credentials, insert_sip_credentials, insert_user,
-    load_roster, load_roster_item, now_unix_ms, offline_from_row, parse_hash, read_roster_version,
-    require_user, to_u64, to_usize,
+    bump_roster_version, count, hash_name, insert_bindings, insert_credentials,
+    insert_sip_credentials, insert_user, load_bindings, load_roster, load_roster_item, now_unix_ms,
+    offline_from_row, parse_hash, read_roster_version, require_user, to_u64, to_usize,
+    BINDING_COLUMNS,
 };
 use super::sqlite_schema::{configure, create_private_file, migrate, Relaxed};
 use super::{
     AccountCredentials, ClaimLimit, DbError, OfflineMessage, OfflinePush, OfflineQuota, RosterItem,
-    Store, StoreError,
+    SipBinding, Store, StoreError,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -617,6 +618,50 @@ impl Store for SqliteStore {
                 stmt.execute([user, jid.as_str()])?;
             }
             Ok(())
+        })
+    }
+
+    fn sip_bindings(&self, user: &str) -> Result<Vec<SipBinding>, StoreError> {
+        self.read(|tx| {
+            require_user(tx, user)?;
+            load_bindings(
+                tx,
+                &format!(
+                    "SELECT {BINDING_COLUMNS} FROM sip_bindings WHERE username = ?1
+                     ORDER BY contact"
+                ),
+                [user],
+            )
+        })
+    }
+
+    fn sip_bindings_replace(&self, user: &str, bindings: &[SipBinding]) -> Result<(), StoreError> {
+        // FULL sync: a 200 OK to a REGISTER promises the binding survives a restart.
+        self.write(|tx| {
+            require_user(tx, user)?;
+            tx.prepare_cached("DELETE FROM sip_bindings WHERE username = ?1")?
+                .execute([user])?;
+            insert_bindings(tx, user, bindings)
+        })
+    }
+
+    fn sip_bindings_all(&self) -> Result<Vec<SipBinding>, StoreError> {
+        self.read(|tx| {
+            load_bindings(
+                tx,
+                &format!("SELECT {BINDING_COLUMNS} FROM sip_bindings ORDER BY username, contact"),
+                [],
+            )
+        })
+    }
+
+    fn sip_bindings_purge_expired(&self, now_ms: i64) -> Result<usize, StoreError> {
+        // Relaxed: losing a purge to a power cut only leaves expired rows, which every
+        // reader drops by their expiry anyway.
+        self.write_relaxed(|tx| {
+            Ok(tx
+                .prepare_cached("DELETE FROM sip_bindings WHERE expires_at_ms <= ?1")?
+                .execute([now_ms])?)
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Row-level helpers of the SQLite store: conversions, the account and credential
-//! inserts shared by single and bulk creation, roster versions and rows, offline rows.
+//! inserts shared by single and bulk creation, roster versions and rows, offline rows,
+//! SIP binding rows.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -8,7 +9,8 @@ use herald_translate::sasl::{ScramHash, ScramRecord};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{
-    AccountCredentials, OfflineMessage, RosterItem, SipCredentials, StoreError, Subscription,
+    AccountCredentials, OfflineMessage, RosterItem, SipBinding, SipCredentials, StoreError,
+    Subscription,
 };
 
 pub(super) fn now_unix_ms() -> i64 {
@@ -210,4 +212,87 @@ pub(super) fn offline_from_row(r: &Row<'_>) -> rusqlite::Result<OfflineMessage> 
 
 pub(super) fn count(conn: &Connection, sql: &str, user: &str) -> Result<i64, StoreError> {
     Ok(conn.prepare_cached(sql)?.query_row([user], |r| r.get(0))?)
+}
+
+/// The columns [`binding_from_row`] reads, in order.
+pub(super) const BINDING_COLUMNS: &str =
+    "username, contact, expires_at_ms, call_id, cseq, q, instance, reg_id, source, user_agent";
+
+/// Reads the [`BINDING_COLUMNS`] of a row.
+pub(super) fn binding_from_row(r: &Row<'_>) -> rusqlite::Result<Result<SipBinding, StoreError>> {
+    let user: String = r.get(0)?;
+    let contact: String = r.get(1)?;
+    let cseq: i64 = r.get(4)?;
+    let q: Option<i64> = r.get(5)?;
+    let reg_id: Option<i64> = r.get(7)?;
+    let corrupt = |what: String| StoreError::Corrupt(format!("SIP binding {contact}: {what}"));
+    let Ok(cseq) = u32::try_from(cseq) else {
+        return Ok(Err(corrupt(format!("cseq {cseq}"))));
+    };
+    let q = match q.map(u16::try_from).transpose() {
+        Ok(q) if q.is_none_or(|q| q <= 1000) => q,
+        _ => return Ok(Err(corrupt(format!("q {q:?}")))),
+    };
+    let Ok(reg_id) = reg_id.map(u32::try_from).transpose() else {
+        return Ok(Err(corrupt(format!("reg-id {reg_id:?}"))));
+    };
+    Ok(Ok(SipBinding {
+        user,
+        contact,
+        expires_at_ms: r.get(2)?,
+        call_id: r.get(3)?,
+        cseq,
+        q,
+        instance: r.get(6)?,
+        reg_id,
+        source: r.get(8)?,
+        user_agent: r.get(9)?,
+    }))
+}
+
+/// Inserts the bindings of `user` (whose old set is already deleted); a later binding
+/// with the same contact replaces an earlier one.
+pub(super) fn insert_bindings(
+    conn: &Connection,
+    user: &str,
+    bindings: &[SipBinding],
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "INSERT INTO sip_bindings ({BINDING_COLUMNS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (username, contact) DO UPDATE SET expires_at_ms = excluded.expires_at_ms,
+             call_id = excluded.call_id, cseq = excluded.cseq, q = excluded.q,
+             instance = excluded.instance, reg_id = excluded.reg_id,
+             source = excluded.source, user_agent = excluded.user_agent"
+    ))?;
+    for b in bindings {
+        stmt.execute(params![
+            user,
+            b.contact,
+            b.expires_at_ms,
+            b.call_id,
+            i64::from(b.cseq),
+            b.q.map(i64::from),
+            b.instance,
+            b.reg_id.map(i64::from),
+            b.source,
+            b.user_agent
+        ])?;
+    }
+    Ok(())
+}
+
+/// Runs a binding query with parameters `p` and reads every row.
+pub(super) fn load_bindings(
+    conn: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> Result<Vec<SipBinding>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(p)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(binding_from_row(row)??);
+    }
+    Ok(out)
 }

@@ -16,7 +16,7 @@ pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations; migration `i` brings the schema from version `i` to
 /// `i + 1` (stored in `PRAGMA user_version`). Append only, never edit.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
 
 /// The schema version this build writes (`PRAGMA user_version` after migrating).
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -88,6 +88,24 @@ const MIGRATION_3: &str = "CREATE TABLE sip_credentials (
         ha1 TEXT NOT NULL,
         PRIMARY KEY (username, realm, algorithm)
     );";
+
+/// 4: SIP registrar bindings (RFC 3261 §10): one row per contact of an account's
+/// address-of-record, replaced as a set by each REGISTER; the expiry index serves the
+/// purge of expired bindings.
+const MIGRATION_4: &str = "CREATE TABLE sip_bindings (
+        username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+        contact TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        call_id TEXT NOT NULL,
+        cseq INTEGER NOT NULL,
+        q INTEGER,
+        instance TEXT,
+        reg_id INTEGER,
+        source TEXT NOT NULL,
+        user_agent TEXT,
+        PRIMARY KEY (username, contact)
+    );
+    CREATE INDEX sip_bindings_by_expiry ON sip_bindings (expires_at_ms);";
 
 /// `synchronous = NORMAL` for as long as it lives. Dropping it restores `FULL` on every
 /// way out, a panic in the caller's closure included, so the next write that

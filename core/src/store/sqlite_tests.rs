@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use herald_translate::sasl::ScramHash;
 
+use super::tests::sip_bindings::binding;
 use super::tests::{creds, item, record, TempDir};
 use super::{
-    AccountCredentials, OfflinePush, OfflineQuota, SqliteStore, Store, StoreError, Subscription,
+    AccountCredentials, OfflinePush, OfflineQuota, SipBinding, SqliteStore, Store, StoreError,
+    Subscription,
 };
 
 /// A second handle on the same file (the CLI while the server runs) sees the
@@ -136,6 +138,8 @@ fn sqlite_migrates_offline_messages_from_schema_1() {
             .unwrap(),
         None
     );
+    // The binding table arrives empty with the upgrade.
+    assert!(store.sip_bindings("alice").unwrap().is_empty());
     let quota = OfflineQuota {
         messages: 10,
         bytes: 25,
@@ -149,6 +153,36 @@ fn sqlite_migrates_offline_messages_from_schema_1() {
         store.offline_push("alice", "1234", quota).unwrap(),
         OfflinePush::Stored
     );
+}
+
+/// SIP bindings written through one handle are there after the file is closed and
+/// opened again (a server restart), and a second handle sees them at once.
+#[test]
+fn sqlite_sip_bindings_survive_reopen() {
+    let dir = TempDir::new();
+    let store = SqliteStore::open(&dir.db()).unwrap();
+    store
+        .create_user("alice", &AccountCredentials::default())
+        .unwrap();
+    let set = vec![
+        SipBinding {
+            q: Some(700),
+            instance: Some("<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>".to_owned()),
+            reg_id: Some(1),
+            user_agent: Some("UA".to_owned()),
+            ..binding("alice", "sip:alice@192.0.2.1:5062;transport=tcp", 4_000_000)
+        },
+        binding("alice", "sip:alice@192.0.2.2", 5_000_000),
+    ];
+    store.sip_bindings_replace("alice", &set).unwrap();
+    let other = SqliteStore::open(&dir.db()).unwrap();
+    assert_eq!(other.sip_bindings("alice").unwrap(), set);
+    drop(other);
+    drop(store);
+
+    let reopened = SqliteStore::open(&dir.db()).unwrap();
+    assert_eq!(reopened.sip_bindings("alice").unwrap(), set);
+    assert_eq!(reopened.sip_bindings_all().unwrap(), set);
 }
 
 #[test]

@@ -623,7 +623,9 @@ fn blocklist(s: &dyn Store) {
 }
 
 mod offline;
+pub(super) mod sip_bindings;
 use offline::*;
+use sip_bindings::*;
 
 /// Runs every suite function against fresh SQLite stores.
 macro_rules! suite {
@@ -666,6 +668,10 @@ suite!(
     offline_claims,
     offline_claims_concurrent,
     blocklist,
+    sip_bindings_round_trip,
+    sip_bindings_replace,
+    sip_bindings_purge,
+    sip_bindings_removed_with_account,
 );
 
 // ----- roster model (property test) -----
