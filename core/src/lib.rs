@@ -25,6 +25,7 @@ pub mod server;
 pub mod services;
 mod sessions;
 pub mod settings;
+pub mod sip;
 pub mod store;
 pub mod time;
 
