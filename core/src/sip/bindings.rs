@@ -115,7 +115,8 @@ pub struct Applied {
     /// store's order).
     pub bindings: Vec<SipBinding>,
     /// Whether the set differs from the `current` one given (an update, a removal, or
-    /// expired bindings dropped): the set must then be stored before answering 200.
+    /// expired bindings dropped; `current` compared in the store's order): the set must
+    /// then be stored before answering 200.
     pub changed: bool,
 }
 

@@ -1,9 +1,10 @@
 //! [`Store`] on one SQLite database file.
 //!
 //! One connection behind a mutex. The file is in WAL mode, so the running server
-//! and the CLI can open it at the same time; `synchronous=FULL` makes accounts and
-//! offline messages durable before the method returns. Roster, pending-subscription,
-//! block-list changes and offline deletions commit with `synchronous=NORMAL`: they
+//! and the CLI can open it at the same time; `synchronous=FULL` makes accounts,
+//! offline messages and SIP registrar bindings durable before the method returns.
+//! Roster, pending-subscription, block-list changes, offline deletions and purges of
+//! expired SIP bindings commit with `synchronous=NORMAL`: they
 //! survive a process crash, and the next full sync covers them against power loss
 //! (roster changes are frequent and fsync-bound otherwise). Writes use
 //! `BEGIN IMMEDIATE` so that a concurrent writer in another process waits on

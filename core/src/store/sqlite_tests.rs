@@ -221,12 +221,18 @@ fn sqlite_kill9_child_writer() {
             OfflineQuota::messages(usize::MAX),
         );
         assert_eq!(push.unwrap(), OfflinePush::Stored);
+        // A REGISTER answered 200 must survive as well.
+        let contact = format!("sip:alice@192.0.2.1;n={i}");
+        store
+            .sip_bindings_replace("alice", &[binding("alice", &contact, i64::MAX)])
+            .unwrap();
         writeln!(stdout, "{STORED_MARKER} {i}").unwrap();
         stdout.flush().unwrap();
     }
 }
 
-/// Messages whose `offline_push` returned survive a SIGKILL of the writer
+/// Messages whose `offline_push` returned, and SIP bindings whose
+/// `sip_bindings_replace` returned, survive a SIGKILL of the writer
 /// (killed while it keeps writing), and the database stays readable.
 #[test]
 fn sqlite_survives_kill_9() {
@@ -291,6 +297,18 @@ fn sqlite_survives_kill_9() {
     for (i, m) in list.iter().enumerate() {
         assert_eq!(m.stanza, format!("<message id='{i}'/>"));
     }
+    // The binding set of the last acknowledged round or a later one.
+    let bindings = store.sip_bindings("alice").unwrap();
+    assert_eq!(bindings.len(), 1, "{bindings:?}");
+    let n: u64 = bindings[0]
+        .contact
+        .rsplit_once(";n=")
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap();
+    assert!(
+        n + 1 >= acked,
+        "binding {n} older than acknowledged {acked}"
+    );
     // Still writable after recovery.
     assert_eq!(
         store
