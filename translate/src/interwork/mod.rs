@@ -4,6 +4,9 @@
 //! - [`presence`]: XMPP presence <-> PIDF with RPID (RFC 8048), both directions.
 //! - [`state`]: [`PresenceState`], the product's presence states of the seed's Table
 //!   23-5 ("Mapping of Presence States"), with their XMPP and PIDF/RPID forms.
+//! - [`compose`]: one presentity across both protocols: the PIDF document SIP
+//!   watchers get from XMPP sessions and SIP publications, and the presence the SIP
+//!   side shows to XMPP contacts.
 //! - [`address`]: JID <-> `sip:` / `xmpp:` URI (RFC 7247 §5), with XEP-0106 escaping for
 //!   the characters a JID localpart cannot hold.
 //! - [`cpim`]: `message/cpim` (RFC 3862) read and written.
@@ -13,6 +16,7 @@
 //! `docs/INTERWORKING.md` has the same tables for readers of the documentation.
 
 pub mod address;
+pub mod compose;
 pub mod cpim;
 pub mod errors;
 pub mod message;
@@ -20,6 +24,7 @@ pub mod presence;
 pub mod state;
 
 pub use address::{jid_to_sip_uri, jid_to_xmpp_uri, requires_secure_hops, uri_to_jid};
+pub use compose::{availability_rank, compose_pidf, sip_side_xmpp_presence};
 pub use cpim::{Cpim, CpimAddress};
 pub use errors::{sip_status_for, xmpp_condition_for, ErrorContext, XmppCondition};
 pub use message::{ImMessage, MessageType, XmppChat};
@@ -27,6 +32,9 @@ pub use presence::{presentity_to_pidf, ResourcePresence, Show, XmppPresence};
 pub use state::PresenceState;
 
 use crate::jid::JidError;
+
+#[cfg(test)]
+mod compose_tests;
 
 /// Why a mapping could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

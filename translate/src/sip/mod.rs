@@ -24,6 +24,7 @@ mod limits;
 mod message;
 mod method;
 mod parse;
+pub mod publication;
 mod serialize;
 pub mod subscription;
 pub mod transaction;
