@@ -3,11 +3,12 @@
 //! [`Publications`] holds the event state every presentity's user agents published,
 //! keyed by presentity (its address of record), event package and entity-tag, and
 //! answers each PUBLISH the caller has already authenticated and authorized
-//! ([`Publications::on_publish`]) following RFC 3903 §6:
+//! ([`Publications::on_publish`]) following RFC 3903 §6, checks in this order (a
+//! request that is not a PUBLISH gets 400):
 //!
 //! | Step | Check                                                   | Refusal                                  |
 //! |------|---------------------------------------------------------|------------------------------------------|
-//! | 3    | Event present and one of [`PublicationConfig::packages`] | 489 Bad Event + `Allow-Events`          |
+//! | 3    | one Event, one of [`PublicationConfig::packages`]       | 489 Bad Event + `Allow-Events`          |
 //! | 4    | SIP-If-Match: one token naming live state of this presentity and package | 400 (malformed), 412 Conditional Request Failed |
 //! | 5    | Expires: absent = package default, below the minimum refused, above the maximum shortened | 400 (malformed), 423 + `Min-Expires` |
 //! | 6    | body: supported Content-Type, within the size bound, parses | 415 + `Accept`, 413, 400 with the parser's reason |
@@ -29,7 +30,10 @@
 //! An initial PUBLISH with `Expires: 0` is checked as any other, then stores nothing
 //! (the state would expire at once). The old entity-tag of a refreshed or modified
 //! publication is gone: a retransmission or a reordered copy of the PUBLISH that
-//! used it gets 412, as RFC 3903 §4.1 expects of a publisher that lost its state.
+//! used it gets 412, after which the publisher starts over with an initial PUBLISH
+//! (RFC 3903). Before anything else, a PUBLISH removes the presentity's expired
+//! publications that [`Publications::handle_timeout`] has not yet removed, and
+//! reports them among its changes, so the limits count live state only.
 //!
 //! Entity-tags are 16 random hex digits (from the caller's RNG) followed by a
 //! store-wide counter, so a tag is never issued twice (step 7: unique among the

@@ -263,7 +263,11 @@ impl Publications {
         rng: &mut (impl RngCore + ?Sized),
     ) -> (Message, Option<Change>) {
         let etag = self.new_etag(rng);
-        let expires_at = now + Duration::from_secs(u64::from(granted));
+        // u32 seconds fit every platform's Instant; should one not hold them, the
+        // state expires at the next timeout instead of panicking.
+        let expires_at = now
+            .checked_add(Duration::from_secs(u64::from(granted)))
+            .unwrap_or(now);
         let change = Change {
             presentity: presentity.to_owned(),
             package,

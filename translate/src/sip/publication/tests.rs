@@ -506,3 +506,40 @@ fn non_publish_is_refused() {
     let m = parse_datagram(text.as_bytes(), &Limits::DEFAULT).unwrap();
     assert_eq!(code(&s.on_publish(ALICE, &m, now, &mut r)), 400);
 }
+
+#[test]
+fn event_names_ignore_case_and_params() {
+    let (mut s, now, mut r) = (store(), Instant::now(), rng());
+    let m = publish(
+        Some("Presence;id=1"),
+        None,
+        None,
+        Some("Application/PIDF+XML"),
+        OPEN,
+    );
+    assert_eq!(code(&s.on_publish(ALICE, &m, now, &mut r)), 200);
+    assert_eq!(s.documents(ALICE, Package::Presence).count(), 1);
+}
+
+#[test]
+fn timeout_reports_each_presentity_and_package_once() {
+    let (mut s, now, mut r) = (store(), Instant::now(), rng());
+    s.on_publish(ALICE, &initial(OPEN, Some(60)), now, &mut r);
+    s.on_publish(ALICE, &initial(CLOSED, Some(60)), now, &mut r);
+    let dialog = publish(
+        Some("dialog"),
+        None,
+        Some(120),
+        Some("application/dialog-info+xml"),
+        ON_CALL,
+    );
+    s.on_publish(ALICE, &dialog, now, &mut r);
+    let changes = s.handle_timeout(now + Duration::from_secs(3600));
+    assert_eq!(
+        changes,
+        vec![alice(Package::Presence), alice(Package::Dialog)]
+    );
+    assert!(s.is_empty());
+    assert!(!s.on_call(ALICE));
+    assert_eq!(s.poll_timeout(), None);
+}
