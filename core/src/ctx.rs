@@ -27,6 +27,17 @@ pub struct Ctx {
     pub router: Router,
     pub metrics: Metrics,
     pub(crate) blocks: BlockLists,
+    /// Who else wants to hear of presence and roster changes (the SIP presence agent).
+    listener: std::sync::OnceLock<Arc<dyn ChangeListener>>,
+}
+
+/// Told of every change to a user's presence or roster, after the XMPP side handled
+/// it. Calls must return at once (spawn what takes time).
+pub(crate) trait ChangeListener: Send + Sync + std::fmt::Debug {
+    /// `user`'s presence changed (a session's broadcast, or its end).
+    fn presence_changed(&self, user: &Jid);
+    /// `user`'s roster item for `contact` changed or went.
+    fn roster_changed(&self, user: &Jid, contact: &Jid);
 }
 
 impl Ctx {
@@ -39,6 +50,24 @@ impl Ctx {
             db,
             router: Router::new(),
             metrics: Metrics::new(),
+            listener: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Install the change listener (once).
+    pub(crate) fn set_listener(&self, listener: Arc<dyn ChangeListener>) {
+        let _ = self.listener.set(listener);
+    }
+
+    pub(crate) fn presence_changed(&self, user: &Jid) {
+        if let Some(l) = self.listener.get() {
+            l.presence_changed(user);
+        }
+    }
+
+    pub(crate) fn roster_changed(&self, user: &Jid, contact: &Jid) {
+        if let Some(l) = self.listener.get() {
+            l.roster_changed(user, contact);
         }
     }
 

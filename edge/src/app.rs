@@ -22,6 +22,8 @@ const ALPN_XMPP_CLIENT: &[u8] = b"xmpp-client";
 pub struct Running {
     pub server: Arc<Server>,
     pub c2s: Listeners,
+    /// The SIP listeners, when any is configured.
+    pub sip: Option<herald_core::sip::SipListeners>,
     pub admin: Option<SocketAddr>,
     /// The s2s listeners, when federation is enabled.
     pub s2s: Option<crate::s2s::inbound::S2sListeners>,
@@ -133,6 +135,20 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
     };
     let (c2s, task) = herald_core::c2s::serve(Arc::clone(&server), c2s_parts).await?;
     let mut tasks = vec![task];
+    let sip = if config.sip.enabled() {
+        let parts = herald_core::sip::SipParts {
+            settings: config.sip.clone(),
+            tls: Some(server_config(certs.clone(), &[])?),
+            nonce_secret: crate::secrets::load_or_create_key(
+                &config.server.data_dir.join("sip-nonce.key"),
+            )?,
+        };
+        let (listeners, task) = herald_core::sip::serve(Arc::clone(&server), parts).await?;
+        tasks.push(task);
+        Some(listeners)
+    } else {
+        None
+    };
     let (s2s, federation) = if config.s2s.enabled() {
         let fed = crate::s2s::front::start(&server, config, Arc::clone(&certs)).await?;
         tasks.push(fed.task);
@@ -146,6 +162,11 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
             let mut listeners: Vec<(&'static str, SocketAddr)> = Vec::new();
             listeners.extend(c2s.starttls.iter().map(|a| ("c2s-starttls", *a)));
             listeners.extend(c2s.direct_tls.iter().map(|a| ("c2s-direct-tls", *a)));
+            if let Some(sip) = &sip {
+                listeners.extend(sip.udp.iter().map(|a| ("sip-udp", *a)));
+                listeners.extend(sip.tcp.iter().map(|a| ("sip-tcp", *a)));
+                listeners.extend(sip.tls.iter().map(|a| ("sip-tls", *a)));
+            }
             if let Some(s2s) = &s2s {
                 listeners.extend(s2s.starttls.iter().map(|a| ("s2s-starttls", *a)));
                 listeners.extend(s2s.direct_tls.iter().map(|a| ("s2s-direct-tls", *a)));
@@ -163,6 +184,7 @@ pub async fn start(config: &Config) -> Result<Running, EdgeError> {
     Ok(Running {
         server,
         c2s,
+        sip,
         admin,
         s2s,
         federation,

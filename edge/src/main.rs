@@ -229,6 +229,18 @@ fn print_banner(
     for a in &running.c2s.direct_tls {
         out.push_str(&format!("  XMPP clients (direct TLS): {a}\n"));
     }
+    if let Some(sip) = &running.sip {
+        for a in &sip.udp {
+            out.push_str(&format!("  SIP (UDP):                 {a}\n"));
+        }
+        for a in &sip.tcp {
+            out.push_str(&format!("  SIP (TCP):                 {a}\n"));
+        }
+        for a in &sip.tls {
+            out.push_str(&format!("  SIP (TLS):                 {a}\n"));
+        }
+        out.push_str(&format!("  SIP digest realm:          {}\n", sip.realm));
+    }
     if let Some(s2s) = &running.s2s {
         for a in &s2s.starttls {
             out.push_str(&format!("  XMPP servers (STARTTLS):   {a}\n"));

@@ -20,6 +20,19 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
 }
 
+/// Read `io` once through the worker thread's buffer, handing what arrived to `sink`.
+/// Ok(false) on end of stream. Cancel-safe: bytes go to `sink` in the poll that reads
+/// them. (SIP streams read this way too.)
+pub(crate) async fn read_shared(
+    io: &mut Transport,
+    sink: &mut (dyn FnMut(&[u8]) + Send),
+) -> std::io::Result<bool> {
+    std::future::poll_fn(|cx| {
+        SCRATCH.with(|scratch| io.poll_read_with(cx, &mut scratch.borrow_mut()[..], sink))
+    })
+    .await
+}
+
 pub(crate) struct Conn {
     pub(crate) io: Transport,
     pub(crate) reader: StreamReader,
@@ -59,16 +72,8 @@ impl Conn {
     /// Read once into the XML reader. Ok(false) on end of stream. Cancel-safe: bytes
     /// are fed to the reader in the same poll that reads them.
     pub(crate) async fn read(&mut self) -> std::io::Result<bool> {
-        std::future::poll_fn(|cx| {
-            SCRATCH.with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
-                let reader = &mut self.reader;
-                self.io.poll_read_with(cx, &mut scratch[..], &mut |bytes| {
-                    reader.feed(bytes);
-                })
-            })
-        })
-        .await
+        let reader = &mut self.reader;
+        read_shared(&mut self.io, &mut |bytes| reader.feed(bytes)).await
     }
 
     /// Write what is queued and close (TLS close_notify, or the pending alert after a

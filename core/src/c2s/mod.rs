@@ -8,12 +8,12 @@
 pub(crate) mod admission;
 mod connection;
 pub mod fd_limit;
-mod io;
+pub(crate) mod io;
 mod listener;
 mod negotiate;
 mod session;
 pub(crate) mod throttle;
-mod transport;
+pub(crate) mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;

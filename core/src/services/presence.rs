@@ -140,6 +140,7 @@ impl Presence {
             }
             out.extend(envelope(session, &contact, presence.clone()));
         }
+        self.ctx.presence_changed(session);
         // RFC 6121 §4.2.2, §4.4.2, §4.5.2: every available resource of the user,
         // including the one that sent it.
         for other in self.ctx.router.sessions(session).iter() {

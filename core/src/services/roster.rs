@@ -216,6 +216,9 @@ impl Rosters {
     /// Send a roster push to every interested session of `user`.
     pub(crate) fn push_item(&self, user: &Jid, item: &RosterItem, ver: u64) {
         self.push_element(user, item_element(item), ver);
+        if let Ok(contact) = Jid::parse(&item.jid) {
+            self.ctx.roster_changed(user, &contact);
+        }
     }
 
     /// Push the removal of `contact` from `user`'s roster.
@@ -224,6 +227,7 @@ impl Rosters {
             .with_attr("jid", contact.to_string())
             .with_attr("subscription", "remove");
         self.push_element(user, removal, ver);
+        self.ctx.roster_changed(user, contact);
     }
 
     fn push_element(&self, user: &Jid, item: Element, ver: u64) {

@@ -115,6 +115,9 @@ fn domains(config: &Config, out: &mut Vec<Finding>) {
 /// stored HA1: a plain token (RFC 3261 §25.1 `token` characters; a domain name is one),
 /// nothing that needs escaping or could be typed differently by a client.
 fn sip(config: &Config, out: &mut Vec<Finding>) {
+    for (key, msg) in config.sip.validate() {
+        out.push(at(&format!("sip.{key}"), msg));
+    }
     let Some(realm) = &config.sip.realm else {
         return;
     };
@@ -173,6 +176,29 @@ fn listeners(config: &Config, out: &mut Vec<Finding>) {
     }
     for (i, a) in config.s2s.listen_tls.iter().enumerate() {
         all.push(("s2s.listen_tls", i, *a));
+    }
+    for (i, a) in config.sip.listen_tcp.iter().enumerate() {
+        all.push(("sip.listen_tcp", i, *a));
+    }
+    for (i, a) in config.sip.listen_tls.iter().enumerate() {
+        all.push(("sip.listen_tls", i, *a));
+    }
+    // UDP ports are their own space: only SIP's UDP listeners can collide.
+    let udp: Vec<(&str, usize, SocketAddr)> = config
+        .sip
+        .listen_udp
+        .iter()
+        .enumerate()
+        .map(|(i, a)| ("sip.listen_udp", i, *a))
+        .collect();
+    for (n, &(key, i, addr)) in udp.iter().enumerate() {
+        if let Some(&(_, _, other)) = udp[..n].iter().find(|(_, _, o)| collide(*o, addr)) {
+            out.push(at_index(
+                key,
+                i,
+                format!("`{addr}` collides with `{other}` in sip.listen_udp: give it another port"),
+            ));
+        }
     }
     for (n, &(key, i, addr)) in all.iter().enumerate() {
         let Some(&(other_key, _, other)) = all[..n].iter().find(|(_, _, o)| collide(*o, addr))

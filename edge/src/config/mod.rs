@@ -190,16 +190,8 @@ pub struct DnsConfig {
     pub nameservers: Vec<SocketAddr>,
 }
 
-/// SIP. Only the digest realm for now: the SIP service itself is still to come, but
-/// accounts get their SIP digest credentials (RFC 8760) whenever a password is set.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SipConfig {
-    /// The digest realm SIP clients authenticate in; absent: the first of
-    /// `server.domains`. Accounts' SIP digest credentials are derived for it when their
-    /// password is set, so changing it needs every password set again.
-    pub realm: Option<String>,
-}
+/// SIP: the `[sip]` table (listeners, realm, limits) is the core's settings.
+pub type SipConfig = herald_core::sip::SipSettings;
 
 impl Config {
     /// The SIP digest realm: `sip.realm`, or the first hosted domain.
