@@ -401,7 +401,7 @@ def run_one(server: ServerBase, kind: str, sc: Scenario, workdir: Path) -> tuple
         sc.func(ctx)
     except ScenarioTimeout:
         ok, reason = False, f"scenario timed out after {sc.timeout:g}s"
-    except (ScenarioError, SipError) as e:
+    except (ScenarioError, SipError, AssertionError) as e:
         ok, reason = False, str(e)
     except Exception as e:  # noqa: BLE001 - any crash is a failure of the scenario
         ok, reason = False, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
