@@ -188,10 +188,11 @@ realm = "{REALM}"
 
     def start(self) -> None:
         self.write_config()
-        for user, pw in USERS.items():
-            self.add_user(user, pw)
         self._spawn([str(self.binary), "--config", str(self.config), "serve"])
         wait_options(self.sip_port, self.proc, "herald serve", self.stderr_tail)
+        # `herald user add` needs the database `herald serve` creates: users come after.
+        for user, pw in USERS.items():
+            self.add_user(user, pw)
 
     def ca_file(self) -> str | None:
         for line in self.stdout_path.read_text(errors="replace").splitlines():
