@@ -285,6 +285,8 @@ class Context:
         if user is not None:
             cmd += ["-s", user, "-au", user, "-ap", password if password is not None else USERS[user]]
         if auth_uri:
+            # SIPp writes uri="sip:<auth_uri>" in the Authorization: no scheme here. The
+            # default (remote ip:port) is not the Request-URI the digest must cover.
             cmd += ["-auth_uri", auth_uri]
         for k, v in (keys or {}).items():
             cmd += ["-key", k, str(v)]

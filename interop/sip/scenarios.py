@@ -21,17 +21,17 @@ TRANSPORTS = {"udp": "u1", "tcp": "t1"}
 
 
 def _register_digest(ctx, t):
-    out = ctx.sipp("register_digest.xml", user="alice", auth_uri="sip:localhost", transport=t)
+    out = ctx.sipp("register_digest.xml", user="alice", auth_uri="localhost", transport=t)
     check("registered, Contact:" in out, f"no registration logged: {out!r}")
 
 
 def _register_bad_password(ctx, t):
     ctx.sipp("register_bad_password.xml", user="alice", password="not-" + USERS["alice"],
-             auth_uri="sip:localhost", transport=t)
+             auth_uri="localhost", transport=t)
 
 
 def _publish(ctx, t):
-    out = ctx.sipp("publish.xml", user="alice", auth_uri="sip:alice@localhost", transport=t)
+    out = ctx.sipp("publish.xml", user="alice", auth_uri="alice@localhost", transport=t)
     m = re.search(r"etag1=(\S*) etag2=(\S*)", out)
     check(m is not None, f"no etags logged: {out!r}")
     e1, e2 = m.group(1), m.group(2)
@@ -41,7 +41,7 @@ def _publish(ctx, t):
 
 
 def _subscribe_notify(ctx, t):
-    out = ctx.sipp("subscribe_notify.xml", user="alice", auth_uri="sip:bob@localhost", transport=t)
+    out = ctx.sipp("subscribe_notify.xml", user="alice", auth_uri="bob@localhost", transport=t)
     check("final NOTIFY, Subscription-State terminated" in out, f"no terminating NOTIFY logged: {out!r}")
 
 
@@ -50,22 +50,22 @@ def _message(ctx, t):
     uas_port = _free_port()
     uas, files = ctx.sipp_start("uas_message.xml", port=uas_port, transport=t, timeout=20)
     time.sleep(0.3)  # SIPp binds its port at start-up; nothing to poll for it
-    ctx.sipp("register_only.xml", user="bob", auth_uri="sip:localhost", transport=t,
+    ctx.sipp("register_only.xml", user="bob", auth_uri="localhost", transport=t,
              keys={"contact_port": uas_port, "expires": 120}, tag="-bind")
     try:
-        ctx.sipp("message.xml", user="alice", auth_uri="sip:bob@localhost", transport=t,
+        ctx.sipp("message.xml", user="alice", auth_uri="bob@localhost", transport=t,
                  keys={"token": token})
         out = ctx.sipp_finish("uas_message.xml", uas, files)
         check(f"hello bob {token}" in out, f"bob's UA logged another body: {out!r}")
     finally:
-        ctx.sipp("register_only.xml", user="bob", auth_uri="sip:localhost", transport=t,
+        ctx.sipp("register_only.xml", user="bob", auth_uri="localhost", transport=t,
                  keys={"contact_port": uas_port, "expires": 0}, tag="-unbind")
 
 
 def _watcher(ctx, t):
     note = f"in a meeting {siplib.new_token(6)}"
-    ctx.sipp("publish_note.xml", user="bob", auth_uri="sip:bob@localhost", transport=t, keys={"note": note})
-    out = ctx.sipp("watcher.xml", user="alice", auth_uri="sip:bob@localhost", transport=t)
+    ctx.sipp("publish_note.xml", user="bob", auth_uri="bob@localhost", transport=t, keys={"note": note})
+    out = ctx.sipp("watcher.xml", user="alice", auth_uri="bob@localhost", transport=t)
     check(f">{note}<" in out, f"alice's first NOTIFY did not carry bob's note {note!r}: {out!r}")
 
 
