@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import siplib
-from common import HOST, USERS, check, scenario
+from common import HOST, MIXED_USERS, check, scenario
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -303,7 +303,7 @@ def mixed(ctx):
 PIDF_AWAY = """<?xml version="1.0" encoding="UTF-8"?>
 <presence xmlns="urn:ietf:params:xml:ns:pidf"
     xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model"
-    xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="sip:alice@localhost">
+    xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="sip:mixalice@localhost">
 <tuple id="sip-alice"><status><basic>open</basic></status><note>{note}</note></tuple>
 <dm:person id="p-alice"><rpid:activities><rpid:away/></rpid:activities><dm:note>{note}</dm:note></dm:person>
 </presence>
@@ -311,13 +311,14 @@ PIDF_AWAY = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 async def _mixed(ctx):
-    sys.path.insert(0, str(REPO / "interop" / "scenarios"))
+    if str(REPO / "interop" / "scenarios") not in sys.path:
+        sys.path.append(str(REPO / "interop" / "scenarios"))
     from clients import Client, is_message, is_presence  # noqa: PLC0415
 
     srv = ctx.server
-    bob = Client("bob@localhost/xmpp", USERS["bob"], host=HOST, port=srv.c2s_port, ca_file=srv.ca_file(),
+    bob = Client("mixbob@localhost/xmpp", MIXED_USERS["mixbob"], host=HOST, port=srv.c2s_port, ca_file=srv.ca_file(),
                  presence={"pshow": "dnd", "pstatus": "in a meeting"})
-    alice = ctx.ua("alice")
+    alice = ctx.ua("mixalice", MIXED_USERS["mixalice"])
     try:
         await bob.start()
         r = await asyncio.to_thread(alice.register, 120)
@@ -326,13 +327,13 @@ async def _mixed(ctx):
         # alice (SIP) subscribes to bob: Herald asks bob (XMPP) for authorization.
         since_sip = alice.mark()
         mark = bob.mark()
-        r, dialog = await asyncio.to_thread(alice.subscribe, "sip:bob@localhost", 300)
+        r, dialog = await asyncio.to_thread(alice.subscribe, "sip:mixbob@localhost", 300)
         check(r.status in (200, 202), f"alice's SUBSCRIBE to bob got `{r.start}`, want 200/202")
-        req = await bob.wait_for(lambda s: is_presence(s, sender="alice@localhost", ptype="subscribe"),
-                                 "a presence subscription request from alice@localhost", timeout=10, since=mark)
-        bob.send_presence(pto="alice@localhost", ptype="subscribed")
+        req = await bob.wait_for(lambda s: is_presence(s, sender="mixalice@localhost", ptype="subscribe"),
+                                 "a presence subscription request from mixalice@localhost", timeout=10, since=mark)
+        bob.send_presence(pto="mixalice@localhost", ptype="subscribed")
         # bob subscribes back, to see alice's SIP presence.
-        bob.send_presence(pto="alice@localhost", ptype="subscribe")
+        bob.send_presence(pto="mixalice@localhost", ptype="subscribe")
 
         def notify_with(*needles):
             def pred(m):
@@ -354,25 +355,25 @@ async def _mixed(ctx):
         check(r.status == 200 and r.get("sip-etag"), f"alice's PUBLISH got `{r.start}` (SIP-ETag {r.get('sip-etag')!r})")
 
         def away(s):
-            return (is_presence(s, sender="alice@localhost", ptype="available")
+            return (is_presence(s, sender="mixalice@localhost", ptype="available")
                     and s["show"] == "away" and note in (s["status"] or ""))
         await bob.wait_for(away, f"alice's presence show=away status {note!r}", timeout=10, since=mark)
 
         # MESSAGE from SIP alice reaches XMPP bob; bob's reply reaches alice's SIP UA.
         text = f"hello bob from SIP {siplib.new_token(4)}"
         mark = bob.mark()
-        r = await asyncio.to_thread(alice.message, "sip:bob@localhost", text)
+        r = await asyncio.to_thread(alice.message, "sip:mixbob@localhost", text)
         check(r.status in (200, 202), f"alice's MESSAGE got `{r.start}`, want 200/202")
-        await bob.wait_for(lambda s: is_message(s, sender="alice@localhost", body=text),
+        await bob.wait_for(lambda s: is_message(s, sender="mixalice@localhost", body=text),
                            f"alice's message {text!r}", timeout=10, since=mark)
         reply = f"hello alice from XMPP {siplib.new_token(4)}"
         since_sip = alice.mark()
-        bob.send_message(mto="alice@localhost", mbody=reply, mtype="chat")
+        bob.send_message(mto="mixalice@localhost", mbody=reply, mtype="chat")
 
         def sip_message(m):
             return m.method == "MESSAGE" and reply in m.body.decode("utf-8", "replace")
         m = await asyncio.to_thread(alice.wait_request, sip_message, f"MESSAGE {reply!r}", 10, since_sip)
-        check("bob@localhost" in m.get("from"), f"bob's reply came From {m.get('from')!r}")
+        check("mixbob@localhost" in m.get("from"), f"bob's reply came From {m.get('from')!r}")
 
         r = await asyncio.to_thread(alice.unsubscribe, dialog)
         check(r.status in (200, 202), f"alice's unsubscribe got `{r.start}`")

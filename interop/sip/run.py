@@ -38,39 +38,14 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 import siplib  # noqa: E402
-from common import (DOMAIN, HOST, REALM, SCENARIOS, USERS, VERBOSE, Scenario,  # noqa: E402
-                    ScenarioError, check, log)
+from common import (DOMAIN, HOST, MIXED_USERS, REALM, ROSTER_PAIRS, SCENARIOS,  # noqa: E402
+                    USERS, VERBOSE, Scenario, ScenarioError, check, free_port, log)
 from siplib import SipError  # noqa: E402
 
 SIPP_DIR = HERE / "sipp"
 STARTUP_TIMEOUT = 30.0
 
 # ---------------------------------------------------------------------------- ports
-
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1, never handed out twice."""
-    for _ in range(200):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            t.bind((HOST, 0))
-            port = t.getsockname()[1]
-            if port in _handed_out:
-                continue
-            try:
-                u.bind((HOST, port))
-            except OSError:
-                continue
-            _handed_out.add(port)
-            return port
-        finally:
-            t.close()
-            u.close()
-    raise RuntimeError("no free UDP+TCP port pair on 127.0.0.1")
-
 
 def wait_options(port: int, proc: subprocess.Popen, what: str, stderr_tail) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -191,8 +166,15 @@ realm = "{REALM}"
         self._spawn([str(self.binary), "--config", str(self.config), "serve"])
         wait_options(self.sip_port, self.proc, "herald serve", self.stderr_tail)
         # `herald user add` needs the database `herald serve` creates: users come after.
-        for user, pw in USERS.items():
+        for user, pw in {**USERS, **MIXED_USERS}.items():
             self.add_user(user, pw)
+        roster = self.workdir / "roster.csv"
+        roster.write_text("".join(f"{a},{b}@{DOMAIN},{b},,both\n{b},{a}@{DOMAIN},{a},,both\n"
+                                  for a, b in ROSTER_PAIRS))
+        cmd = [str(self.binary), "--config", str(self.config), "roster", "import", str(roster)]
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError(f"`herald roster import` exited {r.returncode}: {r.stderr.strip()}")
 
     def ca_file(self) -> str | None:
         for line in self.stdout_path.read_text(errors="replace").splitlines():

@@ -12,7 +12,7 @@ import sys
 import time
 
 import siplib
-from common import HOST, USERS, check, scenario, ScenarioError, log
+from common import HOST, USERS, ScenarioError, check, free_port, log, scenario
 
 TRANSPORTS = {"udp": "u1", "tcp": "t1"}
 
@@ -47,7 +47,7 @@ def _subscribe_notify(ctx, t):
 
 def _message(ctx, t):
     token = siplib.new_token()
-    uas_port = _free_port()
+    uas_port = free_port()
     uas, files = ctx.sipp_start("uas_message.xml", port=uas_port, transport=t, timeout=20)
     time.sleep(0.3)  # SIPp binds its port at start-up; nothing to poll for it
     ctx.sipp("register_only.xml", user="bob", auth_uri="localhost", transport=t,
@@ -67,11 +67,6 @@ def _watcher(ctx, t):
     ctx.sipp("publish_note.xml", user="bob", auth_uri="bob@localhost", transport=t, keys={"note": note})
     out = ctx.sipp("watcher.xml", user="alice", auth_uri="bob@localhost", transport=t)
     check(f">{note}<" in out, f"alice's first NOTIFY did not carry bob's note {note!r}: {out!r}")
-
-
-def _free_port() -> int:
-    from run import free_port  # noqa: PLC0415 - run imports this module
-    return free_port()
 
 
 for _name, _func in [("register_digest", _register_digest),
@@ -107,7 +102,7 @@ def sipsak_options(ctx):
 
 @scenario("sipsak_register")
 def sipsak_register(ctx):
-    lport = _free_port()
+    lport = free_port()
     common = ["-U", "-s", "sip:alice@localhost", "-p", f"{HOST}:{ctx.port}", "-l", str(lport),
               "-C", f"sip:alice@{HOST}:{lport}", "-u", "alice", "-x", "60", "-i"]
     rc, out = _sipsak(ctx, *common, "-a", USERS["alice"])
