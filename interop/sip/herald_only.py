@@ -7,7 +7,6 @@ over TLS, a sample of the RFC 4475 invalid messages, and the mixed SIP/XMPP scen
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import socket
 import ssl
@@ -382,6 +381,3 @@ async def _mixed(ctx):
         await bob.stop(wait=2.0)
         await bob.kill()
 
-
-# Quieten an unused-import warning for os in some linters.
-del os
