@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, with its own set-up: the command the README names.
 #   bash .ci/test.sh            lint, build, fuzz smoke pass, interop with real clients
-#                               (slixmpp), federation interop (Herald with Prosody, with
+#                               (slixmpp), SIP interop with real SIP tools (SIPp, sipsak,
+#                               pjsua2; against Herald, and against Kamailio as the
+#                               control), federation interop (Herald with Prosody, with
 #                               ejabberd and with Herald, and the control pair), tlsfuzzer's short set, unit, property and
 #                               integration tests
 #   HERALD_SKIP_FUZZ=1 ...      skip the fuzz smoke pass (it needs cargo-fuzz)
@@ -31,9 +33,9 @@ check() { # check WHAT COMMAND...: one pass or one failure
   if "$@"; then count 1 0 "$what"; else count 0 1 "$what"; fi
 }
 
-log "python dependencies (slixmpp for the interop suite, tlslite-ng and ecdsa for tlsfuzzer)"
+log "python dependencies (slixmpp for the interop suite, pjsua2 for the SIP suite, tlslite-ng and ecdsa for tlsfuzzer)"
 python3 -m pip install --quiet --disable-pip-version-check \
-  -r interop/scenarios/requirements.txt tlslite-ng==0.9.0b2 ecdsa || exit 1
+  -r interop/scenarios/requirements.txt -r interop/sip/requirements.txt tlslite-ng==0.9.0b2 ecdsa || exit 1
 
 log "lint"
 check "rustfmt" cargo fmt --all --check
@@ -58,6 +60,22 @@ if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
 else
   count 0 1 "interop (no summary)"
 fi
+
+# The SIP suite: SIPp scenarios (UDP and TCP), sipsak probes and two pjsua2 user agents
+# against Herald's registrar and presence server, plus the Herald-only probes (bad input,
+# TLS, RFC 4475, SIP <-> XMPP). Kamailio runs the same tool scenarios as the control
+# that shows the scenarios themselves are sound (about 10 s).
+for server in herald kamailio; do
+  log "SIP interop: real SIP tools against $server"
+  out=$(python3 interop/sip/run.py --server "$server" --herald "$HERALD_BIN" 2>&1)
+  echo "$out"
+  summary=$(tail -n 1 <<<"$out")
+  if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    count "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "sip interop ($server)"
+  else
+    count 0 1 "sip interop ($server, no summary)"
+  fi
+done
 
 # The federation suite: Herald federating with real Prosody and ejabberd on loopback,
 # and with a second Herald (two `herald serve` processes), through the suite's own
