@@ -146,6 +146,8 @@ listen = ["{HOST}:{self.c2s_port}"]
 listen_tls = ["{HOST}:{self.c2s_tls_port}"]
 [admin]
 listen = "{HOST}:{self.admin_port}"
+[log]
+level = "{os.environ.get('HERALD_LOG', 'info')}"
 [sip]
 listen_udp = ["{HOST}:{self.sip_port}"]
 listen_tcp = ["{HOST}:{self.sip_port}"]

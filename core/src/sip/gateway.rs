@@ -163,7 +163,8 @@ async fn send_chat(svc: &Arc<SipService>, session: &Jid, chat: &XmppChat) -> boo
         }
         req.push_header(HeaderName::ContentType, im.content_type.clone());
         req.body = im.body.clone();
-        match svc.send_request(req, target.remote, DELIVERY_TIMEOUT).await {
+        let to = svc.route_to(&req_uri(&req), target.remote);
+        match svc.send_request(req, to, DELIVERY_TIMEOUT).await {
             Some(code) if (200..300).contains(&code) => return true,
             Some(code) => {
                 tracing::debug!(code, contact = %target.contact, "SIP device refused a MESSAGE")
@@ -219,6 +220,12 @@ async fn deliver_offline(svc: &Arc<SipService>, session: &Jid) {
             return;
         }
     }
+}
+
+fn req_uri(req: &Message) -> Uri {
+    req.request_line()
+        .map(|l| l.uri.clone())
+        .unwrap_or_else(|| Uri::Other("sip:invalid".into()))
 }
 
 /// The presence a registered SIP user shows before any PUBLISH: available.

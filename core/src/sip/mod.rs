@@ -20,6 +20,7 @@ mod presence;
 mod registrar;
 mod service;
 pub mod settings;
+mod target;
 mod transport;
 
 use std::collections::HashMap;
@@ -125,11 +126,23 @@ pub async fn serve(
         .or_else(|| local.get(&Transport::Tls))
         .copied()
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)));
-    let contact = match local.get(&Transport::Udp) {
-        Some(_) => format!("<sip:{}>", endpoint::host_port(contact_addr)),
-        None => format!("<sip:{};transport=tcp>", endpoint::host_port(contact_addr)),
-    };
-    let transports = Arc::new(Transports::new(udp.clone(), local, limits));
+    let contacts: HashMap<Transport, String> = local
+        .iter()
+        .map(|(t, a)| {
+            let c = match t {
+                Transport::Udp => format!("<sip:{}>", endpoint::host_port(*a)),
+                Transport::Tls => format!("<sips:{}>", endpoint::host_port(*a)),
+                _ => format!("<sip:{};transport=tcp>", endpoint::host_port(*a)),
+            };
+            (*t, c)
+        })
+        .collect();
+    let transports = Arc::new(Transports::new(
+        udp.clone(),
+        local,
+        limits,
+        server.shutdown_signal(),
+    ));
     let (tx, rx) = mpsc::channel(endpoint::INBOX);
     let domain = server.default_domain().to_owned();
     let svc = Arc::new(SipService {
@@ -144,11 +157,12 @@ pub async fn serve(
         registrar: registrar::Registrar::load(server.db.clone(), &settings),
         presence: presence::PresenceAgent::new(
             &settings,
-            contact,
+            contacts,
             endpoint::host_port(contact_addr),
         ),
         pager: message::Pager,
         endpoint: tx.clone(),
+        transports: Arc::clone(&transports),
         gateways: Mutex::new(HashMap::new()),
         server: Arc::clone(&server),
     });
@@ -293,6 +307,11 @@ impl SipService {
             .and_then(|r| r.status_line().map(|s| s.code))
     }
 
+    /// Where a request to a UA's `contact`, given over `source`, goes.
+    pub(crate) fn route_to(&self, contact: &herald_translate::sip::Uri, source: Remote) -> Remote {
+        target::route_to(contact, source, |r| self.transports.has_connection(r))
+    }
+
     /// A registration began or ended for `user`.
     pub(crate) async fn registration_changed(self: &Arc<Self>, user: &Jid, _registered: bool) {
         self.sync_gateway(user).await;
@@ -340,13 +359,18 @@ impl SipService {
 
     /// A SIP watcher asks to see `presentity`: the same request an XMPP client would
     /// make (`<presence type='subscribe'/>` from the watcher's bare JID), so the user
-    /// approves it from any client.
+    /// approves it from any client. A SIP user agent has no way to answer a request
+    /// to watch its user, so asking counts as consent the other way: the presentity
+    /// is approved (or pre-approved, RFC 6121 §3.4) to watch the watcher back.
     pub(crate) async fn ask_presentity(&self, watcher: &Jid, presentity: &Jid) {
-        let el = Element::new("presence", ns::CLIENT).with_attr("type", "subscribe");
-        if let Ok(env) = Envelope::new(watcher.bare(), presentity.bare(), el) {
-            self.server
-                .outbound_subscription(env, herald_rules::SubKind::Subscribe)
-                .await;
+        for (kind, name) in [
+            (herald_rules::SubKind::Subscribed, "subscribed"),
+            (herald_rules::SubKind::Subscribe, "subscribe"),
+        ] {
+            let el = Element::new("presence", ns::CLIENT).with_attr("type", name);
+            if let Ok(env) = Envelope::new(watcher.bare(), presentity.bare(), el) {
+                self.server.outbound_subscription(env, kind).await;
+            }
         }
     }
 }

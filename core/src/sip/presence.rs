@@ -74,6 +74,9 @@ pub(crate) struct PresenceAgent {
     state: Mutex<State>,
     presence_config: NotifierConfig,
     winfo_config: NotifierConfig,
+    /// Our Contact per transport: a UA sends in-dialog requests over the transport
+    /// our Contact names, so it must be the one it subscribed over.
+    contacts: HashMap<Transport, String>,
     max_per_watcher: usize,
     max_total: usize,
     /// Wakes the expiry task when a nearer deadline appears.
@@ -81,7 +84,16 @@ pub(crate) struct PresenceAgent {
 }
 
 impl PresenceAgent {
-    pub(crate) fn new(settings: &SipSettings, contact: String, sent_by: String) -> Self {
+    pub(crate) fn new(
+        settings: &SipSettings,
+        contacts: HashMap<Transport, String>,
+        sent_by: String,
+    ) -> Self {
+        let contact = contacts
+            .get(&Transport::Udp)
+            .or_else(|| contacts.values().next())
+            .cloned()
+            .unwrap_or_default();
         let mut presence_config = NotifierConfig::presence(contact, Transport::Udp, sent_by);
         presence_config.min_expires = settings.subscribe_min_expires;
         presence_config.max_expires = settings.subscribe_max_expires;
@@ -107,6 +119,7 @@ impl PresenceAgent {
             }),
             presence_config,
             winfo_config,
+            contacts,
             max_per_watcher: settings.max_subscriptions_per_user,
             max_total: settings.max_subscriptions,
             wake: tokio::sync::Notify::new(),
@@ -195,6 +208,11 @@ impl PresenceAgent {
             }
             Err(e) => return reply(request, 400, &e.kind.reason_phrase()),
         };
+        // A SUBSCRIBE in a dialog (refresh, unsubscribe) is known by its dialog
+        // identifiers; its Request-URI is our Contact, not the presentity.
+        if let Some(tag) = request.to().ok().and_then(|t| t.tag().map(str::to_owned)) {
+            return self.resubscribe(svc, request, tag).await;
+        }
         if !svc.is_local_uri(&line.uri) {
             return reply(
                 request,
@@ -206,10 +224,6 @@ impl PresenceAgent {
             Ok(p) => p,
             Err(answer) => return answer,
         };
-        let to_tag = request.to().ok().and_then(|t| t.tag().map(str::to_owned));
-        if let Some(tag) = to_tag {
-            return self.resubscribe(svc, request, tag, &principal.jid).await;
-        }
         let Some(presentity) = svc.local_user(&line.uri) else {
             return reply(request, 404, "Not Found");
         };
@@ -242,13 +256,16 @@ impl PresenceAgent {
                     "Forbidden: too many subscriptions for this user",
                 );
             }
-            let config = if package == Package::Winfo {
-                &self.winfo_config
+            let mut config = if package == Package::Winfo {
+                self.winfo_config.clone()
             } else {
-                &self.presence_config
+                self.presence_config.clone()
             };
+            if let Some(c) = self.contacts.get(&from.transport) {
+                config.contact.clone_from(c);
+            }
             let (response, sub) =
-                Subscription::accept(request, config, auth, clock::now(), &mut st.rng);
+                Subscription::accept(request, &config, auth, clock::now(), &mut st.rng);
             match sub {
                 None => Err(response),
                 Some(sub) => {
@@ -289,13 +306,7 @@ impl PresenceAgent {
         response
     }
 
-    async fn resubscribe(
-        &self,
-        svc: &Arc<SipService>,
-        request: &Message,
-        tag: String,
-        watcher: &Jid,
-    ) -> Message {
+    async fn resubscribe(&self, svc: &Arc<SipService>, request: &Message, tag: String) -> Message {
         let Ok(call_id) = request.call_id() else {
             return reply(request, 400, "Missing Call-ID");
         };
@@ -305,8 +316,9 @@ impl PresenceAgent {
             let Some(s) = st.subs.get_mut(&key) else {
                 return reply(request, 481, "Subscription Does Not Exist");
             };
-            if &s.watcher != watcher {
-                return reply(request, 403, "Forbidden: not your subscription");
+            let from_tag = request.from().ok().and_then(|f| f.tag().map(str::to_owned));
+            if from_tag.as_deref() != Some(s.sub.dialog_id().remote_tag.as_str()) {
+                return reply(request, 481, "Subscription Does Not Exist");
             }
             (
                 s.sub.on_subscribe(request, clock::now()),
@@ -455,6 +467,10 @@ impl PresenceAgent {
             return;
         };
         notify.headers.retain(|h| h.name != HeaderName::Via);
+        let remote = match notify.request_line() {
+            Some(line) => svc.route_to(&line.uri, remote),
+            None => remote,
+        };
         let response = svc
             .send_request_message(notify, remote, std::time::Duration::from_secs(32))
             .await;

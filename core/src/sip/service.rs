@@ -40,6 +40,7 @@ pub(crate) struct SipService {
     pub(crate) registrar: Registrar,
     pub(crate) presence: PresenceAgent,
     pub(crate) pager: Pager,
+    pub(crate) transports: Arc<super::transport::Transports>,
     /// The running `sip` session of each user with registrations or publications.
     pub(crate) gateways:
         std::sync::Mutex<std::collections::HashMap<herald_translate::Jid, super::gateway::Gateway>>,

@@ -81,7 +81,7 @@ impl Default for SipSettings {
             listen_tcp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
             listen_tls: vec![SocketAddr::from(([127, 0, 0, 1], 5061))],
             realm: None,
-            max_message_bytes: 64 * 1024,
+            max_message_bytes: 32 * 1024,
             max_head_bytes: 16 * 1024,
             max_headers: 128,
             max_connections: 10_000,

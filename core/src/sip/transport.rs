@@ -58,10 +58,13 @@ pub(crate) enum SendError {
 #[derive(Debug, Clone)]
 struct StreamHandle {
     id: u64,
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<Queued>,
     queued: Arc<AtomicUsize>,
     close: Arc<Notify>,
 }
+
+/// A message queued for a connection, and the transaction to tell if it is lost.
+type Queued = (Vec<u8>, Option<TransactionId>);
 
 /// Every SIP socket of the server, and the open connections by remote address.
 #[derive(Debug)]
@@ -74,6 +77,8 @@ pub(crate) struct Transports {
     limits: TransportLimits,
     /// Our address per transport, for Via and Contact of what we send.
     local: HashMap<Transport, SocketAddr>,
+    /// The server's shutdown signal, for the connections we open.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl Transports {
@@ -81,6 +86,7 @@ impl Transports {
         udp: Vec<Arc<UdpSocket>>,
         local: HashMap<Transport, SocketAddr>,
         limits: TransportLimits,
+        shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
             udp,
@@ -90,6 +96,7 @@ impl Transports {
             next_id: AtomicU64::new(1),
             limits,
             local,
+            shutdown,
         }
     }
 
@@ -104,6 +111,11 @@ impl Transports {
 
     fn streams(&self) -> std::sync::MutexGuard<'_, HashMap<(Transport, SocketAddr), StreamHandle>> {
         self.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a connection to `to` is open.
+    pub(crate) fn has_connection(&self, to: &Remote) -> bool {
+        self.streams().contains_key(&(to.transport, to.addr))
     }
 
     /// Hand `bytes` to the transport towards `to`. A TCP destination without a
@@ -135,7 +147,7 @@ impl Transports {
             Transport::Tcp | Transport::Tls | Transport::Ws => {
                 let handle = self.streams().get(&(to.transport, to.addr)).cloned();
                 match handle {
-                    Some(h) => self.queue(&h, bytes),
+                    Some(h) => self.queue(&h, bytes, id),
                     None if to.transport == Transport::Tcp => {
                         let me = Arc::clone(self);
                         let endpoint = endpoint.clone();
@@ -150,7 +162,12 @@ impl Transports {
         }
     }
 
-    fn queue(&self, h: &StreamHandle, bytes: Vec<u8>) -> Result<(), SendError> {
+    fn queue(
+        &self,
+        h: &StreamHandle,
+        bytes: Vec<u8>,
+        id: Option<TransactionId>,
+    ) -> Result<(), SendError> {
         let size = bytes.len();
         let queued = h.queued.load(Ordering::Acquire);
         if queued > 0 && queued + size > self.limits.send_queue_bytes {
@@ -158,7 +175,7 @@ impl Transports {
             return Err(SendError::Full);
         }
         h.queued.fetch_add(size, Ordering::AcqRel);
-        if h.tx.try_send(bytes).is_err() {
+        if h.tx.try_send((bytes, id)).is_err() {
             h.queued.fetch_sub(size, Ordering::AcqRel);
             h.close.notify_one();
             return Err(SendError::Full);
@@ -194,7 +211,7 @@ impl Transports {
             transport: Transport::Tcp,
         };
         let (handle, rx) = self.register(remote, &guard);
-        let _ = self.queue(&handle, bytes);
+        let _ = self.queue(&handle, bytes, id);
         run_stream(
             Arc::clone(&self),
             Stream::plain(tcp),
@@ -203,7 +220,7 @@ impl Transports {
             handle,
             guard,
             endpoint,
-            None,
+            self.shutdown.clone(),
         )
         .await;
     }
@@ -212,7 +229,7 @@ impl Transports {
         &self,
         remote: Remote,
         guard: &StreamGuard,
-    ) -> (StreamHandle, mpsc::Receiver<Vec<u8>>) {
+    ) -> (StreamHandle, mpsc::Receiver<Queued>) {
         let (tx, rx) = mpsc::channel(self.limits.send_queue.max(1));
         let handle = StreamHandle {
             id: guard.id,
@@ -398,14 +415,7 @@ pub(crate) async fn run_listener(
             };
             let (handle, rx) = transports.register(remote, &guard);
             run_stream(
-                transports,
-                stream,
-                remote,
-                rx,
-                handle,
-                guard,
-                endpoint,
-                Some(shutdown),
+                transports, stream, remote, rx, handle, guard, endpoint, shutdown,
             )
             .await;
         });
@@ -419,11 +429,11 @@ async fn run_stream(
     transports: Arc<Transports>,
     stream: Stream,
     remote: Remote,
-    rx: mpsc::Receiver<Vec<u8>>,
+    rx: mpsc::Receiver<Queued>,
     handle: StreamHandle,
     mut guard: StreamGuard,
     endpoint: EndpointTx,
-    shutdown: Option<watch::Receiver<bool>>,
+    shutdown: watch::Receiver<bool>,
 ) {
     guard.key = Some((remote.transport, remote.addr));
     let span = tracing::debug_span!("sip-conn", peer = %remote.addr, transport = remote.transport.via_name());
@@ -441,17 +451,17 @@ async fn serve_stream(
     transports: Arc<Transports>,
     mut stream: Stream,
     remote: Remote,
-    mut rx: mpsc::Receiver<Vec<u8>>,
+    mut rx: mpsc::Receiver<Queued>,
     handle: StreamHandle,
     guard: StreamGuard,
     endpoint: EndpointTx,
-    shutdown: Option<watch::Receiver<bool>>,
+    mut shutdown: watch::Receiver<bool>,
 ) {
     let limits = transports.limits;
     let mut framer = StreamFramer::new(limits.codec);
-    let mut shutdown = shutdown.unwrap_or_else(|| watch::channel(false).1);
     let mut deadline = tokio::time::Instant::now() + limits.idle_timeout;
     let mut push_error: Option<SipError> = None;
+    let mut lost: Option<TransactionId> = None;
     loop {
         tokio::select! {
             biased;
@@ -461,12 +471,12 @@ async fn serve_stream(
                 break;
             }
             out = rx.recv() => {
-                let Some(bytes) = out else { break };
+                let Some((bytes, id)) = out else { break };
                 handle.queued.fetch_sub(bytes.len(), Ordering::AcqRel);
-                if stream.seal(&bytes).is_err() {
-                    break;
-                }
-                if !matches!(tokio::time::timeout(WRITE_TIMEOUT, stream.flush()).await, Ok(Ok(()))) {
+                let written = stream.seal(&bytes).is_ok()
+                    && matches!(tokio::time::timeout(WRITE_TIMEOUT, stream.flush()).await, Ok(Ok(())));
+                if !written {
+                    lost = id;
                     break;
                 }
             }
@@ -495,8 +505,18 @@ async fn serve_stream(
             }
         }
     }
-    stream.close().await;
+    // Out of the registry first: nothing more is queued on a closing connection.
     drop(guard);
+    rx.close();
+    while let Ok((_, id)) = rx.try_recv() {
+        if let Some(id) = id {
+            let _ = endpoint.try_send(Input::TransportError { id });
+        }
+    }
+    if let Some(id) = lost {
+        let _ = endpoint.try_send(Input::TransportError { id });
+    }
+    stream.close().await;
 }
 
 /// Read once into the framer; a refusal of the framer is kept in `error`.

@@ -413,12 +413,17 @@ impl Publications {
 
     /// The PIDF documents `presentity` published, for composition.
     pub fn pidfs(&self, presentity: &str) -> Vec<&Pidf> {
-        self.documents(presentity, Package::Presence)
+        let mut docs: Vec<&Pidf> = self
+            .documents(presentity, Package::Presence)
             .filter_map(|(_, p)| match &p.doc {
                 PublishedDoc::Presence(doc) => Some(doc),
                 PublishedDoc::Dialog(_) => None,
             })
-            .collect()
+            .collect();
+        // Newest first: a publication goes to the end when it is made, modified or
+        // refreshed, and watchers that read one tuple read the first.
+        docs.reverse();
+        docs
     }
 
     /// Whether a published dialog-info document of `presentity` shows a call
