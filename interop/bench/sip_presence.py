@@ -188,6 +188,11 @@ class Kamailio(Server):
         db.mkdir(parents=True)
         for t in DB_TABLES:
             shutil.copy(KAMAILIO_TABLES / t, db / t)
+        # presence's write-back inserts active_watchers rows without `flags` (db_text
+        # refuses a NULL where the packaged table definition does not allow one).
+        aw = db / "active_watchers"
+        aw.write_text(aw.read_text().replace("flags(int)", "flags(int,null)", 1)
+                      .replace("updated_winfo(int)", "updated_winfo(int,null)", 1))
         header = (KAMAILIO_TABLES / "subscriber").read_text().splitlines()[0]
         with open(db / "subscriber", "w") as f:
             f.write(header + "\n")
@@ -411,7 +416,7 @@ def main() -> int:
     p.add_argument("--herald", default=os.environ.get("HERALD_BIN", str(REPO / "target/release/herald")))
     p.add_argument("--herald-extra-config", default="", help="TOML appended to herald.toml")
     p.add_argument("--kamailio", default="/usr/sbin/kamailio")
-    p.add_argument("--kamailio-shm", type=int, default=256, help="shared memory MB (-m)")
+    p.add_argument("--kamailio-shm", type=int, default=1024, help="shared memory MB (-m)")
     p.add_argument("--loadgen", default=os.environ.get(
         "LOADGEN_BIN", str(Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "release/herald-loadgen")))
     p.add_argument("--users", type=int, default=200)
