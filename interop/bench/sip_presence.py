@@ -402,8 +402,8 @@ def report(results: list[dict], servers: list[str], args) -> str:
         out.append("| " + " | ".join(row) + " |")
     out += ["", "Per step (median over repeats):", "",
             "| server | offered/s | PUBLISH/s | NOTIFY/s | lost NOTIFY | PUBLISH failed or skipped | "
-            "p50 ms | p99 ms | max ms | server CPU % | within bounds |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "p50 ms | p99 ms | max ms | retransmitted | UDP drops | server CPU % | within bounds |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in servers:
         for rate in args.rates:
             steps = [st for r in results if r["server_kind"] == s for st in r["steps"]
@@ -419,6 +419,8 @@ def report(results: list[dict], servers: list[str], args) -> str:
                 spread([st["notify_p50_us"] / 1000 for st in steps], "{:.2f}"),
                 spread([st["notify_p99_us"] / 1000 for st in steps], "{:.2f}"),
                 spread([st["notify_max_us"] / 1000 for st in steps], "{:.1f}"),
+                spread([st["retransmits"] for st in steps]),
+                spread([st.get("udp_rcvbuf_errors") for st in steps]),
                 spread([st["server_cpu_ms"] / 10 / st["secs"] for st in steps]),
                 f"{sum(st['passed'] for st in steps)}/{len(steps)}",
             ]) + " |")

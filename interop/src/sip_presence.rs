@@ -173,6 +173,24 @@ fn sample(pids: &[u32]) -> ServerSample {
     s
 }
 
+/// The kernel's UDP `RcvbufErrors` and `InErrors` counters (/proc/net/snmp), for the
+/// whole machine: datagrams dropped because a socket's receive buffer was full.
+fn udp_drops() -> u64 {
+    let Ok(text) = std::fs::read_to_string("/proc/net/snmp") else {
+        return 0;
+    };
+    let mut lines = text.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
 fn own_cpu() -> Duration {
     cpu_time(std::process::id()).unwrap_or_default()
 }
@@ -647,6 +665,7 @@ struct Step {
     server_rss_kib: u64,
     retransmits: u64,
     timeouts: u64,
+    udp_drops: u64,
 }
 
 impl Step {
@@ -682,6 +701,7 @@ async fn publish_step(ctx: &Arc<Ctx>, rate: f64, seq0: &mut u64) -> Step {
     );
     let s0 = sample(&a.server_pids);
     let g0 = own_cpu();
+    let drops0 = udp_drops();
     let n = (rate * a.duration).round().max(1.0) as u64;
     let sem = Arc::new(Semaphore::new(a.max_pending));
     let start = tokio::time::Instant::now();
@@ -757,6 +777,7 @@ async fn publish_step(ctx: &Arc<Ctx>, rate: f64, seq0: &mut u64) -> Step {
         server_rss_kib: s1.rss_kib,
         retransmits: get(&c.retransmits) - r0,
         timeouts: get(&c.timeouts) - t0,
+        udp_drops: udp_drops().saturating_sub(drops0),
     }
 }
 
@@ -839,6 +860,7 @@ fn step_json(s: &Step, args: &SipArgs) -> String {
         .float("loss_ratio", s.loss_ratio())
         .num("retransmits", s.retransmits)
         .num("timeouts", s.timeouts)
+        .num("udp_rcvbuf_errors", s.udp_drops)
         .num("server_cpu_ms", s.server_cpu_ms)
         .num("generator_cpu_ms", s.generator_cpu_ms)
         .num("server_rss_kib", s.server_rss_kib)
