@@ -431,7 +431,7 @@ impl Ctx {
     }
 
     fn pidf(&self, p: u32, seq: u64) -> Vec<u8> {
-        let basic = if seq % 2 == 0 { "open" } else { "closed" };
+        let basic = if seq.is_multiple_of(2) { "open" } else { "closed" };
         let t = self.epoch.elapsed().as_micros();
         let note = format!("hb-seq={seq} t={t}");
         format!(
