@@ -456,6 +456,10 @@ def main() -> int:
             p.error(f"unknown server {s!r} (kamailio, herald)")
     if not (1 <= args.repeat <= 20 and 2 <= args.users <= 19_500 and 1 <= args.watch < args.users):
         p.error("--repeat 1..20, --users 2..19500, --watch 1..users-1")
+    if "herald" in servers and not os.access(args.herald, os.X_OK):
+        p.error(f"{args.herald} not found: pass --herald (cargo build --release -p herald-edge)")
+    if "kamailio" in servers and not os.access(args.kamailio, os.X_OK):
+        p.error(f"{args.kamailio} not found: pass --kamailio")
     if not os.access(args.loadgen, os.X_OK):
         p.error(f"{args.loadgen} not found: cargo build --release -p herald-interop")
     results: list[dict] = []
