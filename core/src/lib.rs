@@ -19,6 +19,7 @@ pub mod error;
 pub mod federation;
 pub mod metrics;
 pub mod metrics_s2s;
+pub mod metrics_sip;
 pub mod reload;
 pub mod router;
 pub mod server;

@@ -50,6 +50,8 @@ pub struct Metrics {
     pub auth_blocks: Family<Labels, Counter>,
     /// Federation (`herald_s2s_*`).
     pub s2s: crate::metrics_s2s::S2sMetrics,
+    /// SIP (`herald_sip_*`).
+    pub sip: crate::metrics_sip::SipMetrics,
 }
 
 impl Default for Metrics {
@@ -133,11 +135,13 @@ impl Metrics {
             &mut registry,
             crate::metrics_s2s::DEFAULT_MAX_DOMAINS,
         );
+        let sip = crate::metrics_sip::SipMetrics::register(&mut registry);
         let per_kind = |family: &Family<Labels, Counter>| {
             [StanzaKind::Message, StanzaKind::Presence, StanzaKind::Iq]
                 .map(|k| family.get_or_create(&vec![("kind", k.name())]).clone())
         };
         Self {
+            sip,
             kind_in: per_kind(&stanzas_in),
             kind_out: per_kind(&stanzas_out),
             registry,

@@ -52,7 +52,8 @@ impl Running {
 /// listeners (`s2s.listen` and `s2s.listen_tls` also turn federation on or off),
 /// hosted domains, the data directory, the admin listener, `s2s.idle_timeout_secs`,
 /// `s2s.send_queue`, `s2s.send_queue_bytes`, `s2s.dialback_secret_file`,
-/// `[dns]`, `sip.realm` and the log format. Federation's routes, ACL, policies, limits and trust
+/// `[dns]`, `sip.realm`, the rest of `[sip]` (the SIP service reads it at start) and the
+/// log format. Federation's routes, ACL, policies, limits and trust
 /// anchors reload.
 pub fn restart_keys(old: &Config, new: &Config) -> Vec<String> {
     let mut restart = Vec::new();
@@ -64,6 +65,10 @@ pub fn restart_keys(old: &Config, new: &Config) -> Vec<String> {
     changed(old.server.domains != new.server.domains, "server.domains");
     // Stored digest credentials are per realm; the realm is read once, at start.
     changed(old.sip.realm != new.sip.realm, "sip.realm");
+    let (mut old_sip, mut new_sip) = (old.sip.clone(), new.sip.clone());
+    old_sip.realm = None;
+    new_sip.realm = None;
+    changed(old_sip != new_sip, "[sip]");
     changed(
         old.server.data_dir != new.server.data_dir,
         "server.data_dir",

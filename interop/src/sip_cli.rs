@@ -101,14 +101,19 @@ fn check_secs(name: &str, v: f64, min: f64) -> Result<(), String> {
     if v.is_finite() && v >= min && v <= MAX_PHASE_SECS {
         Ok(())
     } else {
-        Err(format!("--{name} must be between {min} and {MAX_PHASE_SECS} seconds"))
+        Err(format!(
+            "--{name} must be between {min} and {MAX_PHASE_SECS} seconds"
+        ))
     }
 }
 
 impl SipArgs {
     pub(crate) fn validate(&self) -> Result<(), String> {
         if !self.server.ip().is_loopback() {
-            return Err(format!("--server {} is not a loopback address", self.server));
+            return Err(format!(
+                "--server {} is not a loopback address",
+                self.server
+            ));
         }
         if self.users < 2 || self.users > MAX_USERS {
             return Err(format!("--users must be between 2 and {MAX_USERS}"));
@@ -138,7 +143,9 @@ impl SipArgs {
             .iter()
             .any(|r| !(r.is_finite() && (1.0..=MAX_RATE).contains(r)))
         {
-            return Err(format!("every --rates value must be between 1 and {MAX_RATE}"));
+            return Err(format!(
+                "every --rates value must be between 1 and {MAX_RATE}"
+            ));
         }
         check_secs("duration", self.duration, 0.5)?;
         check_secs("drain", self.drain, 0.0)?;
@@ -183,7 +190,9 @@ mod tests {
     fn bounds() {
         assert!(args(&[]).validate().is_ok());
         assert!(args(&["--server", "192.0.2.1:5060"]).validate().is_err());
-        assert!(args(&["--users", "10", "--watch", "10"]).validate().is_err());
+        assert!(args(&["--users", "10", "--watch", "10"])
+            .validate()
+            .is_err());
         assert!(args(&["--rates", "100,0"]).validate().is_err());
         let a = args(&["--users", "250", "--rates", "200,500"]);
         assert_eq!(a.sockets(), 3);

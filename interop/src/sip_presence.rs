@@ -228,7 +228,12 @@ impl Ctx {
             return false;
         };
         let u = &self.users[user as usize];
-        let ha1 = digest::ha1(challenge.algorithm.base(), &u.name, &challenge.realm, &u.pass);
+        let ha1 = digest::ha1(
+            challenge.algorithm.base(),
+            &u.name,
+            &challenge.realm,
+            &u.pass,
+        );
         u.auth.lock().unwrap()[slot] = Some(AuthSlot {
             challenge,
             proxy,
@@ -376,7 +381,17 @@ impl Ctx {
         let extra = format!("Expires: {}\r\n", self.args.expires);
         let mut cseq = 0;
         match self
-            .request(u, "REGISTER", &ruri, &aor, &call_id, &format!("r{u}"), &mut cseq, &extra, b"")
+            .request(
+                u,
+                "REGISTER",
+                &ruri,
+                &aor,
+                &call_id,
+                &format!("r{u}"),
+                &mut cseq,
+                &extra,
+                b"",
+            )
             .await
         {
             Ok(r) if (200..300).contains(&code_of(&r)) => true,
@@ -431,7 +446,11 @@ impl Ctx {
     }
 
     fn pidf(&self, p: u32, seq: u64) -> Vec<u8> {
-        let basic = if seq.is_multiple_of(2) { "open" } else { "closed" };
+        let basic = if seq.is_multiple_of(2) {
+            "open"
+        } else {
+            "closed"
+        };
         let t = self.epoch.elapsed().as_micros();
         let note = format!("hb-seq={seq} t={t}");
         format!(
@@ -474,7 +493,17 @@ impl Ctx {
             );
             let mut cseq = u.pub_cseq.load(Ordering::Relaxed);
             let res = self
-                .request(p, "PUBLISH", &aor, &aor, &call_id, &format!("p{p}"), &mut cseq, &extra, &body)
+                .request(
+                    p,
+                    "PUBLISH",
+                    &aor,
+                    &aor,
+                    &call_id,
+                    &format!("p{p}"),
+                    &mut cseq,
+                    &extra,
+                    &body,
+                )
                 .await;
             u.pub_cseq.store(cseq, Ordering::Relaxed);
             match res {
@@ -542,10 +571,11 @@ impl Ctx {
         let now = Instant::now();
         let c = &self.counters;
         inc(&c.notify_rx);
-        if msg
-            .header(&HeaderName::SubscriptionState)
-            .is_some_and(|s| s.trim_start().to_ascii_lowercase().starts_with("terminated"))
-        {
+        if msg.header(&HeaderName::SubscriptionState).is_some_and(|s| {
+            s.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("terminated")
+        }) {
             inc(&c.notify_terminated);
         }
         let Some(&sub) = msg
@@ -954,9 +984,12 @@ pub(crate) async fn run(args: SipArgs) -> Result<String, String> {
     // Phase 2: SUBSCRIBE, K per watcher, one watcher task started every K/rate s.
     let notify_before = get(&ctx.counters.notify_rx);
     let t = Instant::now();
-    let subscribed = paced(&ctx, n, a.subscribe_rate / f64::from(k.max(1)), |c, w| async move {
-        u64::from(c.subscribe(w).await)
-    })
+    let subscribed = paced(
+        &ctx,
+        n,
+        a.subscribe_rate / f64::from(k.max(1)),
+        |c, w| async move { u64::from(c.subscribe(w).await) },
+    )
     .await;
     let subscribe_secs = t.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs_f64(a.settle)).await;
@@ -982,7 +1015,11 @@ pub(crate) async fn run(args: SipArgs) -> Result<String, String> {
             st.matched,
             st.expected,
             st.notify_lat.quantile(0.99) as f64 / 1000.0,
-            if passed { "" } else { " (bound exceeded: stop)" }
+            if passed {
+                ""
+            } else {
+                " (bound exceeded: stop)"
+            }
         );
         steps.push(st);
         if !passed {
@@ -1042,8 +1079,14 @@ pub(crate) async fn run(args: SipArgs) -> Result<String, String> {
         )
         .raw("steps", &format!("[{}]", steps_json.join(",")))
         .float("best_rate", best.map_or(0.0, |s| s.rate))
-        .float("best_publish_per_sec", best.map_or(0.0, |s| s.ok as f64 / s.secs))
-        .float("best_notify_per_sec", best.map_or(0.0, |s| s.matched as f64 / s.secs))
+        .float(
+            "best_publish_per_sec",
+            best.map_or(0.0, |s| s.ok as f64 / s.secs),
+        )
+        .float(
+            "best_notify_per_sec",
+            best.map_or(0.0, |s| s.matched as f64 / s.secs),
+        )
         .num("notify_total", get(&c.notify_rx))
         .num("notify_no_seq", get(&c.notify_no_seq))
         .num("notify_unknown_dialog", get(&c.notify_unknown_dialog))

@@ -142,6 +142,7 @@ pub async fn serve(
         local,
         limits,
         server.shutdown_signal(),
+        server.metrics.sip.clone(),
     ));
     let (tx, rx) = mpsc::channel(endpoint::INBOX);
     let domain = server.default_domain().to_owned();
@@ -230,6 +231,7 @@ pub async fn serve(
                     () = tokio::time::sleep_until(deadline) => {}
                 }
                 svc.presence.expire(&svc).await;
+                svc.update_gauges();
                 if tokio::time::Instant::now() >= next_sweep {
                     next_sweep = tokio::time::Instant::now() + SWEEP_EVERY;
                     rate.retain_recent();
@@ -305,6 +307,16 @@ impl SipService {
         self.send_request_message(request, to, timeout)
             .await
             .and_then(|r| r.status_line().map(|s| s.code))
+    }
+
+    /// Set the gauges of held state.
+    pub(crate) fn update_gauges(&self) {
+        let m = &self.server.metrics.sip;
+        let (subs, pubs) = self.presence.counts();
+        let g = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        m.subscriptions.set(g(subs));
+        m.publications.set(g(pubs));
+        m.registered_users.set(g(self.registrar.user_count()));
     }
 
     /// Where a request to a UA's `contact`, given over `source`, goes.

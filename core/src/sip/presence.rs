@@ -130,6 +130,12 @@ impl PresenceAgent {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// (subscriptions, publications) held.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.subs.len(), st.publications.len())
+    }
+
     /// A PUBLISH: authenticated, for the sender's own presentity only.
     pub(crate) async fn publish(&self, svc: &Arc<SipService>, request: &Message) -> Message {
         let Some(line) = request.request_line() else {

@@ -82,6 +82,11 @@ impl Registrar {
             .unwrap_or_default()
     }
 
+    /// How many users have bindings.
+    pub(crate) fn user_count(&self) -> usize {
+        self.map().len()
+    }
+
     /// Users with bindings.
     pub(crate) fn registered_users(&self) -> Vec<String> {
         self.map().keys().cloned().collect()

@@ -57,6 +57,14 @@ impl Tu for TuHandle {
         };
         tokio::spawn(async move {
             let mut response = service.handle(&request, from).await;
+            if let (Some(line), Some(status)) = (request.request_line(), response.status_line()) {
+                service
+                    .server
+                    .metrics
+                    .sip
+                    .answered(line.method.as_str(), status.code);
+            }
+            service.update_gauges();
             if !response
                 .headers
                 .iter()

@@ -79,6 +79,7 @@ pub(crate) struct Transports {
     local: HashMap<Transport, SocketAddr>,
     /// The server's shutdown signal, for the connections we open.
     shutdown: watch::Receiver<bool>,
+    metrics: crate::metrics_sip::SipMetrics,
 }
 
 impl Transports {
@@ -87,8 +88,10 @@ impl Transports {
         local: HashMap<Transport, SocketAddr>,
         limits: TransportLimits,
         shutdown: watch::Receiver<bool>,
+        metrics: crate::metrics_sip::SipMetrics,
     ) -> Self {
         Self {
+            metrics,
             udp,
             streams: Mutex::new(HashMap::new()),
             per_ip: Mutex::new(HashMap::new()),
@@ -264,6 +267,7 @@ impl StreamGuard {
             return None;
         }
         *n += 1;
+        transports.metrics.connections.inc();
         Some(Self {
             transports: Arc::clone(transports),
             ip,
@@ -276,6 +280,7 @@ impl StreamGuard {
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.transports.open.fetch_sub(1, Ordering::AcqRel);
+        self.transports.metrics.connections.dec();
         {
             let mut per_ip = self
                 .transports
@@ -341,7 +346,7 @@ pub(crate) async fn run_udp(
                 }
             }
             Err(e) => {
-                if let Some(answer) = refusal(&e) {
+                if let Some(answer) = refusal(&e, &transports.metrics) {
                     let _ = transports.send(remote, answer, None, &endpoint);
                 }
             }
@@ -351,7 +356,8 @@ pub(crate) async fn run_udp(
 
 /// The stateless answer to a message the codec refused (nothing for a refused
 /// response or ACK).
-fn refusal(e: &SipError) -> Option<Vec<u8>> {
+fn refusal(e: &SipError, metrics: &crate::metrics_sip::SipMetrics) -> Option<Vec<u8>> {
+    metrics.malformed.inc();
     tracing::debug!(error = %e, "SIP message refused");
     let req = e.request.as_deref()?;
     if req.is_ack() || req.vias.is_empty() {
@@ -486,11 +492,11 @@ async fn serve_stream(
                     _ => break,
                 }
                 deadline = tokio::time::Instant::now() + limits.idle_timeout;
-                if !drain_frames(&mut framer, &mut stream, remote, &endpoint).await {
+                if !drain_frames(&mut framer, &mut stream, remote, &endpoint, &transports).await {
                     break;
                 }
                 if let Some(e) = push_error.take() {
-                    if let Some(answer) = refusal(&e) {
+                    if let Some(answer) = refusal(&e, &transports.metrics) {
                         let _ = stream.seal(&answer);
                     }
                     break;
@@ -542,6 +548,7 @@ async fn drain_frames(
     stream: &mut Stream,
     remote: Remote,
     endpoint: &EndpointTx,
+    transports: &Transports,
 ) -> bool {
     loop {
         match framer.next_frame() {
@@ -566,7 +573,7 @@ async fn drain_frames(
                 }
             }
             Err(e) => {
-                if let Some(answer) = refusal(&e) {
+                if let Some(answer) = refusal(&e, &transports.metrics) {
                     let _ = stream.seal(&answer);
                 }
                 if framer.is_broken() {
