@@ -257,6 +257,12 @@ listen_tls = []
 listen_udp = ["{HOST}:{self.port}"]
 listen_tcp = []
 listen_tls = []
+# The generator is one address; Kamailio runs without a per-source limit (no pike).
+requests_per_ip_per_sec = 1000000
+requests_per_ip_burst = 1000000
+# RFC 3261 keeps a UDP non-INVITE server transaction 64*T1 = 32 s after its answer
+# (timer J): 1,500 PUBLISH/s alone hold 48,000. Kamailio's tm keeps them wt_timer = 5 s.
+max_transactions = 1000000
 realm = "{DOMAIN}"
 
 [log]

@@ -63,6 +63,9 @@ pub struct SipListeners {
     pub realm: String,
 }
 
+/// The longest the expiry of a subscription or publication waits to be noticed.
+const EXPIRY_TICK: Duration = Duration::from_secs(1);
+
 /// How often expired registrations are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(15);
 
@@ -165,6 +168,7 @@ pub async fn serve(
         endpoint: tx.clone(),
         transports: Arc::clone(&transports),
         gateways: Mutex::new(HashMap::new()),
+        sync_locks: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
         server: Arc::clone(&server),
     });
     server.set_listener(Arc::new(Listener(Arc::downgrade(&svc))));
@@ -219,15 +223,18 @@ pub async fn serve(
         tokio::spawn(async move {
             let mut next_sweep = tokio::time::Instant::now() + SWEEP_EVERY;
             loop {
+                // Expiries are checked at least once a second (none is shorter than
+                // the minimum expiry, a minute), so a new deadline needs no wake-up.
+                let soon = tokio::time::Instant::now() + EXPIRY_TICK;
                 let deadline = svc
                     .presence
                     .next_deadline()
                     .map(tokio::time::Instant::from_std)
-                    .map_or(next_sweep, |d| d.min(next_sweep));
+                    .map_or(soon, |d| d.min(soon))
+                    .min(next_sweep);
                 tokio::select! {
                     biased;
                     () = crate::server::stopping(&mut shutdown) => return,
-                    () = svc.presence.wake.notified() => continue,
                     () = tokio::time::sleep_until(deadline) => {}
                 }
                 svc.presence.expire(&svc).await;
@@ -263,6 +270,11 @@ struct Listener(std::sync::Weak<SipService>);
 
 impl ChangeListener for Listener {
     fn presence_changed(&self, user: &Jid) {
+        // The SIP side's own changes are notified by the agent itself (an unavailable
+        // SIP side that stays unavailable broadcasts nothing, yet its notes changed).
+        if user.resource() == Some(gateway::RESOURCE) {
+            return;
+        }
         if let Some(svc) = self.0.upgrade() {
             svc.presence.presentity_changed(&svc, &user.bare());
         }
@@ -329,15 +341,25 @@ impl SipService {
         self.sync_gateway(user).await;
     }
 
-    /// What `user`'s SIP devices published changed.
+    /// What `user`'s SIP devices published changed: XMPP contacts get the SIP side's
+    /// presence, SIP watchers the composed document.
+    ///
+    /// The watchers' NOTIFYs are made at once, with the state of this change; the
+    /// XMPP side follows in a task, so the PUBLISH is answered without waiting for it.
     pub(crate) async fn sip_side_changed(self: &Arc<Self>, user: &Jid) {
-        self.sync_gateway(user).await;
+        let user = user.bare();
+        self.presence.presentity_changed(self, &user);
+        let svc = Arc::clone(self);
+        tokio::spawn(async move { svc.sync_gateway(&user).await });
     }
 
     /// Start, update or end `user`'s SIP session so that it matches their
     /// registrations and publications.
     pub(crate) async fn sync_gateway(self: &Arc<Self>, user: &Jid) {
         let user = user.bare();
+        // One sync per user at a time: each reads the state when it runs, so the last
+        // one to run shows the latest state.
+        let _serial = self.sync_locks[stripe(&user)].lock().await;
         let local = user.local().unwrap_or_default();
         let want = self.registrar.is_registered(local) || self.presence.has_publications(&user);
         let presence = self
@@ -385,6 +407,16 @@ impl SipService {
             }
         }
     }
+}
+
+/// Stripes of the per-user gateway lock.
+pub(crate) const SYNC_STRIPES: usize = 64;
+
+fn stripe(user: &Jid) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    user.hash(&mut h);
+    usize::try_from(h.finish() % SYNC_STRIPES as u64).unwrap_or(0)
 }
 
 /// A fresh tag or id: 16 random hex digits.

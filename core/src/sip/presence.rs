@@ -79,8 +79,6 @@ pub(crate) struct PresenceAgent {
     contacts: HashMap<Transport, String>,
     max_per_watcher: usize,
     max_total: usize,
-    /// Wakes the expiry task when a nearer deadline appears.
-    pub(crate) wake: tokio::sync::Notify,
 }
 
 impl PresenceAgent {
@@ -122,7 +120,6 @@ impl PresenceAgent {
             contacts,
             max_per_watcher: settings.max_subscriptions_per_user,
             max_total: settings.max_subscriptions,
-            wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -169,7 +166,6 @@ impl PresenceAgent {
             } = &mut *st;
             publications.on_publish(&presentity.to_string(), request, clock::now(), rng)
         };
-        self.wake.notify_one();
         if !outcome.changes.is_empty() {
             svc.sip_side_changed(&presentity).await;
         }
@@ -300,7 +296,6 @@ impl PresenceAgent {
             Ok(v) => v,
             Err(response) => return response,
         };
-        self.wake.notify_one();
         let svc2 = Arc::clone(svc);
         tokio::spawn(async move { svc2.presence.notify(&svc2, &key).await });
         if package == Package::Presence {
@@ -331,7 +326,6 @@ impl PresenceAgent {
                 s.presentity.clone(),
             )
         };
-        self.wake.notify_one();
         if response.status_line().is_some_and(|s| s.code == 200) {
             let svc2 = Arc::clone(svc);
             tokio::spawn(async move { svc2.presence.notify(&svc2, &key).await });
@@ -427,9 +421,16 @@ impl PresenceAgent {
                 })
                 .unwrap_or_default()
         };
+        if keys.is_empty() {
+            return;
+        }
+        // One document for every watcher, taken now: each change is notified with the
+        // state it made, however late a NOTIFY task runs.
+        let body = self.presence_body(svc, &presentity.bare());
         for k in keys {
             let svc2 = Arc::clone(svc);
-            tokio::spawn(async move { svc2.presence.notify(&svc2, &k).await });
+            let body = body.clone();
+            tokio::spawn(async move { svc2.presence.notify_with(&svc2, &k, body).await });
         }
     }
 
@@ -455,6 +456,11 @@ impl PresenceAgent {
     /// Send subscription `key` a NOTIFY with the current state.
     pub(crate) async fn notify(&self, svc: &Arc<SipService>, key: &DialogKey) {
         let body = self.body_for(svc, key);
+        self.notify_with(svc, key, body).await;
+    }
+
+    /// [`notify`](Self::notify) with the body already made.
+    async fn notify_with(&self, svc: &Arc<SipService>, key: &DialogKey, body: Option<Body>) {
         let built = {
             let mut st = self.lock();
             let State { subs, rng, .. } = &mut *st;
@@ -523,6 +529,44 @@ impl PresenceAgent {
         }
     }
 
+    /// The composed PIDF document of `presentity`, as its watchers get it.
+    fn presence_body(&self, svc: &Arc<SipService>, presentity: &Jid) -> Option<Body> {
+        let sessions = svc.server.router.sessions(&presentity);
+        let mut xmpp: Vec<(String, XmppPresence)> = Vec::new();
+        for s in sessions.iter() {
+            if s.jid.resource() == Some(super::gateway::RESOURCE) {
+                continue; // the SIP side is in the publications themselves
+            }
+            if let (true, Some(p)) = (s.available, &s.presence) {
+                if let Some(x) = XmppPresence::from_element(p) {
+                    xmpp.push((s.jid.resource().unwrap_or_default().to_owned(), x));
+                }
+            }
+        }
+        let resources: Vec<ResourcePresence<'_>> = xmpp
+            .iter()
+            .map(|(r, p)| ResourcePresence {
+                resource: Some(r.as_str()),
+                presence: p,
+                contact: None,
+            })
+            .collect();
+        let st = self.lock();
+        let key = presentity.to_string();
+        let docs = st.publications.pidfs(&key);
+        let doc = compose_pidf(
+            &format!("pres:{presentity}"),
+            &resources,
+            &docs,
+            st.publications.on_call(&key),
+        );
+        let xml = doc.to_xml().ok()?;
+        Some(Body {
+            content_type: "application/pidf+xml".into(),
+            bytes: xml.into_bytes(),
+        })
+    }
+
     /// The body of the next NOTIFY of `key` (composed presence, or watcher info).
     fn body_for(&self, svc: &Arc<SipService>, key: &DialogKey) -> Option<Body> {
         let (package, presentity) = {
@@ -531,42 +575,7 @@ impl PresenceAgent {
             (s.package, s.presentity.clone())
         };
         match package {
-            Package::Presence => {
-                let sessions = svc.server.router.sessions(&presentity);
-                let mut xmpp: Vec<(String, XmppPresence)> = Vec::new();
-                for s in sessions.iter() {
-                    if s.jid.resource() == Some(super::gateway::RESOURCE) {
-                        continue; // the SIP side is in the publications themselves
-                    }
-                    if let (true, Some(p)) = (s.available, &s.presence) {
-                        if let Some(x) = XmppPresence::from_element(p) {
-                            xmpp.push((s.jid.resource().unwrap_or_default().to_owned(), x));
-                        }
-                    }
-                }
-                let resources: Vec<ResourcePresence<'_>> = xmpp
-                    .iter()
-                    .map(|(r, p)| ResourcePresence {
-                        resource: Some(r.as_str()),
-                        presence: p,
-                        contact: None,
-                    })
-                    .collect();
-                let st = self.lock();
-                let key = presentity.to_string();
-                let docs = st.publications.pidfs(&key);
-                let doc = compose_pidf(
-                    &format!("pres:{presentity}"),
-                    &resources,
-                    &docs,
-                    st.publications.on_call(&key),
-                );
-                let xml = doc.to_xml().ok()?;
-                Some(Body {
-                    content_type: "application/pidf+xml".into(),
-                    bytes: xml.into_bytes(),
-                })
-            }
+            Package::Presence => self.presence_body(svc, &presentity),
             Package::Winfo => {
                 let mut st = self.lock();
                 let version = {

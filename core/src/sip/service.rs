@@ -42,6 +42,8 @@ pub(crate) struct SipService {
     pub(crate) pager: Pager,
     pub(crate) transports: Arc<super::transport::Transports>,
     /// The running `sip` session of each user with registrations or publications.
+    /// Serializes the gateway sync of one user (striped).
+    pub(crate) sync_locks: [tokio::sync::Mutex<()>; super::SYNC_STRIPES],
     pub(crate) gateways:
         std::sync::Mutex<std::collections::HashMap<herald_translate::Jid, super::gateway::Gateway>>,
 }

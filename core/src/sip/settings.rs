@@ -91,7 +91,7 @@ impl Default for SipSettings {
             idle_timeout_secs: 600,
             send_queue: 256,
             send_queue_bytes: 1024 * 1024,
-            max_transactions: 50_000,
+            max_transactions: 100_000,
             register_min_expires: 60,
             register_max_expires: 3600,
             register_default_expires: 3600,
