@@ -33,6 +33,32 @@ pub fn sip_on_loopback(config: &mut herald_edge::Config) {
     config.sip.listen_tls = vec![any];
 }
 
+/// A test server with SIP on loopback and the accounts alice, bob and carol
+/// (password [`PASSWORD`]); `tune` changes the configuration before it starts.
+pub async fn sip_server(tune: impl FnOnce(&mut herald_edge::Config)) -> crate::TestServer {
+    let ts = crate::TestServer::start_with(|c| {
+        sip_on_loopback(c);
+        tune(c);
+    })
+    .await;
+    for user in ["alice", "bob", "carol"] {
+        ts.add_user(user);
+    }
+    ts
+}
+
+impl crate::TestServer {
+    /// The SIP listeners (panics when SIP is off).
+    pub fn sip(&self) -> &herald_core::sip::SipListeners {
+        self.sip.as_ref().expect("SIP is on")
+    }
+
+    /// A SIP client for `user` over `transport`.
+    pub async fn sip_client(&self, user: &str, transport: SipTransport) -> SipClient {
+        SipClient::connect(self.sip(), transport, user, &self.ca).await
+    }
+}
+
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
 /// A fresh token (tags, branches, Call-IDs), unique in this process.
@@ -347,7 +373,9 @@ impl SipClient {
         };
         self.pending.extend(aside);
         found.unwrap_or_else(|| {
-            self.fail(&format!("no final response to Call-ID {call_id} CSeq {cseq}"))
+            self.fail(&format!(
+                "no final response to Call-ID {call_id} CSeq {cseq}"
+            ))
         })
     }
 
@@ -412,7 +440,8 @@ impl SipClient {
         }
     }
 
-    /// Answer a request the server sent with `code`.
+    /// Answer a request the server sent with `status`: over UDP to its top Via's
+    /// sent-by (the server may have restarted on another port), else on the stream.
     pub async fn respond(&mut self, request: &Message, status: u16, reason: &str) {
         let mut out = format!("SIP/2.0 {status} {reason}\r\n");
         for name in ["Via", "From", "Call-ID", "CSeq"] {
@@ -427,6 +456,21 @@ impl SipClient {
             out.push_str(&format!("To: {to};tag={}\r\n", token("t")));
         }
         out.push_str("Content-Length: 0\r\n\r\n");
+        if let Conn::Udp(s) = &self.conn {
+            let via = request
+                .vias()
+                .ok()
+                .and_then(|v| v.into_iter().next())
+                .unwrap_or_else(|| self.fail("a request without Via"));
+            let host = via.host.to_string();
+            let ip: std::net::IpAddr = host
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse()
+                .unwrap_or_else(|_| self.fail("a Via sent-by that is not an address"));
+            let to = SocketAddr::new(ip, via.port.unwrap_or(5060));
+            s.send_to(out.as_bytes(), to).await.expect("UDP send");
+            return;
+        }
         self.send_raw(out.as_bytes()).await;
     }
 
