@@ -1,1 +1,192 @@
+//! SIMPLE presence over real sockets: a SIP watcher's SUBSCRIBE authorized by the
+//! presentity's XMPP roster (pending, then active when approved from XMPP), PUBLISH
+//! reaching the watcher, presence.winfo, and a SIP call shown to XMPP contacts.
 
+use herald_tests::sip_client::{
+    body, code, header, sip_server, text, token, SipClient, SipTransport,
+};
+use herald_tests::XmppClient;
+use herald_translate::ns;
+use herald_translate::sip::Message;
+
+const GARDEN: &str = "<?xml version='1.0' encoding='UTF-8'?>\
+<presence xmlns='urn:ietf:params:xml:ns:pidf' entity='sip:bob@localhost'>\
+<tuple id='t1'><status><basic>open</basic></status><note>In the garden</note></tuple>\
+</presence>";
+
+const ON_CALL: &str = "<?xml version='1.0'?>\
+<dialog-info xmlns='urn:ietf:params:xml:ns:dialog-info' version='0' state='full' \
+entity='sip:bob@localhost'><dialog id='d1' call-id='c1' local-tag='l1' remote-tag='r1' \
+direction='initiator'><state>confirmed</state></dialog></dialog-info>";
+
+/// A new SUBSCRIBE from `c` to `presentity` for `event`, authenticated.
+async fn subscribe(c: &mut SipClient, presentity: &str, event: &str, accept: &str) -> Message {
+    let uri = format!("sip:{presentity}@localhost");
+    c.authed(
+        "SUBSCRIBE",
+        &uri,
+        &format!("<{uri}>"),
+        &token("sub"),
+        &token("f"),
+        &[
+            format!("Event: {event}"),
+            format!("Accept: {accept}"),
+            "Expires: 600".to_owned(),
+        ],
+        "",
+    )
+    .await
+}
+
+/// A PUBLISH by `c` of its own presentity, authenticated.
+async fn publish(c: &mut SipClient, event: &str, content_type: &str, doc: &str) -> Message {
+    let aor = c.aor();
+    c.authed(
+        "PUBLISH",
+        &aor,
+        &format!("<{aor}>"),
+        &token("pub"),
+        &token("f"),
+        &[
+            format!("Event: {event}"),
+            "Expires: 600".to_owned(),
+            format!("Content-Type: {content_type}"),
+        ],
+        doc,
+    )
+    .await
+}
+
+/// The next NOTIFY for `event` whose state begins with `state`, answered 200.
+async fn notify(c: &mut SipClient, event: &str, state: &str) -> Message {
+    let m = c
+        .recv_request_where("NOTIFY", |m| {
+            header(m, "Event").is_some_and(|e| e.starts_with(event))
+                && header(m, "Subscription-State").is_some_and(|s| s.starts_with(state))
+        })
+        .await;
+    c.respond(&m, 200, "OK").await;
+    m
+}
+
+/// An XMPP client online with available presence.
+async fn online(ts: &herald_tests::TestServer, user: &str) -> XmppClient {
+    let mut c = ts.login(user, "desk").await;
+    c.send("<presence/>").await;
+    let me = format!("{user}@localhost/desk");
+    c.recv_where("our own presence", |e| {
+        e.is("presence", ns::CLIENT) && e.attr("from") == Some(me.as_str())
+    })
+    .await;
+    c
+}
+
+fn is_2xx(m: &Message) -> bool {
+    (200..300).contains(&code(m))
+}
+
+#[tokio::test]
+async fn a_watcher_outside_the_roster_waits_for_approval_then_sees_what_is_published() {
+    let ts = sip_server(|_| {}).await;
+    let mut bob_xmpp = online(&ts, "bob").await;
+    let mut alice = ts.sip_client("alice", SipTransport::Udp).await;
+
+    let r = subscribe(&mut alice, "bob", "presence", "application/pidf+xml").await;
+    assert!(is_2xx(&r), "{}", text(&r));
+    let pending = notify(&mut alice, "presence", "pending").await;
+    assert!(
+        pending.body.is_empty(),
+        "no document while pending: {}",
+        text(&pending)
+    );
+
+    // Bob is asked from XMPP, as if alice had asked there.
+    bob_xmpp
+        .recv_where("alice's subscription request", |e| {
+            herald_tests::is_presence(e, "alice@localhost", Some("subscribe"))
+        })
+        .await;
+    bob_xmpp
+        .send("<presence to='alice@localhost' type='subscribed'/>")
+        .await;
+    let active = notify(&mut alice, "presence", "active").await;
+    assert!(
+        header(&active, "Content-Type").is_some_and(|t| t.starts_with("application/pidf+xml")),
+        "{}",
+        text(&active)
+    );
+    assert!(body(&active).contains("bob@localhost"), "{}", text(&active));
+    assert!(
+        body(&active).contains("open"),
+        "bob is online: {}",
+        text(&active)
+    );
+
+    // Bob's SIP device publishes: alice sees the note.
+    let mut bob = ts.sip_client("bob", SipTransport::Udp).await;
+    let r = publish(&mut bob, "presence", "application/pidf+xml", GARDEN).await;
+    assert_eq!(code(&r), 200, "{}", text(&r));
+    assert!(header(&r, "SIP-ETag").is_some(), "{}", text(&r));
+    let m = alice
+        .recv_request_where("NOTIFY", |m| body(m).contains("In the garden"))
+        .await;
+    alice.respond(&m, 200, "OK").await;
+
+    // Bob watches his watchers: alice is listed, active.
+    let r = subscribe(
+        &mut bob,
+        "bob",
+        "presence.winfo",
+        "application/watcherinfo+xml",
+    )
+    .await;
+    assert!(is_2xx(&r), "{}", text(&r));
+    let winfo = notify(&mut bob, "presence.winfo", "active").await;
+    assert!(
+        header(&winfo, "Content-Type")
+            .is_some_and(|t| t.starts_with("application/watcherinfo+xml")),
+        "{}",
+        text(&winfo)
+    );
+    let doc = body(&winfo);
+    assert!(doc.contains("sip:alice@localhost"), "{doc}");
+    assert!(doc.contains("active"), "{doc}");
+}
+
+#[tokio::test]
+async fn only_the_user_watches_their_watchers() {
+    let ts = sip_server(|_| {}).await;
+    let mut alice = ts.sip_client("alice", SipTransport::Udp).await;
+    let r = subscribe(
+        &mut alice,
+        "bob",
+        "presence.winfo",
+        "application/watcherinfo+xml",
+    )
+    .await;
+    assert_eq!(code(&r), 403, "{}", text(&r));
+}
+
+#[tokio::test]
+async fn a_call_in_progress_shows_xmpp_contacts_on_the_phone() {
+    let ts = sip_server(|_| {}).await;
+    let mut alice = online(&ts, "alice").await;
+    let mut bob_xmpp = online(&ts, "bob").await;
+    crate::im::subscribe(&mut alice, &mut bob_xmpp).await;
+
+    let mut bob = ts.sip_client("bob", SipTransport::Tcp).await;
+    let r = publish(&mut bob, "dialog", "application/dialog-info+xml", ON_CALL).await;
+    assert_eq!(code(&r), 200, "{}", text(&r));
+    let p = alice
+        .recv_where("bob's SIP side on the phone", |e| {
+            herald_tests::is_presence(e, "bob@localhost/sip", None)
+                && e.child("show", ns::CLIENT).map(|s| s.text()).as_deref() == Some("dnd")
+        })
+        .await;
+    assert_eq!(
+        crate::im::status(&p).as_deref(),
+        Some("On the phone"),
+        "{}",
+        herald_tests::xml(&p, ns::CLIENT)
+    );
+}
