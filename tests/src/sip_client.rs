@@ -118,7 +118,8 @@ pub struct SipClient {
     cseq: u32,
     /// The Call-ID of this client's REGISTERs (one registration dialog).
     pub register_call_id: String,
-    /// Messages read while waiting for something else.
+    /// Messages read while waiting for something else: requests, and final
+    /// responses nobody waited for yet.
     pending: VecDeque<Message>,
     /// Everything received, as text, for failure messages.
     seen: Vec<String>,
@@ -183,6 +184,18 @@ impl SipClient {
             SipTransport::Tls => listeners.tls[0],
         };
         Self::connect_to(server, transport, user, ca).await
+    }
+
+    /// A UDP client bound to `ip` (another loopback address: `127.0.0.2`), to look
+    /// like a different source to per-IP limits.
+    pub async fn udp_from(server: SocketAddr, user: &str, ip: std::net::IpAddr) -> Self {
+        let mut c = Self::connect_to(server, SipTransport::Udp, user, Path::new("")).await;
+        let s = UdpSocket::bind(SocketAddr::new(ip, 0))
+            .await
+            .expect("UDP bind");
+        c.local = s.local_addr().expect("local address");
+        c.conn = Conn::Udp(s);
+        c
     }
 
     /// A client to `server` over `transport`.
@@ -357,17 +370,23 @@ impl SipClient {
     /// arriving meanwhile are set aside for [`recv_request`](Self::recv_request).
     pub async fn response_to(&mut self, call_id: &str, cseq: u32) -> Message {
         let deadline = Instant::now() + SIP_PATIENCE;
+        let answers = |m: &Message| {
+            !m.is_request()
+                && code(m) >= 200
+                && m.call_id().ok() == Some(call_id)
+                && m.cseq().ok().map(|c| c.seq) == Some(cseq)
+        };
+        if let Some(i) = self.pending.iter().position(answers) {
+            return self.pending.remove(i).expect("index is valid");
+        }
         let mut aside = Vec::new();
         let found = loop {
             match self.read(deadline).await {
-                SipEvent::Message(m) if m.is_request() => aside.push(m),
-                SipEvent::Message(m) => {
-                    let matches = m.call_id().ok() == Some(call_id)
-                        && m.cseq().ok().map(|c| c.seq) == Some(cseq);
-                    if matches && code(&m) >= 200 {
-                        break Some(m);
-                    }
-                }
+                SipEvent::Message(m) if answers(&m) => break Some(m),
+                // Requests, and final responses to other requests (answers may come
+                // in another order than the requests went), are kept.
+                SipEvent::Message(m) if m.is_request() || code(&m) >= 200 => aside.push(m),
+                SipEvent::Message(_) => {}
                 SipEvent::Closed | SipEvent::Timeout => break None,
             }
         };
@@ -382,6 +401,9 @@ impl SipClient {
     /// The next response, whatever it answers (for requests too broken to match).
     pub async fn any_response(&mut self) -> Message {
         let deadline = Instant::now() + SIP_PATIENCE;
+        if let Some(i) = self.pending.iter().position(|m| code(m) >= 200) {
+            return self.pending.remove(i).expect("index is valid");
+        }
         loop {
             match self.read(deadline).await {
                 SipEvent::Message(m) if m.is_request() => self.pending.push_back(m),
@@ -414,7 +436,9 @@ impl SipClient {
         loop {
             match self.read(deadline).await {
                 SipEvent::Message(m) if method(&m) == method_name && pred(&m) => return m,
-                SipEvent::Message(m) if m.is_request() => self.pending.push_back(m),
+                SipEvent::Message(m) if m.is_request() || code(&m) >= 200 => {
+                    self.pending.push_back(m)
+                }
                 SipEvent::Message(_) => {}
                 SipEvent::Closed | SipEvent::Timeout => {
                     self.fail(&format!("no matching {method_name} request arrived"))
@@ -433,7 +457,9 @@ impl SipClient {
         loop {
             match self.read(deadline).await {
                 SipEvent::Message(m) if method(&m) == method_name => return Some(m),
-                SipEvent::Message(m) if m.is_request() => self.pending.push_back(m),
+                SipEvent::Message(m) if m.is_request() || code(&m) >= 200 => {
+                    self.pending.push_back(m)
+                }
                 SipEvent::Message(_) => {}
                 SipEvent::Closed | SipEvent::Timeout => return None,
             }
