@@ -174,3 +174,110 @@ async fn sip_and_xmpp_users_message_each_other() {
         );
     }
 }
+
+/// A device registered over TCP or TLS gets its messages on that connection (its
+/// Contact port is not listening: only the flow reaches it).
+#[tokio::test]
+async fn devices_on_tcp_and_tls_get_messages_over_their_connection() {
+    let ts = sip_server(|_| {}).await;
+    let mut alice = ts.sip_client("alice", SipTransport::Udp).await;
+    for transport in [SipTransport::Tcp, SipTransport::Tls] {
+        let mut bob = ts.sip_client("bob", transport).await;
+        bob.register_ok(600).await;
+        let words = format!("over {transport:?}");
+        let r = alice.message("bob", "text/plain", &words).await;
+        assert_eq!(code(&r), 200, "{}", text(&r));
+        let m = bob.recv_request("MESSAGE").await;
+        assert_eq!(body(&m), words, "{}", text(&m));
+        bob.respond(&m, 200, "OK").await;
+        let r = bob.register(0).await;
+        assert_eq!(code(&r), 200, "{}", text(&r));
+    }
+    assert_eq!(offline_count(&ts, "bob"), 0);
+}
+
+/// A device whose connection is gone cannot be reached: the message is stored offline
+/// (alice's 200 meant it would not be lost).
+#[tokio::test]
+async fn a_message_for_a_device_whose_connection_closed_is_stored() {
+    let ts = sip_server(|_| {}).await;
+    let mut bob = ts.sip_client("bob", SipTransport::Tcp).await;
+    bob.register_ok(600).await;
+    drop(bob);
+    let mut alice = ts.sip_client("alice", SipTransport::Udp).await;
+    let r = alice.message("bob", "text/plain", "anyone there?").await;
+    assert_eq!(code(&r), 200, "{}", text(&r));
+    poll("the undeliverable message is stored offline", || {
+        offline_count(&ts, "bob") == 1
+    })
+    .await;
+    // An XMPP login gets it.
+    let mut bob_xmpp = ts.login("bob", "desk").await;
+    bob_xmpp.send("<presence/>").await;
+    bob_xmpp.recv_message_with_body("anyone there?").await;
+}
+
+/// A message to an XMPP user who is offline is stored and delivered at login.
+#[tokio::test]
+async fn a_sip_message_to_an_offline_xmpp_user_is_delivered_at_login() {
+    let ts = sip_server(|_| {}).await;
+    let mut alice = ts.sip_client("alice", SipTransport::Udp).await;
+    let r = alice
+        .message("carol", "text/plain; charset=UTF-8", "grüße")
+        .await;
+    assert_eq!(code(&r), 200, "{}", text(&r));
+    assert_eq!(offline_count(&ts, "carol"), 1, "stored before the 200");
+    let mut carol = ts.login("carol", "desk").await;
+    carol.send("<presence/>").await;
+    let m = carol.recv_message_with_body("grüße").await;
+    assert!(
+        m.attr("from")
+            .is_some_and(|f| f.starts_with("alice@localhost")),
+        "{}",
+        herald_tests::xml(&m, ns::CLIENT)
+    );
+}
+
+/// A MESSAGE whose From is not the authenticated user is refused.
+#[tokio::test]
+async fn a_message_from_someone_else_is_forbidden() {
+    let ts = sip_server(|_| {}).await;
+    let mut alice = ts.sip_client("alice", SipTransport::Udp).await;
+    let uri = "sip:carol@localhost";
+    let call_id = herald_tests::sip_client::token("m");
+    let extra = ["Content-Type: text/plain".to_owned()];
+    let first = alice
+        .transact(
+            "MESSAGE",
+            uri,
+            "<sip:carol@localhost>",
+            &call_id,
+            "t1",
+            &extra,
+            "x",
+        )
+        .await;
+    let (challenge, header_name) =
+        herald_tests::sip_client::challenge_of(&first, herald_translate::digest::Algorithm::Md5)
+            .unwrap_or_else(|| panic!("a challenge: {}", text(&first)));
+    let creds = alice.credentials(&challenge, "MESSAGE", uri, herald_tests::PASSWORD, None);
+    let cseq = alice.next_cseq();
+    let mut extra = extra.to_vec();
+    extra.push(format!("{header_name}: {creds}"));
+    let request = alice
+        .request_text(
+            "MESSAGE",
+            uri,
+            "<sip:carol@localhost>",
+            &call_id,
+            cseq,
+            "t1",
+            &extra,
+            "x",
+        )
+        .replace("From: <sip:alice@localhost>", "From: <sip:bob@localhost>");
+    alice.send_raw(request.as_bytes()).await;
+    let r = alice.response_to(&call_id, cseq).await;
+    assert_eq!(code(&r), 403, "{}", text(&r));
+    assert_eq!(offline_count(&ts, "carol"), 0, "nothing was routed");
+}
