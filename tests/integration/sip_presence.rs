@@ -190,3 +190,134 @@ async fn a_call_in_progress_shows_xmpp_contacts_on_the_phone() {
         herald_tests::xml(&p, ns::CLIENT)
     );
 }
+
+/// alice (SIP) watches bob with bob's approval already in his roster.
+async fn approved_watch(
+    ts: &herald_tests::TestServer,
+    transport: SipTransport,
+) -> (SipClient, XmppClient, Message, Message) {
+    let mut bob_xmpp = online(ts, "bob").await;
+    let mut alice = ts.sip_client("alice", transport).await;
+    let r = subscribe(&mut alice, "bob", "presence", "application/pidf+xml").await;
+    assert!(is_2xx(&r), "{}", text(&r));
+    notify(&mut alice, "presence", "pending").await;
+    bob_xmpp
+        .recv_where("alice's subscription request", |e| {
+            herald_tests::is_presence(e, "alice@localhost", Some("subscribe"))
+        })
+        .await;
+    bob_xmpp
+        .send("<presence to='alice@localhost' type='subscribed'/>")
+        .await;
+    let active = notify(&mut alice, "presence", "active").await;
+    (alice, bob_xmpp, r, active)
+}
+
+/// A refresh in the dialog is matched by the dialog (no challenge), and an
+/// unsubscribe ends it with a terminated NOTIFY.
+#[tokio::test]
+async fn a_subscription_is_refreshed_and_ended_in_its_dialog() {
+    let ts = sip_server(|_| {}).await;
+    let (mut alice, _bob, ok, active) = approved_watch(&ts, SipTransport::Tcp).await;
+    let call_id = ok.call_id().expect("Call-ID").to_owned();
+    let from_tag = ok
+        .from()
+        .ok()
+        .and_then(|f| f.tag().map(str::to_owned))
+        .expect("From tag");
+    let to = header(&ok, "To").expect("To").to_owned();
+    assert!(to.contains(";tag="), "{to}");
+    // In-dialog requests go to the notifier's Contact (the NOTIFY's Contact).
+    let target = match active.contacts() {
+        Ok(Some(herald_translate::sip::Contact::Addresses(a))) if !a.is_empty() => {
+            a[0].uri.to_string()
+        }
+        _ => panic!("a Contact in {}", text(&active)),
+    };
+    for (expires, state) in [(300, "active"), (0, "terminated")] {
+        let r = alice
+            .transact(
+                "SUBSCRIBE",
+                &target,
+                &to,
+                &call_id,
+                &from_tag,
+                &["Event: presence".to_owned(), format!("Expires: {expires}")],
+                "",
+            )
+            .await;
+        assert!(is_2xx(&r), "no challenge in the dialog: {}", text(&r));
+        let n = notify(&mut alice, "presence", state).await;
+        assert_eq!(n.call_id().ok(), Some(call_id.as_str()), "{}", text(&n));
+    }
+    // Gone: a further refresh is not known.
+    let r = alice
+        .transact(
+            "SUBSCRIBE",
+            &target,
+            &to,
+            &call_id,
+            &from_tag,
+            &["Event: presence".to_owned(), "Expires: 300".to_owned()],
+            "",
+        )
+        .await;
+    assert_eq!(code(&r), 481, "{}", text(&r));
+}
+
+/// A SIP watcher of a user whose phone publishes only dialog state sees the call.
+#[tokio::test]
+async fn a_sip_watcher_sees_a_call_published_as_dialog_state() {
+    let ts = sip_server(|_| {}).await;
+    let (mut alice, _bob_xmpp, _, _) = approved_watch(&ts, SipTransport::Udp).await;
+    let mut bob = ts.sip_client("bob", SipTransport::Udp).await;
+    let r = publish(&mut bob, "dialog", "application/dialog-info+xml", ON_CALL).await;
+    assert_eq!(code(&r), 200, "{}", text(&r));
+    let m = alice
+        .recv_request_where("NOTIFY", |m| body(m).contains("on-the-phone"))
+        .await;
+    alice.respond(&m, 200, "OK").await;
+}
+
+/// Removing a publication (Expires 0 with its entity-tag) takes its note away.
+#[tokio::test]
+async fn a_removed_publication_is_no_longer_shown() {
+    let ts = sip_server(|_| {}).await;
+    let (mut alice, _bob_xmpp, _, _) = approved_watch(&ts, SipTransport::Udp).await;
+    let mut bob = ts.sip_client("bob", SipTransport::Udp).await;
+    let r = publish(&mut bob, "presence", "application/pidf+xml", GARDEN).await;
+    assert_eq!(code(&r), 200, "{}", text(&r));
+    let etag = header(&r, "SIP-ETag").expect("SIP-ETag").to_owned();
+    let m = alice
+        .recv_request_where("NOTIFY", |m| body(m).contains("In the garden"))
+        .await;
+    alice.respond(&m, 200, "OK").await;
+    let aor = bob.aor();
+    let r = bob
+        .authed(
+            "PUBLISH",
+            &aor,
+            &format!("<{aor}>"),
+            &token("pub"),
+            &token("f"),
+            &[
+                "Event: presence".to_owned(),
+                format!("SIP-If-Match: {etag}"),
+                "Expires: 0".to_owned(),
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(code(&r), 200, "{}", text(&r));
+    let m = alice
+        .recv_request_where("NOTIFY", |m| {
+            !m.body.is_empty() && !body(m).contains("In the garden")
+        })
+        .await;
+    alice.respond(&m, 200, "OK").await;
+    assert!(
+        body(&m).contains("open"),
+        "bob's XMPP client is still online: {}",
+        text(&m)
+    );
+}
