@@ -321,3 +321,48 @@ async fn a_removed_publication_is_no_longer_shown() {
         text(&m)
     );
 }
+
+/// A presentity who takes the approval back (XMPP `unsubscribed`) stops the watcher
+/// seeing anything: the subscription leaves `active`, and a later publication is not
+/// sent.
+#[tokio::test]
+async fn a_revoked_approval_stops_the_notifications() {
+    let ts = sip_server(|_| {}).await;
+    let (mut alice, mut bob_xmpp, _, _) = approved_watch(&ts, SipTransport::Udp).await;
+    bob_xmpp
+        .send("<presence to='alice@localhost' type='unsubscribed'/>")
+        .await;
+    let m = alice
+        .recv_request_where("NOTIFY", |m| {
+            header(m, "Subscription-State").is_some_and(|s| !s.starts_with("active"))
+        })
+        .await;
+    alice.respond(&m, 200, "OK").await;
+    assert!(m.body.is_empty(), "no document once revoked: {}", text(&m));
+    let mut bob = ts.sip_client("bob", SipTransport::Udp).await;
+    let secret = GARDEN.replace("In the garden", "At the secret place");
+    let r = publish(&mut bob, "presence", "application/pidf+xml", &secret).await;
+    assert_eq!(code(&r), 200, "{}", text(&r));
+    while let Some(m) = alice
+        .request_within("NOTIFY", std::time::Duration::from_secs(2))
+        .await
+    {
+        alice.respond(&m, 200, "OK").await;
+        assert!(!body(&m).contains("secret place"), "{}", text(&m));
+    }
+}
+
+/// XMPP contacts see a SIP registration come and go as the `sip` resource.
+#[tokio::test]
+async fn xmpp_contacts_see_a_registration_come_and_go() {
+    let ts = sip_server(|_| {}).await;
+    let mut alice = online(&ts, "alice").await;
+    let mut bob_xmpp = online(&ts, "bob").await;
+    crate::im::subscribe(&mut alice, &mut bob_xmpp).await;
+    let mut bob = ts.sip_client("bob", SipTransport::Udp).await;
+    bob.register_ok(600).await;
+    crate::im::expect_presence(&mut alice, "bob@localhost/sip", None).await;
+    let r = bob.register(0).await;
+    assert_eq!(code(&r), 200, "{}", text(&r));
+    crate::im::expect_presence(&mut alice, "bob@localhost/sip", Some("unavailable")).await;
+}
