@@ -281,3 +281,42 @@ async fn a_message_from_someone_else_is_forbidden() {
     assert_eq!(code(&r), 403, "{}", text(&r));
     assert_eq!(offline_count(&ts, "carol"), 0, "nothing was routed");
 }
+
+/// A user whose device published presence before registering (so their SIP session
+/// already ran, with no device to send to) still gets the stored messages when the
+/// registration starts.
+#[tokio::test]
+async fn stored_messages_reach_a_device_that_registers_after_publishing() {
+    let ts = sip_server(|_| {}).await;
+    let mut alice = ts.sip_client("alice", SipTransport::Udp).await;
+    let r = alice.message("bob", "text/plain", "waiting for you").await;
+    assert_eq!(code(&r), 200, "{}", text(&r));
+    let mut bob = ts.sip_client("bob", SipTransport::Udp).await;
+    let aor = bob.aor();
+    let r = bob
+        .authed(
+            "PUBLISH",
+            &aor,
+            &format!("<{aor}>"),
+            &herald_tests::sip_client::token("pub"),
+            "p1",
+            &[
+                "Event: presence".to_owned(),
+                "Expires: 600".to_owned(),
+                "Content-Type: application/pidf+xml".to_owned(),
+            ],
+            "<presence xmlns='urn:ietf:params:xml:ns:pidf' entity='sip:bob@localhost'>\
+             <tuple id='t'><status><basic>open</basic></status></tuple></presence>",
+        )
+        .await;
+    assert_eq!(code(&r), 200, "{}", text(&r));
+    assert_eq!(offline_count(&ts, "bob"), 1);
+    bob.register_ok(600).await;
+    let m = bob.recv_request("MESSAGE").await;
+    assert_eq!(body(&m), "waiting for you", "{}", text(&m));
+    bob.respond(&m, 200, "OK").await;
+    poll("the delivered message is deleted", || {
+        offline_count(&ts, "bob") == 0
+    })
+    .await;
+}
