@@ -320,3 +320,72 @@ async fn stored_messages_reach_a_device_that_registers_after_publishing() {
     })
     .await;
 }
+
+/// With two devices, a message goes to the preferred one (highest q) first, and to
+/// the other when the first refuses it.
+#[tokio::test]
+async fn a_message_refused_by_one_device_goes_to_the_next() {
+    let ts = sip_server(|_| {}).await;
+    let mut desk = ts.sip_client("bob", SipTransport::Udp).await;
+    desk.contact_params = ";q=0.9".into();
+    desk.register_ok(600).await;
+    let mut phone = ts.sip_client("bob", SipTransport::Udp).await;
+    phone.contact_params = ";q=0.4".into();
+    phone.register_ok(600).await;
+    let mut alice = ts.sip_client("alice", SipTransport::Udp).await;
+    let r = alice.message("bob", "text/plain", "first choice").await;
+    assert_eq!(code(&r), 200, "{}", text(&r));
+    let m = desk.recv_request("MESSAGE").await;
+    assert_eq!(body(&m), "first choice");
+    desk.respond(&m, 480, "Temporarily Unavailable").await;
+    let m = phone.recv_request("MESSAGE").await;
+    assert_eq!(body(&m), "first choice");
+    phone.respond(&m, 200, "OK").await;
+    assert!(
+        desk.request_within("MESSAGE", Duration::from_millis(500))
+            .await
+            .is_none(),
+        "accepted once"
+    );
+    assert_eq!(offline_count(&ts, "bob"), 0);
+}
+
+/// A CPIM-wrapped text (RFC 3862) reaches XMPP as its text, with the subject; a reply
+/// in non-ASCII text reaches SIP as UTF-8 text/plain.
+#[tokio::test]
+async fn cpim_and_unicode_cross_the_gateway() {
+    let ts = sip_server(|_| {}).await;
+    let mut bob = ts.login("bob", "desk").await;
+    bob.send("<presence/>").await;
+    bob.recv_where("bob's own presence", |e| {
+        e.is("presence", ns::CLIENT) && e.attr("from") == Some("bob@localhost/desk")
+    })
+    .await;
+    let mut alice = ts.sip_client("alice", SipTransport::Udp).await;
+    alice.register_ok(600).await;
+    let cpim = "From: <sip:alice@localhost>\r\nTo: <sip:bob@localhost>\r\n\
+                DateTime: 2026-11-30T06:00:00Z\r\n\r\n\
+                Content-Type: text/plain; charset=UTF-8\r\n\r\n\
+                wrapped text";
+    let r = alice.message("bob", "message/cpim", cpim).await;
+    assert_eq!(code(&r), 200, "{}", text(&r));
+    bob.recv_message_with_body("wrapped text").await;
+
+    bob.send("<message to='alice@localhost' type='chat'><body>Zürich → 東京 ✓</body></message>")
+        .await;
+    let m = alice.recv_request("MESSAGE").await;
+    alice.respond(&m, 200, "OK").await;
+    assert_eq!(
+        String::from_utf8(m.body.clone()).ok().as_deref(),
+        Some("Zürich → 東京 ✓"),
+        "{}",
+        text(&m)
+    );
+    let ct = header(&m, "Content-Type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        ct.starts_with("text/plain") && (ct.contains("charset=utf-8") || !ct.contains("charset")),
+        "{ct}"
+    );
+}

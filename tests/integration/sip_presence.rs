@@ -366,3 +366,60 @@ async fn xmpp_contacts_see_a_registration_come_and_go() {
     assert_eq!(code(&r), 200, "{}", text(&r));
     crate::im::expect_presence(&mut alice, "bob@localhost/sip", Some("unavailable")).await;
 }
+
+/// What a SIP device publishes is what XMPP contacts see of its `sip` resource.
+#[tokio::test]
+async fn a_published_away_reaches_xmpp_contacts() {
+    let ts = sip_server(|_| {}).await;
+    let mut alice = online(&ts, "alice").await;
+    let mut bob_xmpp = online(&ts, "bob").await;
+    crate::im::subscribe(&mut alice, &mut bob_xmpp).await;
+    let mut bob = ts.sip_client("bob", SipTransport::Udp).await;
+    let away = "<?xml version='1.0'?>\
+        <presence xmlns='urn:ietf:params:xml:ns:pidf' \
+        xmlns:dm='urn:ietf:params:xml:ns:pidf:data-model' \
+        xmlns:rpid='urn:ietf:params:xml:ns:pidf:rpid' entity='sip:bob@localhost'>\
+        <tuple id='t1'><status><basic>open</basic></status></tuple>\
+        <dm:person id='p1'><rpid:activities><rpid:away/></rpid:activities>\
+        <dm:note>Back at four</dm:note></dm:person></presence>";
+    let r = publish(&mut bob, "presence", "application/pidf+xml", away).await;
+    assert_eq!(code(&r), 200, "{}", text(&r));
+    let p = alice
+        .recv_where("bob's SIP side away", |e| {
+            herald_tests::is_presence(e, "bob@localhost/sip", None)
+                && e.child("show", ns::CLIENT).is_some()
+        })
+        .await;
+    let xml = herald_tests::xml(&p, ns::CLIENT);
+    assert_eq!(
+        p.child("show", ns::CLIENT).map(|s| s.text()).as_deref(),
+        Some("away"),
+        "{xml}"
+    );
+    assert_eq!(
+        crate::im::status(&p).as_deref(),
+        Some("Back at four"),
+        "{xml}"
+    );
+}
+
+/// A SUBSCRIBE asking for less than the minimum expiry gets 423 with Min-Expires.
+#[tokio::test]
+async fn subscribing_below_the_minimum_expiry_gets_423() {
+    let ts = sip_server(|_| {}).await;
+    let mut alice = ts.sip_client("alice", SipTransport::Udp).await;
+    let r = alice
+        .authed(
+            "SUBSCRIBE",
+            "sip:bob@localhost",
+            "<sip:bob@localhost>",
+            &token("sub"),
+            &token("f"),
+            &["Event: presence".to_owned(), "Expires: 5".to_owned()],
+            "",
+        )
+        .await;
+    assert_eq!(code(&r), 423, "{}", text(&r));
+    assert_eq!(header(&r, "Min-Expires"), Some("60"), "{}", text(&r));
+    alice.assert_alive().await;
+}

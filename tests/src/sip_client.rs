@@ -125,6 +125,8 @@ pub struct SipClient {
     seen: Vec<String>,
     /// The nonce count of the last digest answer.
     nc: u32,
+    /// Appended to our Contact header field (e.g. `;q=0.5`).
+    pub contact_params: String,
 }
 
 impl std::fmt::Debug for SipClient {
@@ -242,6 +244,7 @@ impl SipClient {
             pending: VecDeque::new(),
             seen: Vec::new(),
             nc: 0,
+            contact_params: String::new(),
         }
     }
 
@@ -524,7 +527,11 @@ impl SipClient {
         out.push_str(&format!("To: {to}\r\n"));
         out.push_str(&format!("Call-ID: {call_id}\r\n"));
         out.push_str(&format!("CSeq: {cseq} {method_name}\r\n"));
-        out.push_str(&format!("Contact: <{}>\r\n", self.contact()));
+        out.push_str(&format!(
+            "Contact: <{}>{}\r\n",
+            self.contact(),
+            self.contact_params
+        ));
         for line in extra {
             out.push_str(line);
             out.push_str("\r\n");
