@@ -423,3 +423,43 @@ async fn subscribing_below_the_minimum_expiry_gets_423() {
     assert_eq!(header(&r, "Min-Expires"), Some("60"), "{}", text(&r));
     alice.assert_alive().await;
 }
+
+/// A registration that survived a restart is a session again: an XMPP contact who
+/// logs in afterwards sees the `sip` resource available.
+#[tokio::test]
+async fn a_registration_is_seen_from_xmpp_after_a_restart() {
+    let mut first = sip_server(|_| {}).await;
+    {
+        let mut alice = online(&first, "alice").await;
+        let mut bob_xmpp = online(&first, "bob").await;
+        crate::im::subscribe(&mut alice, &mut bob_xmpp).await;
+    }
+    let mut bob = first.sip_client("bob", SipTransport::Udp).await;
+    bob.register_ok(600).await;
+    first.shutdown(std::time::Duration::from_secs(2)).await;
+    let dir = first.data_dir.clone();
+    let second = herald_tests::TestServer::start_with(|c| {
+        herald_tests::sip_client::sip_on_loopback(c);
+        c.server.data_dir = dir;
+    })
+    .await;
+    let mut alice = second.login("alice", "desk").await;
+    alice.send("<presence/>").await;
+    crate::im::expect_presence(&mut alice, "bob@localhost/sip", None).await;
+    drop(second);
+}
+
+/// A user watching their own presence is active at once, with no request to anyone.
+#[tokio::test]
+async fn a_user_watching_themself_is_active_at_once() {
+    let ts = sip_server(|_| {}).await;
+    let mut bob = ts.sip_client("bob", SipTransport::Udp).await;
+    let r = subscribe(&mut bob, "bob", "presence", "application/pidf+xml").await;
+    assert!(is_2xx(&r), "{}", text(&r));
+    let n = notify(&mut bob, "presence", "active").await;
+    assert!(
+        header(&n, "Content-Type").is_some_and(|t| t.starts_with("application/pidf+xml")),
+        "{}",
+        text(&n)
+    );
+}
