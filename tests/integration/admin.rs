@@ -31,6 +31,7 @@ async fn metrics_need_the_token_and_health_does_not() {
     let dir = unique_temp_dir("admin");
     let text = format!(
         "[server]\ndata_dir = {:?}\n[c2s]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = []\n\
+         [sip]\nlisten_udp = []\nlisten_tcp = []\nlisten_tls = []\n\
          [admin]\nlisten = \"127.0.0.1:0\"\n",
         dir.join("data")
     );

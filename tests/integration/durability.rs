@@ -114,6 +114,10 @@ impl Installation {
              listen = [\"{c2s}\"]\n\
              listen_tls = []\n\
              auth_failure_delay_ms = 10\n\
+             [sip]\n\
+             listen_udp = []\n\
+             listen_tcp = []\n\
+             listen_tls = []\n\
              [admin]\n\
              listen = \"127.0.0.1:0\"\n\
              [log]\n\

@@ -14,4 +14,8 @@ mod federation_outbound;
 mod im;
 mod limits;
 mod negotiation;
+mod sip_delivery;
+mod sip_presence;
+mod sip_register;
+mod sip_rejections;
 mod stream_management;

@@ -29,6 +29,7 @@ use tokio_rustls::TlsConnector;
 
 /// How long any single wait for the server may take.
 mod server;
+pub mod sip_client;
 pub use server::TestServer;
 
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -742,7 +743,7 @@ impl XmppClient {
     }
 }
 
-async fn tls_handshake(
+pub(crate) async fn tls_handshake(
     tcp: TcpStream,
     ca: &Path,
     alpn: &[&[u8]],

@@ -23,6 +23,9 @@ pub struct TestServer {
     /// The configuration it was started with, the admin listener's real address in
     /// `admin.listen` (what the `herald` admin commands read).
     pub config: herald_edge::Config,
+    /// The SIP listeners, when `[sip]` has any (off unless a test turns it on, e.g.
+    /// with [`sip_on_loopback`](crate::sip_client::sip_on_loopback)).
+    pub sip: Option<herald_core::sip::SipListeners>,
 }
 
 impl TestServer {
@@ -40,6 +43,10 @@ impl TestServer {
         config.c2s.listen_tls = vec![loopback_any_port()];
         config.admin.listen = Some(loopback_any_port());
         config.c2s.auth_failure_delay_ms = 10;
+        // SIP's defaults are fixed ports (5060, 5061): off unless a test asks.
+        config.sip.listen_udp = Vec::new();
+        config.sip.listen_tcp = Vec::new();
+        config.sip.listen_tls = Vec::new();
         tune(&mut config);
         let running = herald_edge::start(&config)
             .await
@@ -67,6 +74,7 @@ impl TestServer {
                 c.admin.listen = running.admin;
                 c
             },
+            sip: running.sip.clone(),
             running: Some(running),
         }
     }

@@ -177,6 +177,15 @@ async fn send_chat(svc: &Arc<SipService>, session: &Jid, chat: &XmppChat) -> boo
     false
 }
 
+/// A registration started while `user`'s SIP session was already running (it began
+/// with a PUBLISH, when there was no device to send the stored messages to): send
+/// them now that there is one.
+pub(crate) async fn registration_started(svc: &Arc<SipService>, user: &Jid) {
+    if let Ok(session) = user.bare().with_resource(RESOURCE) {
+        deliver_offline(svc, &session).await;
+    }
+}
+
 /// Send the user's stored messages to their devices, a page at a time; delete what a
 /// device accepted, give back the rest.
 async fn deliver_offline(svc: &Arc<SipService>, session: &Jid) {

@@ -179,8 +179,22 @@ impl PresenceAgent {
         let key = user.to_string();
         let docs = st.publications.pidfs(&key);
         let on_call = st.publications.on_call(&key);
-        if docs.is_empty() && !on_call {
-            return None;
+        if docs.is_empty() {
+            if !on_call {
+                return None;
+            }
+            // Only dialog state was published (a phone that publishes no PIDF): the SIP
+            // side is available, so a call makes it On the phone.
+            // `sip_side_xmpp_presence` needs a PIDF document to start from.
+            let state = herald_translate::interwork::PresenceState::Available.with_call(true);
+            let (available, show) = state.to_xmpp();
+            let presence = XmppPresence {
+                available,
+                show,
+                statuses: vec![herald_translate::pidf::Note::new(state.label())],
+                priority: 0,
+            };
+            return Some(presence.to_element(ns::CLIENT));
         }
         sip_side_xmpp_presence(&docs, on_call).map(|p| p.to_element(ns::CLIENT))
     }

@@ -208,9 +208,20 @@ impl Registrar {
             }
         }
         drop(_writing);
+        let had_session = svc
+            .gateways
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&principal.jid.bare());
         if was_registered != now_registered {
             svc.registration_changed(&principal.jid, now_registered)
                 .await;
+        }
+        if now_registered && !was_registered && had_session {
+            // A session that starts sends the stored messages itself; one that ran
+            // already (started by a PUBLISH) had no device to send them to.
+            let (svc, jid) = (Arc::clone(svc), principal.jid.clone());
+            tokio::spawn(async move { super::gateway::registration_started(&svc, &jid).await });
         }
         let mut ok = reply(request, 200, "OK");
         for value in contact_header_values(&applied.bindings, now) {
