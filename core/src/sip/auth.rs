@@ -103,7 +103,6 @@ impl Auth {
             .request_line()
             .map(|l| l.method.to_string())
             .unwrap_or_default();
-        let uri = request.request_line().map(|l| l.uri.to_string());
         let now = unix_now();
         let outcome = {
             let mut guard = self.server.lock().unwrap_or_else(|e| e.into_inner());
@@ -122,7 +121,6 @@ impl Auth {
                 },
             )
         };
-        let _ = uri;
         match outcome {
             AuthOutcome::Authenticated { .. } => {
                 let user = user.ok_or_else(|| forbidden(request, "Forbidden"))?;

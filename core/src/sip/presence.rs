@@ -545,7 +545,7 @@ impl PresenceAgent {
 
     /// The composed PIDF document of `presentity`, as its watchers get it.
     fn presence_body(&self, svc: &Arc<SipService>, presentity: &Jid) -> Option<Body> {
-        let sessions = svc.server.router.sessions(&presentity);
+        let sessions = svc.server.router.sessions(presentity);
         let mut xmpp: Vec<(String, XmppPresence)> = Vec::new();
         for s in sessions.iter() {
             if s.jid.resource() == Some(super::gateway::RESOURCE) {
