@@ -29,6 +29,12 @@ cat >"$dir/herald.toml" <<TOML
 [server]
 domains = ["localhost"]
 data_dir = "$dir/data"
+# SIP off: its default ports are fixed (5060/5061) and would collide.
+[sip]
+listen_udp = []
+listen_tcp = []
+listen_tls = []
+
 [c2s]
 listen = []
 listen_tls = ["127.0.0.1:$tls"]

@@ -59,6 +59,12 @@ write_herald_toml() {
 domains = ["$DOMAIN"]
 data_dir = "$BENCH_DIR/herald/data"
 
+# SIP off: its default ports are fixed (5060/5061) and would collide.
+[sip]
+listen_udp = []
+listen_tcp = []
+listen_tls = []
+
 [c2s]
 listen = ["127.0.0.1:$HERALD_PORT"]
 listen_tls = []

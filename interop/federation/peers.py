@@ -587,6 +587,12 @@ data_dir = "{self.workdir / 'data'}"
 cert = "{s.cert.chain}"
 key = "{s.cert.key}"
 
+# SIP off: its default ports are fixed (5060/5061) and would collide.
+[sip]
+listen_udp = []
+listen_tcp = []
+listen_tls = []
+
 [c2s]
 listen = ["{HOST}:{self.c2s_port}"]
 listen_tls = []

@@ -79,6 +79,12 @@ class Server:
 domains = ["{DOMAIN}"]
 data_dir = "{self.data_dir}"
 
+# SIP off: its default ports are fixed (5060/5061) and would collide.
+[sip]
+listen_udp = []
+listen_tcp = []
+listen_tls = []
+
 [c2s]
 listen = ["{HOST}:{self.c2s_port}"]
 listen_tls = ["{HOST}:{self.tls_port}"]
