@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use herald_translate::sip::transaction::{
-    Action, Remote, TableConfig, TransactionId, TransactionTable,
+    Action, Remote, TableConfig, TransactionId, TransactionKey, TransactionTable,
 };
 use herald_translate::sip::{
     check_request, error_response, response_for, HeaderName, Message, Method, Policy,
@@ -140,23 +140,28 @@ fn on_input(
             if message.is_request() {
                 stamp_received(&mut message, from);
             }
-            if let Err(e) = table.receive(message.clone(), from, now) {
-                tracing::debug!(error = %e, peer = %from.addr, "SIP message refused by the transaction layer");
-                let herald_translate::sip::transaction::TransactionError::Malformed(err) = e else {
+            // A request whose transaction key cannot be read is answered here,
+            // statelessly; everything else moves into the table without a copy.
+            if message.is_request() {
+                if let Err(err) = receivable(&message) {
+                    tracing::debug!(error = %err, peer = %from.addr, "SIP request refused by the transaction layer");
+                    let is_ack = message
+                        .request_line()
+                        .is_some_and(|l| l.method == Method::Ack);
+                    if !is_ack {
+                        let req = err
+                            .request
+                            .as_deref()
+                            .cloned()
+                            .unwrap_or_else(|| RequestEssentials::from_message(&message));
+                        let answer = error_response(&req, &err.kind, "");
+                        let _ = transports.send(from, answer.to_bytes(), None, me);
+                    }
                     return;
-                };
-                let is_ack = message
-                    .request_line()
-                    .is_some_and(|l| l.method == Method::Ack);
-                if message.is_request() && !is_ack {
-                    let req = err
-                        .request
-                        .as_deref()
-                        .cloned()
-                        .unwrap_or_else(|| RequestEssentials::from_message(&message));
-                    let answer = error_response(&req, &err.kind, "");
-                    let _ = transports.send(from, answer.to_bytes(), None, me);
                 }
+            }
+            if let Err(e) = table.receive(message, from, now) {
+                tracing::debug!(error = %e, peer = %from.addr, "SIP message refused by the transaction layer");
             }
         }
         Input::Respond { id, response } => {
@@ -194,6 +199,23 @@ fn on_input(
             let _ = table.transport_error(id);
         }
     }
+}
+
+/// What the transaction table needs to read in a request before it takes it: its key
+/// (and, for a CANCEL, its INVITE's), and the headers every response copies.
+fn receivable(request: &Message) -> Result<(), herald_translate::sip::SipError> {
+    TransactionKey::server(request)?;
+    request.call_id()?;
+    request.cseq()?;
+    request.from()?;
+    request.to()?;
+    if request
+        .request_line()
+        .is_some_and(|l| l.method == Method::Cancel)
+    {
+        TransactionKey::server_with(request, Method::Invite)?;
+    }
+    Ok(())
 }
 
 /// `host:port` with IPv6 in brackets.

@@ -69,7 +69,8 @@ type Queued = (Vec<u8>, Option<TransactionId>);
 /// Every SIP socket of the server, and the open connections by remote address.
 #[derive(Debug)]
 pub(crate) struct Transports {
-    udp: Vec<Arc<UdpSocket>>,
+    /// UDP sockets with whether each is IPv4 (read once: no syscall per send).
+    udp: Vec<(bool, Arc<UdpSocket>)>,
     streams: Mutex<HashMap<(Transport, SocketAddr), StreamHandle>>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     open: AtomicUsize,
@@ -90,6 +91,10 @@ impl Transports {
         shutdown: watch::Receiver<bool>,
         metrics: crate::metrics_sip::SipMetrics,
     ) -> Self {
+        let udp = udp
+            .into_iter()
+            .map(|s| (s.local_addr().is_ok_and(|a| a.is_ipv4()), s))
+            .collect();
         Self {
             metrics,
             udp,
@@ -133,13 +138,10 @@ impl Transports {
     ) -> Result<(), SendError> {
         match to.transport {
             Transport::Udp => {
-                let socket = self
+                let (_, socket) = self
                     .udp
                     .iter()
-                    .find(|s| {
-                        s.local_addr()
-                            .is_ok_and(|a| a.is_ipv4() == to.addr.is_ipv4())
-                    })
+                    .find(|(v4, _)| *v4 == to.addr.is_ipv4())
                     .ok_or(SendError::NoRoute)?;
                 // UDP is lossy anyway: a full socket buffer drops, retransmission recovers.
                 if let Err(e) = socket.try_send_to(&bytes, to.addr) {
