@@ -86,6 +86,10 @@ pub async fn serve(
         let s = UdpSocket::bind(addr)
             .await
             .map_err(|source| CoreError::Bind { addr, source })?;
+        // Best effort: the kernel caps it, and a smaller buffer still works.
+        let size = settings.udp_buffer_bytes;
+        let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&s, size);
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(&s, size);
         let a = s
             .local_addr()
             .map_err(|source| CoreError::Bind { addr, source })?;

@@ -45,6 +45,9 @@ pub struct SipSettings {
     pub send_queue_bytes: usize,
     /// Transactions in progress, for the whole server (beyond it: 503).
     pub max_transactions: usize,
+    /// Receive and send buffer asked for each UDP socket, in bytes (the kernel caps it
+    /// at `net.core.rmem_max`/`wmem_max`): bursts wait there instead of being dropped.
+    pub udp_buffer_bytes: usize,
     /// REGISTER: shortest expiry accepted (423 below it), longest granted, default.
     pub register_min_expires: u32,
     pub register_max_expires: u32,
@@ -92,6 +95,7 @@ impl Default for SipSettings {
             send_queue: 256,
             send_queue_bytes: 1024 * 1024,
             max_transactions: 100_000,
+            udp_buffer_bytes: 4 * 1024 * 1024,
             register_min_expires: 60,
             register_max_expires: 3600,
             register_default_expires: 3600,
