@@ -129,12 +129,12 @@ async fn to_devices(svc: &Arc<SipService>, session: &Jid, el: &Element) -> bool 
         return true;
     }
     // No device took it: keep it for later, as the XMPP side would.
-    let stored = Envelope::new(chat.from.clone(), session.bare(), el.clone())
-        .ok()
-        .map(|env| async move { crate::services::offline::push(&svc.server, &env).await });
-    match stored {
-        Some(fut) => matches!(fut.await, Ok(true)),
-        None => false,
+    match Envelope::new(chat.from.clone(), session.bare(), el.clone()) {
+        Ok(env) => matches!(
+            crate::services::offline::push(&svc.server, &env).await,
+            Ok(true)
+        ),
+        Err(_) => false,
     }
 }
 

@@ -38,6 +38,28 @@ use super::service::{reply, SipService, ALLOW_EVENTS};
 use super::settings::SipSettings;
 use crate::clock;
 
+/// The sender and the local presentity of a PUBLISH or a new SUBSCRIBE to
+/// `request_uri`, or the answer: 403 for another domain, the digest challenge (407), 404
+/// for no such address.
+async fn authenticated_for(
+    svc: &Arc<SipService>,
+    request: &Message,
+    request_uri: &herald_translate::sip::Uri,
+) -> Result<(super::auth::Principal, Jid), Message> {
+    if !svc.is_local_uri(request_uri) {
+        return Err(reply(
+            request,
+            403,
+            "Forbidden: not a presence server for this domain",
+        ));
+    }
+    let principal = svc.auth.authenticate(request, true).await?;
+    let presentity = svc
+        .local_user(request_uri)
+        .ok_or_else(|| reply(request, 404, "Not Found"))?;
+    Ok((principal, presentity))
+}
+
 /// The packages a SUBSCRIBE may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Package {
@@ -138,19 +160,9 @@ impl PresenceAgent {
         let Some(line) = request.request_line() else {
             return reply(request, 400, "Bad Request");
         };
-        if !svc.is_local_uri(&line.uri) {
-            return reply(
-                request,
-                403,
-                "Forbidden: not a presence server for this domain",
-            );
-        }
-        let principal = match svc.auth.authenticate(request, true).await {
-            Ok(p) => p,
+        let (principal, presentity) = match authenticated_for(svc, request, &line.uri).await {
+            Ok(found) => found,
             Err(answer) => return answer,
-        };
-        let Some(presentity) = svc.local_user(&line.uri) else {
-            return reply(request, 404, "Not Found");
         };
         if presentity != principal.jid {
             return reply(
@@ -229,19 +241,9 @@ impl PresenceAgent {
         if let Some(tag) = request.to().ok().and_then(|t| t.tag().map(str::to_owned)) {
             return self.resubscribe(svc, request, tag).await;
         }
-        if !svc.is_local_uri(&line.uri) {
-            return reply(
-                request,
-                403,
-                "Forbidden: not a presence server for this domain",
-            );
-        }
-        let principal = match svc.auth.authenticate(request, true).await {
-            Ok(p) => p,
+        let (principal, presentity) = match authenticated_for(svc, request, &line.uri).await {
+            Ok(found) => found,
             Err(answer) => return answer,
-        };
-        let Some(presentity) = svc.local_user(&line.uri) else {
-            return reply(request, 404, "Not Found");
         };
         if !svc.server.user_exists(&presentity).await {
             return reply(request, 404, "Not Found");
@@ -376,22 +378,10 @@ impl PresenceAgent {
         presentity: &Jid,
         contact: &Jid,
     ) {
-        let keys: Vec<DialogKey> = {
-            let st = self.lock();
-            st.by_presentity
-                .get(&presentity.bare())
-                .map(|set| {
-                    set.iter()
-                        .filter(|k| {
-                            st.subs.get(*k).is_some_and(|s| {
-                                s.watcher == contact.bare() && s.package == Package::Presence
-                            })
-                        })
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let watcher = contact.bare();
+        let keys = self.dialogs_of(&presentity.bare(), |s| {
+            s.watcher == watcher && s.package == Package::Presence
+        });
         if keys.is_empty() {
             return;
         }
@@ -417,24 +407,23 @@ impl PresenceAgent {
         }
     }
 
+    /// The dialogs watching `presentity` whose subscription passes `keep`.
+    fn dialogs_of(&self, presentity: &Jid, keep: impl Fn(&Sub) -> bool) -> Vec<DialogKey> {
+        let st = self.lock();
+        st.by_presentity
+            .get(presentity)
+            .map(|set| {
+                set.iter()
+                    .filter(|k| st.subs.get(*k).is_some_and(&keep))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// `presentity`'s presence changed: NOTIFY its presence watchers.
     pub(crate) fn presentity_changed(&self, svc: &Arc<SipService>, presentity: &Jid) {
-        let keys: Vec<DialogKey> = {
-            let st = self.lock();
-            st.by_presentity
-                .get(&presentity.bare())
-                .map(|set| {
-                    set.iter()
-                        .filter(|k| {
-                            st.subs
-                                .get(*k)
-                                .is_some_and(|s| s.package == Package::Presence)
-                        })
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let keys = self.dialogs_of(&presentity.bare(), |s| s.package == Package::Presence);
         if keys.is_empty() {
             return;
         }
@@ -449,18 +438,7 @@ impl PresenceAgent {
     }
 
     fn winfo_changed(&self, svc: &Arc<SipService>, presentity: &Jid) {
-        let keys: Vec<DialogKey> = {
-            let st = self.lock();
-            st.by_presentity
-                .get(presentity)
-                .map(|set| {
-                    set.iter()
-                        .filter(|k| st.subs.get(*k).is_some_and(|s| s.package == Package::Winfo))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let keys = self.dialogs_of(presentity, |s| s.package == Package::Winfo);
         for k in keys {
             let svc2 = Arc::clone(svc);
             tokio::spawn(async move { svc2.presence.notify(&svc2, &k).await });
