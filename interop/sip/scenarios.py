@@ -64,9 +64,18 @@ def _message(ctx, t):
 
 def _watcher(ctx, t):
     note = f"in a meeting {siplib.new_token(6)}"
-    ctx.sipp("publish_note.xml", user="bob", auth_uri="bob@localhost", transport=t, keys={"note": note})
-    out = ctx.sipp("watcher.xml", user="alice", auth_uri="bob@localhost", transport=t)
-    check(f">{note}<" in out, f"alice's first NOTIFY did not carry bob's note {note!r}: {out!r}")
+    published = ctx.sipp("publish_note.xml", user="bob", auth_uri="bob@localhost", transport=t,
+                         keys={"note": note})
+    etag = re.search(r"published, etag (\S+)", published)
+    check(etag is not None, f"publish_note.xml logged no entity-tag: {published!r}")
+    try:
+        out = ctx.sipp("watcher.xml", user="alice", auth_uri="bob@localhost", transport=t)
+        check(f">{note}<" in out, f"alice's first NOTIFY did not carry bob's note {note!r}: {out!r}")
+    finally:
+        # Later scenarios (pjsua2's) must not see this note among bob's publications:
+        # a server that composes every publication (Kamailio does) would show both.
+        ctx.sipp("unpublish.xml", user="bob", auth_uri="bob@localhost", transport=t,
+                 keys={"etag": etag.group(1)}, tag="-unpublish")
 
 
 for _name, _func in [("register_digest", _register_digest),
