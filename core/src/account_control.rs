@@ -115,6 +115,7 @@ impl Server {
         for bare in self.account_jids(&user) {
             self.blocks.forget(&bare);
         }
+        self.account_removed(&user);
         // A login that raced the removal ends now: its account is gone.
         report.sessions_ended += self.end_account_sessions(&user, &removed).await;
         tracing::info!(user, ?report, "account removed");

@@ -10,6 +10,7 @@ use herald_rules::{Addressed, Addressee};
 use herald_translate::{Element, Jid, StanzaKind};
 
 use crate::blocklists::BlockLists;
+use crate::c2s::throttle::AuthThrottle;
 pub use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::router::{approx_size, Router, SessionView, Sessions};
@@ -27,6 +28,9 @@ pub struct Ctx {
     pub router: Router,
     pub metrics: Metrics,
     pub(crate) blocks: BlockLists,
+    /// Failed-authentication throttling, shared by XMPP logins and SIP digest: a
+    /// password guesser gets one budget whichever protocol it uses.
+    pub(crate) auth_throttle: AuthThrottle,
     /// Who else wants to hear of presence and roster changes (the SIP presence agent).
     listener: std::sync::OnceLock<Arc<dyn ChangeListener>>,
 }
@@ -38,15 +42,19 @@ pub(crate) trait ChangeListener: Send + Sync + std::fmt::Debug {
     fn presence_changed(&self, user: &Jid);
     /// `user`'s roster item for `contact` changed or went.
     fn roster_changed(&self, user: &Jid, contact: &Jid);
+    /// The account `user` (a normalized localpart) was removed.
+    fn account_removed(&self, user: &str);
 }
 
 impl Ctx {
     pub(crate) fn new(domains: Vec<String>, settings: C2sSettings, store: Arc<dyn Store>) -> Self {
         let db = Db::new(store);
+        let auth_throttle = AuthThrottle::new(&settings);
         Self {
             domains,
             settings: ArcSwap::from_pointee(settings),
             blocks: BlockLists::new(db.clone()),
+            auth_throttle,
             db,
             router: Router::new(),
             metrics: Metrics::new(),
@@ -68,6 +76,12 @@ impl Ctx {
     pub(crate) fn roster_changed(&self, user: &Jid, contact: &Jid) {
         if let Some(l) = self.listener.get() {
             l.roster_changed(user, contact);
+        }
+    }
+
+    pub(crate) fn account_removed(&self, user: &str) {
+        if let Some(l) = self.listener.get() {
+            l.account_removed(user);
         }
     }
 

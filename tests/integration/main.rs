@@ -14,6 +14,7 @@ mod federation_outbound;
 mod im;
 mod limits;
 mod negotiation;
+mod sip_auth_limits;
 mod sip_delivery;
 mod sip_presence;
 mod sip_register;

@@ -92,7 +92,7 @@ pub async fn serve(
                 tokio::select! {
                     () = tokio::time::sleep(PRUNE_EVERY) => {
                         admission.prune();
-                        c2s.throttle.prune();
+                        c2s.server.auth_throttle.prune();
                     }
                     () = crate::server::stopping(&mut shutdown) => return,
                 }

@@ -43,7 +43,6 @@ pub(crate) struct C2s {
     pub(crate) negotiation: Arc<NegotiationConfig>,
     pub(crate) tls: Arc<rustls::ServerConfig>,
     pub(crate) tls_direct: Arc<rustls::ServerConfig>,
-    pub(crate) throttle: throttle::AuthThrottle,
 }
 
 impl C2s {
@@ -59,7 +58,6 @@ impl C2s {
             decoy_secret: DecoySecret::from_bytes(parts.decoy_secret),
         });
         Self {
-            throttle: throttle::AuthThrottle::new(&s),
             negotiation,
             tls: parts.tls,
             tls_direct: parts.tls_direct,

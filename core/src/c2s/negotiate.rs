@@ -148,7 +148,7 @@ impl Negotiator<'_> {
                     }
                 }
                 Action::LookupCredentials { username, hash } => {
-                    match self.c2s.throttle.check(self.peer, &username) {
+                    match self.c2s.server.auth_throttle.check(self.peer, &username) {
                         Ok(attempt) => self.attempt = Some(attempt),
                         Err(scope) => {
                             server.metrics.auth_throttled(scope.label());
@@ -179,7 +179,12 @@ impl Negotiator<'_> {
                 Action::AuthFailed { username: account } => {
                     self.attempt = None;
                     server.metrics.auth_failures.inc();
-                    for scope in self.c2s.throttle.failed(self.peer, account.as_deref()) {
+                    for scope in self
+                        .c2s
+                        .server
+                        .auth_throttle
+                        .failed(self.peer, account.as_deref())
+                    {
                         server.metrics.auth_block(scope.label());
                         tracing::warn!(peer = %self.peer, account = ?account, scope = scope.label(), "authentication temporarily blocked");
                     }

@@ -129,6 +129,18 @@ impl AuthThrottle {
         })
     }
 
+    /// The scope under a block for `ip` or `account`, if any, without taking a place
+    /// among the account's attempts in progress: for SIP, whose UAs authenticate every
+    /// request and send several at once, the per-account cap on attempts in progress
+    /// would refuse legitimate traffic; a digest check needs no slow password work.
+    pub(crate) fn blocked_scope(&self, ip: IpAddr, account: &str) -> Option<Scope> {
+        if self.is_blocked(&Key::Address(ip)) {
+            return Some(Scope::Address);
+        }
+        self.is_blocked(&Key::Account(account.to_string()))
+            .then_some(Scope::Account)
+    }
+
     /// Record a failed attempt. Returns the scopes that became blocked by it. An attempt
     /// refused during a block neither counts again nor extends the block.
     pub(crate) fn failed(&self, ip: IpAddr, account: Option<&str>) -> Vec<Scope> {
@@ -243,6 +255,26 @@ mod tests {
         let _c = t.check(IP, "alice").expect("a place came back");
         drop(b);
         assert!(t.in_flight.lock().expect("lock").get("alice") == Some(&1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn blocked_scope_sees_blocks_and_takes_no_place() {
+        let t = AuthThrottle::new(&C2sSettings {
+            max_concurrent_auth_per_account: 1,
+            auth_failures_per_account_burst: 1,
+            ..C2sSettings::default()
+        });
+        let _held = t.check(IP, "alice").expect("one attempt in progress");
+        assert_eq!(
+            t.blocked_scope(OTHER, "alice"),
+            None,
+            "in-flight attempts do not count"
+        );
+        assert_eq!(t.check(OTHER, "alice").err(), Some(Scope::Account));
+        assert!(t.failed(IP, Some("bob")).is_empty());
+        assert_eq!(t.failed(IP, Some("bob")), vec![Scope::Account]);
+        assert_eq!(t.blocked_scope(OTHER, "bob"), Some(Scope::Account));
+        assert_eq!(t.blocked_scope(OTHER, "carol"), None);
     }
 
     #[tokio::test(start_paused = true)]

@@ -9,7 +9,9 @@
 //! before they were derived) gets a 403 saying so, and a log line tells the admin to
 //! set its password again.
 
+use std::net::IpAddr;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use herald_translate::digest::{
     Algorithm, AuthOutcome, ChallengeReason, Credentials, DigestServer, NonceConfig,
@@ -18,8 +20,11 @@ use herald_translate::sip::{response_for, HeaderName, Message, RequestEssentials
 use herald_translate::Jid;
 use rand::SeedableRng;
 
+use super::credential_cache::CredentialCache;
 use crate::accounts::NO_SIP_CREDENTIALS;
+use crate::c2s::throttle::AuthThrottle;
 use crate::db::Db;
+use crate::metrics::Metrics;
 
 /// The digest state of the SIP service.
 #[derive(Debug)]
@@ -27,6 +32,7 @@ pub(crate) struct Auth {
     server: Mutex<(DigestServer, rand::rngs::StdRng)>,
     domain: String,
     db: Db,
+    cache: CredentialCache,
 }
 
 /// An authenticated request's account: its normalized localpart and bare JID.
@@ -43,6 +49,7 @@ impl Auth {
         algorithms: &[Algorithm],
         secret: [u8; 32],
         lifetime_secs: u64,
+        cache: (Duration, usize),
         db: Db,
     ) -> Self {
         let config = NonceConfig {
@@ -56,29 +63,32 @@ impl Auth {
             )),
             domain: domain.to_owned(),
             db,
+            cache: CredentialCache::new(cache.0, cache.1),
         }
     }
 
-    /// Who sent `request`, or the response to send instead (401/407 challenge, 403).
+    /// Who sent `request` from `peer`, or the response to send instead (401/407
+    /// challenge, 403).
+    ///
+    /// Failed attempts (an unknown user, a wrong password) count against the address
+    /// and the account in the throttle XMPP logins use too; while either is blocked,
+    /// requests with credentials are refused with 403 before any check.
     pub(crate) async fn authenticate(
         &self,
         request: &Message,
         proxy: bool,
+        peer: IpAddr,
+        throttle: &AuthThrottle,
+        metrics: &Metrics,
     ) -> Result<Principal, Message> {
-        let (header, challenge_header, code, _) = if proxy {
+        let (header, challenge_header, code) = if proxy {
             (
                 HeaderName::ProxyAuthorization,
                 HeaderName::ProxyAuthenticate,
                 407,
-                "Proxy Authentication Required",
             )
         } else {
-            (
-                HeaderName::Authorization,
-                HeaderName::WwwAuthenticate,
-                401,
-                "Unauthorized",
-            )
+            (HeaderName::Authorization, HeaderName::WwwAuthenticate, 401)
         };
         let realm = self.realm();
         // The client may send credentials for several realms: take ours.
@@ -91,35 +101,45 @@ impl Auth {
             .as_deref()
             .and_then(|v| Credentials::parse(v).ok());
         let user = parsed.as_ref().and_then(|c| self.normalize(&c.username));
-        // Look the HA1s up before taking the lock (the store is async).
-        let mut stored: Vec<(Algorithm, String)> = Vec::new();
-        if let (Some(user), Some(creds)) = (&user, &parsed) {
-            let (u, r, alg) = (user.clone(), realm.clone(), creds.algorithm.base());
-            if let Ok(Some(h)) = self.db.run(move |s| s.sip_credentials(&u, &r, alg)).await {
-                stored.push((alg, h));
-            }
+        if let Some(scope) = user
+            .as_deref()
+            .and_then(|u| throttle.blocked_scope(peer, u))
+        {
+            metrics.auth_throttled(scope.label());
+            tracing::info!(user = ?user, %peer, scope = scope.label(), "SIP authentication refused: too many failures");
+            return Err(forbidden(
+                request,
+                "Forbidden: too many failed authentication attempts, try again later",
+            ));
         }
         let method = request
             .request_line()
             .map(|l| l.method.to_string())
             .unwrap_or_default();
-        let now = unix_now();
-        let outcome = {
-            let mut guard = self.server.lock().unwrap_or_else(|e| e.into_inner());
-            let (server, rng) = &mut *guard;
-            server.check(
-                authorization.as_deref(),
-                &method,
-                None,
-                now,
-                rng,
-                |_, alg| {
-                    stored
-                        .iter()
-                        .find(|(a, _)| *a == alg)
-                        .map(|(_, h)| h.clone())
-                },
-            )
+        let algorithm = parsed.as_ref().map(|c| c.algorithm.base());
+        // A cached HA1 first; when it does not match, the store's (the password may
+        // have been set again by another process since it was cached).
+        let mut outcome = None;
+        for fresh in [false, true] {
+            let (ha1, cached) = match (&user, algorithm) {
+                (Some(u), Some(alg)) => self.ha1(u, &realm, alg, fresh).await,
+                _ => (None, false),
+            };
+            let o = self.check(authorization.as_deref(), &method, ha1);
+            let mismatch = matches!(
+                &o,
+                AuthOutcome::Challenge {
+                    reason: ChallengeReason::BadResponse | ChallengeReason::UnknownUser,
+                    ..
+                }
+            );
+            outcome = Some(o);
+            if !(cached && mismatch) {
+                break;
+            }
+        }
+        let Some(outcome) = outcome else {
+            return Err(forbidden(request, "Forbidden"));
         };
         match outcome {
             AuthOutcome::Authenticated { .. } => {
@@ -147,8 +167,18 @@ impl Auth {
                         }
                     }
                 }
+                if matches!(
+                    reason,
+                    ChallengeReason::UnknownUser | ChallengeReason::BadResponse
+                ) {
+                    metrics.auth_failures.inc();
+                    for scope in throttle.failed(peer, user.as_deref()) {
+                        metrics.auth_block(scope.label());
+                        tracing::warn!(user = ?user, %peer, scope = scope.label(), "SIP authentication failures: blocked for a while");
+                    }
+                }
                 if !matches!(reason, ChallengeReason::NoCredentials) {
-                    tracing::info!(?reason, user = ?user, "SIP authentication failed");
+                    tracing::info!(?reason, user = ?user, %peer, "SIP authentication failed");
                 }
                 let mut answer = response_for(
                     &RequestEssentials::from_message(request),
@@ -162,6 +192,47 @@ impl Auth {
                 Err(answer)
             }
         }
+    }
+
+    /// `user`'s HA1 for `algorithm`, and whether it came from the cache (never when
+    /// `fresh`: then from the store, and cached again).
+    async fn ha1(
+        &self,
+        user: &str,
+        realm: &str,
+        algorithm: Algorithm,
+        fresh: bool,
+    ) -> (Option<String>, bool) {
+        let now = std::time::Instant::now();
+        if fresh {
+            self.cache.forget(user);
+        } else if let Some(h) = self.cache.get(user, algorithm, now) {
+            return (Some(h), true);
+        }
+        let (u, r) = (user.to_owned(), realm.to_owned());
+        match self
+            .db
+            .run(move |s| s.sip_credentials(&u, &r, algorithm))
+            .await
+        {
+            Ok(Some(h)) => {
+                self.cache.put(user, algorithm, &h, now);
+                (Some(h), false)
+            }
+            _ => (None, false),
+        }
+    }
+
+    /// The digest check proper, with `ha1` as the stored credential.
+    fn check(&self, authorization: Option<&str>, method: &str, ha1: Option<String>) -> AuthOutcome {
+        let mut guard = self.server.lock().unwrap_or_else(|e| e.into_inner());
+        let (server, rng) = &mut *guard;
+        server.check(authorization, method, None, unix_now(), rng, |_, _| ha1)
+    }
+
+    /// Forget what is cached for `user` (the account was removed).
+    pub(crate) fn forget(&self, user: &str) {
+        self.cache.forget(user);
     }
 
     pub(crate) fn realm(&self) -> String {

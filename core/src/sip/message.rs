@@ -22,7 +22,7 @@ impl Pager {
         &self,
         svc: &Arc<SipService>,
         request: &Message,
-        _from: Remote,
+        from: Remote,
     ) -> Message {
         let Some(line) = request.request_line() else {
             return reply(request, 400, "Bad Request");
@@ -30,7 +30,7 @@ impl Pager {
         if !svc.is_local_uri(&line.uri) {
             return reply(request, 403, "Forbidden: not relaying to other domains");
         }
-        let principal = match svc.auth.authenticate(request, true).await {
+        let principal = match svc.authenticate(request, true, from).await {
             Ok(p) => p,
             Err(answer) => return answer,
         };

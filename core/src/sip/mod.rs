@@ -13,6 +13,7 @@
 
 mod auth;
 pub mod bindings;
+mod credential_cache;
 mod endpoint;
 mod gateway;
 mod message;
@@ -160,6 +161,10 @@ pub async fn serve(
             &settings.algorithms(),
             parts.nonce_secret,
             settings.nonce_lifetime_secs,
+            (
+                Duration::from_secs(settings.credential_cache_secs),
+                settings.credential_cache_entries,
+            ),
             server.db.clone(),
         ),
         registrar: registrar::Registrar::load(server.db.clone(), &settings),
@@ -290,9 +295,34 @@ impl ChangeListener for Listener {
             tokio::spawn(async move { svc.presence.roster_changed(&svc, &user, &contact).await });
         }
     }
+
+    fn account_removed(&self, user: &str) {
+        if let Some(svc) = self.0.upgrade() {
+            svc.auth.forget(user);
+        }
+    }
 }
 
 impl SipService {
+    /// Authenticate `request` from `from` (digest; 407 when `proxy`, else 401), with
+    /// the failure throttle XMPP logins share.
+    pub(crate) async fn authenticate(
+        &self,
+        request: &Message,
+        proxy: bool,
+        from: Remote,
+    ) -> Result<auth::Principal, Message> {
+        self.auth
+            .authenticate(
+                request,
+                proxy,
+                from.addr.ip(),
+                &self.server.auth_throttle,
+                &self.server.metrics,
+            )
+            .await
+    }
+
     /// Send a request (no Via: the endpoint adds it) and wait for its final response
     /// (a 408 when the transaction timed out), at most `timeout`.
     pub(crate) async fn send_request_message(

@@ -45,6 +45,7 @@ async fn authenticated_for(
     svc: &Arc<SipService>,
     request: &Message,
     request_uri: &herald_translate::sip::Uri,
+    from: Remote,
 ) -> Result<(super::auth::Principal, Jid), Message> {
     if !svc.is_local_uri(request_uri) {
         return Err(reply(
@@ -53,7 +54,7 @@ async fn authenticated_for(
             "Forbidden: not a presence server for this domain",
         ));
     }
-    let principal = svc.auth.authenticate(request, true).await?;
+    let principal = svc.authenticate(request, true, from).await?;
     let presentity = svc
         .local_user(request_uri)
         .ok_or_else(|| reply(request, 404, "Not Found"))?;
@@ -156,11 +157,16 @@ impl PresenceAgent {
     }
 
     /// A PUBLISH: authenticated, for the sender's own presentity only.
-    pub(crate) async fn publish(&self, svc: &Arc<SipService>, request: &Message) -> Message {
+    pub(crate) async fn publish(
+        &self,
+        svc: &Arc<SipService>,
+        request: &Message,
+        from: Remote,
+    ) -> Message {
         let Some(line) = request.request_line() else {
             return reply(request, 400, "Bad Request");
         };
-        let (principal, presentity) = match authenticated_for(svc, request, &line.uri).await {
+        let (principal, presentity) = match authenticated_for(svc, request, &line.uri, from).await {
             Ok(found) => found,
             Err(answer) => return answer,
         };
@@ -241,7 +247,7 @@ impl PresenceAgent {
         if let Some(tag) = request.to().ok().and_then(|t| t.tag().map(str::to_owned)) {
             return self.resubscribe(svc, request, tag).await;
         }
-        let (principal, presentity) = match authenticated_for(svc, request, &line.uri).await {
+        let (principal, presentity) = match authenticated_for(svc, request, &line.uri, from).await {
             Ok(found) => found,
             Err(answer) => return answer,
         };

@@ -150,7 +150,7 @@ impl Registrar {
         if !svc.is_local_uri(&line.uri) {
             return reply(request, 404, "Not Found: not a registrar for this domain");
         }
-        let principal = match svc.auth.authenticate(request, false).await {
+        let principal = match svc.authenticate(request, false, from).await {
             Ok(p) => p,
             Err(answer) => return answer,
         };

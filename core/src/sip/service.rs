@@ -93,7 +93,7 @@ impl SipService {
                 r
             }
             Method::Register => self.registrar.register(self, request, from).await,
-            Method::Publish => self.presence.publish(self, request).await,
+            Method::Publish => self.presence.publish(self, request, from).await,
             Method::Subscribe => self.presence.subscribe(self, request, from).await,
             Method::Message => self.pager.receive(self, request, from).await,
             Method::Notify => reply(request, 481, "Subscription Does Not Exist"),

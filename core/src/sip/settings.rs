@@ -70,6 +70,12 @@ pub struct SipSettings {
     pub max_publications: usize,
     /// Seconds a digest nonce is valid; an older one is answered with `stale=true`.
     pub nonce_lifetime_secs: u64,
+    /// Seconds an account's digest credential (HA1) read from the store is reused
+    /// for later requests (0: read it for every request), and most accounts kept. A
+    /// password set again by another process (`herald user passwd` while the server
+    /// runs) is read at once; the old one keeps working for at most this long.
+    pub credential_cache_secs: u64,
+    pub credential_cache_entries: usize,
     /// Digest algorithms offered, one challenge each, in this order: `MD5`, `SHA-256`.
     /// RFC 8760 has a client take the first it supports; many (SIPp 3.6, sipsak) read
     /// only the first, so MD5 leads by default. Put `SHA-256` first, or alone, when
@@ -111,6 +117,8 @@ impl Default for SipSettings {
             max_publications_per_user: 16,
             max_publications: 100_000,
             nonce_lifetime_secs: 300,
+            credential_cache_secs: 30,
+            credential_cache_entries: 100_000,
             digest_algorithms: vec!["MD5".into(), "SHA-256".into()],
         }
     }
@@ -284,6 +292,20 @@ impl SipSettings {
             10,
             86_400,
             d.nonce_lifetime_secs,
+        );
+        range(
+            "credential_cache_secs",
+            self.credential_cache_secs,
+            0,
+            3600,
+            d.credential_cache_secs,
+        );
+        range(
+            "credential_cache_entries",
+            n(self.credential_cache_entries),
+            0,
+            10_000_000,
+            n(d.credential_cache_entries),
         );
         if self.digest_algorithms.is_empty()
             || self.algorithms().len() != self.digest_algorithms.len()
