@@ -177,9 +177,61 @@ impl Ctx {
         el: Arc<Element>,
         size: usize,
     ) -> bool {
+        if session.info.no_presence && el.name == "presence" {
+            return true;
+        }
         if let Some(k) = StanzaKind::of(&el) {
             self.metrics.stanza_out(k);
         }
         session.send(el, size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::{ConnInfo, Outbound, QueueLimits};
+    use crate::store::SqliteStore;
+    use herald_translate::ns;
+
+    #[test]
+    fn a_no_presence_session_is_sent_messages_but_no_presence() {
+        let store = SqliteStore::open_in_memory().expect("store");
+        let ctx = Ctx::new(
+            vec!["localhost".into()],
+            C2sSettings::default(),
+            Arc::new(store),
+        );
+        let limits = QueueLimits {
+            stanzas: 8,
+            bytes: 1 << 20,
+        };
+        let user = Jid::parse("alice@localhost").expect("jid");
+        let bind = |resource: &str, conn_id, no_presence| {
+            let info = ConnInfo {
+                no_presence,
+                ..ConnInfo::default()
+            };
+            ctx.router
+                .bind(&user, Some(resource.into()), conn_id, info, limits, 5)
+                .expect("bound")
+        };
+        let mut gateway = bind("sip", 1, true);
+        let mut client = bind("laptop", 2, false);
+        let views = ctx.router.sessions(&user);
+        for view in views.iter() {
+            assert!(ctx.deliver(view, Element::new("presence", ns::CLIENT)));
+            assert!(ctx.deliver(view, Element::new("message", ns::CLIENT)));
+        }
+        let names = |q: &mut crate::router::SessionQueue| {
+            std::iter::from_fn(|| q.try_recv())
+                .map(|o| match o {
+                    Outbound::Stanza { el, .. } => el.name.clone(),
+                    _ => "other".into(),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&mut gateway.queue), ["message"]);
+        assert_eq!(names(&mut client.queue), ["presence", "message"]);
     }
 }

@@ -57,6 +57,10 @@ pub struct ConnInfo {
     pub direct_tls: bool,
     /// When the resource was bound, milliseconds since the Unix epoch.
     pub since_unix_ms: i64,
+    /// A gateway session (a user's SIP side) reads no presence stanzas: its watchers
+    /// learn its contacts' presence from the presence service, so presence is not
+    /// queued for it (each would only wake it to be dropped).
+    pub no_presence: bool,
 }
 
 /// One bound resource: its address and the sending side of its queue. Never changes

@@ -898,6 +898,10 @@ fn step_json(s: &Step, args: &SipArgs) -> String {
     o.finish()
 }
 
+/// Receive and send buffer asked for each of the generator's sockets (the kernel caps
+/// it at `net.core.rmem_max`/`wmem_max`).
+const LOADGEN_UDP_BUFFER: usize = 4 * 1024 * 1024;
+
 /// Runs the three phases and returns the JSON report line.
 pub(crate) async fn run(args: SipArgs) -> Result<String, String> {
     let algorithm = match &args.algorithm {
@@ -911,6 +915,10 @@ pub(crate) async fn run(args: SipArgs) -> Result<String, String> {
         let s = UdpSocket::bind("127.0.0.1:0")
             .await
             .map_err(|e| format!("bind: {e}"))?;
+        // The generator must not be where datagrams are dropped: a server that
+        // answers in bursts would otherwise lose NOTIFYs in our default-sized buffer.
+        let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&s, LOADGEN_UDP_BUFFER);
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(&s, LOADGEN_UDP_BUFFER);
         locals.push(s.local_addr().map_err(|e| e.to_string())?);
         sockets.push(Arc::new(s));
     }

@@ -327,6 +327,7 @@ impl Negotiator<'_> {
             resource,
             self.conn_id,
             ConnInfo {
+                no_presence: false,
                 ip: Some(self.peer),
                 direct_tls: self.direct_tls,
                 since_unix_ms: crate::time::now_unix_ms(),

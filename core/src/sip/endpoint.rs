@@ -65,6 +65,9 @@ const SCHEMES: &[&str] = &["sip", "sips"];
 /// stream readers wait.
 pub(crate) const INBOX: usize = 8192;
 
+/// Inputs taken from the inbox at once.
+const BATCH: usize = 64;
+
 /// Run the endpoint until shutdown.
 pub(crate) async fn run(
     mut inbox: mpsc::Receiver<Input>,
@@ -77,6 +80,8 @@ pub(crate) async fn run(
 ) {
     let mut table = TransactionTable::new(config, rand::rngs::StdRng::from_os_rng());
     let mut waiting: HashMap<TransactionId, oneshot::Sender<Message>> = HashMap::new();
+    // Under load many inputs wait at once: take them together, one wake-up for all.
+    let mut batch = Vec::with_capacity(BATCH);
     loop {
         let deadline = table.poll_timeout().map(tokio::time::Instant::from_std);
         let timer = async {
@@ -89,9 +94,13 @@ pub(crate) async fn run(
             biased;
             () = stopping(&mut shutdown) => return,
             () = timer => table.handle_timeout(clock::now()),
-            input = inbox.recv() => {
-                let Some(input) = input else { return };
-                on_input(&mut table, &mut waiting, &transports, &me, input);
+            n = inbox.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    return;
+                }
+                for input in batch.drain(..) {
+                    on_input(&mut table, &mut waiting, &transports, &me, input);
+                }
             }
         }
         while let Some(action) = table.poll_action() {

@@ -41,6 +41,7 @@ pub(crate) fn start(svc: &Arc<SipService>, user: &Jid, presence: Element) -> Opt
     let s = server.settings();
     let conn_id = server.router.next_conn_id();
     let info = ConnInfo {
+        no_presence: true,
         ip: None,
         direct_tls: false,
         since_unix_ms: crate::time::now_unix_ms(),
