@@ -187,6 +187,7 @@ pub async fn serve(
     ));
     let table = TableConfig {
         max_transactions: settings.max_transactions,
+        max_bytes: settings.max_transaction_bytes,
         ..TableConfig::default()
     };
     let mut tasks = Vec::new();

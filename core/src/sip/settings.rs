@@ -43,8 +43,10 @@ pub struct SipSettings {
     /// closed.
     pub send_queue: usize,
     pub send_queue_bytes: usize,
-    /// Transactions in progress, for the whole server (beyond it: 503).
+    /// Transactions in progress, for the whole server, and the bytes of the messages
+    /// they hold for retransmission (beyond either: 503).
     pub max_transactions: usize,
+    pub max_transaction_bytes: usize,
     /// Receive and send buffer asked for each UDP socket, in bytes (the kernel caps it
     /// at `net.core.rmem_max`/`wmem_max`): bursts wait there instead of being dropped.
     pub udp_buffer_bytes: usize,
@@ -101,6 +103,7 @@ impl Default for SipSettings {
             send_queue: 256,
             send_queue_bytes: 1024 * 1024,
             max_transactions: 100_000,
+            max_transaction_bytes: 128 * 1024 * 1024,
             udp_buffer_bytes: 4 * 1024 * 1024,
             register_min_expires: 60,
             register_max_expires: 3600,
@@ -292,6 +295,13 @@ impl SipSettings {
             10,
             86_400,
             d.nonce_lifetime_secs,
+        );
+        range(
+            "max_transaction_bytes",
+            n(self.max_transaction_bytes),
+            1 << 20,
+            1 << 36,
+            n(d.max_transaction_bytes),
         );
         range(
             "credential_cache_secs",

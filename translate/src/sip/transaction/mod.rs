@@ -56,7 +56,7 @@ use super::message::Message;
 use super::method::Method;
 
 pub use key::{SentBy, TransactionKey};
-pub use table::{TableConfig, TransactionTable};
+pub use table::{held_bytes, TableConfig, TransactionTable};
 
 /// The magic cookie that starts every RFC 3261 branch (§8.1.1.7).
 pub const BRANCH_COOKIE: &str = "z9hG4bK";

@@ -28,16 +28,23 @@ pub struct TableConfig {
     /// The most transactions alive at once, client and server together. A new request
     /// beyond it is answered 503 statelessly; a new client request is refused.
     pub max_transactions: usize,
+    /// The most bytes the transactions may hold at once, client and server together:
+    /// the requests client transactions retransmit and the responses server
+    /// transactions answer retransmissions with (approximately, as [`held_bytes`]
+    /// counts them). Beyond it new transactions are refused as beyond
+    /// `max_transactions`.
+    pub max_bytes: usize,
     /// The Retry-After of that 503, in seconds.
     pub retry_after_secs: u32,
 }
 
 impl Default for TableConfig {
-    /// RFC timers, 10 000 transactions, Retry-After: 5.
+    /// RFC timers, 10 000 transactions, 64 MiB, Retry-After: 5.
     fn default() -> Self {
         Self {
             timers: Timers::RFC3261,
             max_transactions: 10_000,
+            max_bytes: 64 * 1024 * 1024,
             retry_after_secs: 5,
         }
     }
@@ -84,6 +91,8 @@ struct Entry {
     machine: Machine,
     /// The deadline this entry has in the table's timer set.
     scheduled: Option<Instant>,
+    /// What it holds, counted in the table's `bytes`.
+    bytes: usize,
 }
 
 /// The transaction layer of one SIP endpoint: see the [module](super) documentation.
@@ -96,6 +105,8 @@ pub struct TransactionTable {
     keys: HashMap<TransactionKey, TransactionId>,
     timers: BTreeSet<(Instant, TransactionId)>,
     actions: VecDeque<Action>,
+    /// The sum of the entries' `bytes`.
+    bytes: usize,
 }
 
 impl TransactionTable {
@@ -110,6 +121,7 @@ impl TransactionTable {
             keys: HashMap::new(),
             timers: BTreeSet::new(),
             actions: VecDeque::new(),
+            bytes: 0,
         }
     }
 
@@ -151,6 +163,16 @@ impl TransactionTable {
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// The bytes the live transactions hold (see [`TableConfig::max_bytes`]).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether a new transaction must be refused.
+    fn full(&self) -> bool {
+        self.entries.len() >= self.config.max_transactions || self.bytes >= self.config.max_bytes
     }
 
     /// The state of transaction `id`; `None` once it has terminated.
@@ -223,7 +245,7 @@ impl TransactionTable {
         msg.cseq()?;
         msg.from()?;
         msg.to()?;
-        if self.entries.len() >= self.config.max_transactions {
+        if self.full() {
             self.refuse(&msg, from);
             return Ok(());
         }
@@ -291,6 +313,7 @@ impl TransactionTable {
         now: Instant,
     ) -> Result<(), TransactionError> {
         let out = &mut self.actions;
+        let size = held_bytes(&response);
         let result = match self.entries.get_mut(&id).map(|e| &mut e.machine) {
             None => Err(TransactionError::Unknown),
             Some(Machine::Server(m)) => m.respond(response, now, out),
@@ -299,6 +322,10 @@ impl TransactionTable {
                 "a client transaction takes no response from the TU",
             )),
         };
+        if result.is_ok() {
+            // The machine keeps the latest response only.
+            self.charge(id, size);
+        }
         self.settle(id);
         result
     }
@@ -324,12 +351,14 @@ impl TransactionTable {
         if self.keys.contains_key(&key) {
             return Err(TransactionError::Invalid("branch already in use"));
         }
-        if self.entries.len() >= self.config.max_transactions {
+        if self.full() {
             return Err(TransactionError::Full);
         }
         let id = self.alloc();
+        let size = held_bytes(&request);
         let m = NonInviteClient::start(id, to, request, self.config.timers, now, &mut self.actions);
         self.insert(id, key, Machine::Client(m));
+        self.charge(id, size);
         self.settle(id);
         Ok(id)
     }
@@ -386,10 +415,12 @@ impl TransactionTable {
                 local_response(&essentials, 481, "Call/Transaction Does Not Exist", &tag)
             }
         };
+        let size = held_bytes(&response);
         if let Some(Machine::Server(m)) = machine_of(&mut self.entries, id) {
             // Infallible: the transaction was just made.
             let _ = m.respond(response, now, &mut self.actions);
         }
+        self.charge(id, size);
         if let Some(invite) = invite {
             if let Some(Machine::Invite(m)) = machine_of(&mut self.entries, invite) {
                 m.cancel(now, &mut self.actions);
@@ -427,8 +458,17 @@ impl TransactionTable {
                 key,
                 machine,
                 scheduled: None,
+                bytes: 0,
             },
         );
+    }
+
+    /// Transaction `id` now holds `size` bytes (instead of what it held before).
+    fn charge(&mut self, id: TransactionId, size: usize) {
+        if let Some(entry) = self.entries.get_mut(&id) {
+            self.bytes = self.bytes - entry.bytes + size;
+            entry.bytes = size;
+        }
     }
 
     /// After any event of transaction `id`: moves its deadline in the timer set, or
@@ -443,6 +483,7 @@ impl TransactionTable {
         if entry.machine.is_terminated() {
             if let Some(entry) = self.entries.remove(&id) {
                 self.keys.remove(&entry.key);
+                self.bytes -= entry.bytes;
             }
             return;
         }
@@ -451,6 +492,19 @@ impl TransactionTable {
             self.timers.insert((at, id));
         }
     }
+}
+
+/// About what `message` takes in memory: its header names and values, its body, and
+/// a fixed allowance for the start line and the structures around them.
+pub fn held_bytes(message: &Message) -> usize {
+    const OVERHEAD: usize = 128;
+    message
+        .headers
+        .iter()
+        .map(|h| h.name.as_str().len() + h.value.len() + 4)
+        .sum::<usize>()
+        + message.body.len()
+        + OVERHEAD
 }
 
 fn machine_of(

@@ -62,6 +62,62 @@ fn full_table_answers_503_with_retry_after_and_frees_slots() {
 }
 
 #[test]
+fn the_bytes_held_are_bounded_and_given_back() {
+    let now = Instant::now();
+    let r1 = request("OPTIONS", "z9hG4bKbytes1");
+    let mut big = response(&r1, 200);
+    big.body = vec![b'x'; 4000];
+    let limit = held_bytes(&big) + 10;
+    let mut t = table_with(TableConfig {
+        max_bytes: limit,
+        ..TableConfig::default()
+    });
+    // UDP: the server transaction keeps its final response for retransmissions.
+    t.receive(r1.clone(), udp(), now).unwrap();
+    let id1 = request_id(&drain(&mut t));
+    assert_eq!(
+        t.bytes(),
+        0,
+        "a server transaction holds nothing before it answers"
+    );
+    t.respond(id1, big, now).unwrap();
+    drain(&mut t);
+    assert!(t.bytes() > 4000 && t.bytes() < limit, "{}", t.bytes());
+    // A small one still fits under the limit...
+    let r2 = request("OPTIONS", "z9hG4bKbytes2");
+    t.receive(r2.clone(), udp(), now).unwrap();
+    let id2 = request_id(&drain(&mut t));
+    t.respond(id2, response(&r2, 200), now).unwrap();
+    drain(&mut t);
+    assert!(t.bytes() >= limit, "{} of {limit}", t.bytes());
+    // ...and now the table is full in bytes, not in count: 503, and no client
+    // transaction either.
+    t.receive(request("OPTIONS", "z9hG4bKbytes3"), udp(), now)
+        .unwrap();
+    match &drain(&mut t)[..] {
+        [Action::Send {
+            id: None, message, ..
+        }] => assert_eq!(code(message), 503),
+        other => panic!("{other:?}"),
+    }
+    let b = t.new_branch();
+    assert_eq!(
+        t.send_request(request("OPTIONS", &b), udp(), now),
+        Err(TransactionError::Full)
+    );
+    // Timer J ends both (64*T1 on UDP): every byte is given back.
+    t.handle_timeout(now + Duration::from_secs(33));
+    drain(&mut t);
+    assert_eq!((t.len(), t.bytes()), (0, 0));
+    // A client transaction holds its request until it ends.
+    let b = t.new_branch();
+    let req = request("OPTIONS", &b);
+    let size = held_bytes(&req);
+    t.send_request(req, udp(), now).unwrap();
+    assert_eq!(t.bytes(), size);
+}
+
+#[test]
 fn bare_cookie_branch_falls_back_to_rfc2543_matching() {
     // RFC 4475 §3.1.2.17: branch=z9hG4bK and nothing after it.
     let mut t = table();
