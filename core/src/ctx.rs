@@ -85,6 +85,21 @@ impl Ctx {
         }
     }
 
+    /// Whether presence addressed to `contact` could reach anyone. A local bare JID
+    /// without an available session that reads presence could not: presence to an
+    /// account with no available resource is ignored on arrival (RFC 6121), so a
+    /// broadcast skips routing it.
+    /// Remote JIDs and full JIDs (directed presence) always could.
+    pub(crate) fn may_hear_presence(&self, contact: &Jid) -> bool {
+        if contact.resource().is_some() || !self.is_local_domain(contact.domain()) {
+            return true;
+        }
+        self.router
+            .sessions(contact)
+            .iter()
+            .any(|s| s.available && !s.info.no_presence)
+    }
+
     /// The settings in force. Hold the guard only for a moment (never across an
     /// await): a reload replaces them.
     pub fn settings(&self) -> arc_swap::Guard<Arc<C2sSettings>> {
@@ -233,5 +248,51 @@ mod tests {
         };
         assert_eq!(names(&mut gateway.queue), ["message"]);
         assert_eq!(names(&mut client.queue), ["presence", "message"]);
+    }
+
+    #[test]
+    fn presence_may_be_heard_by_available_sessions_that_read_it() {
+        let store = SqliteStore::open_in_memory().expect("store");
+        let ctx = Ctx::new(
+            vec!["localhost".into()],
+            C2sSettings::default(),
+            Arc::new(store),
+        );
+        let limits = QueueLimits {
+            stanzas: 8,
+            bytes: 1 << 20,
+        };
+        let bob = Jid::parse("bob@localhost").expect("jid");
+        let bind = |resource: &str, conn_id, no_presence| {
+            let info = ConnInfo {
+                no_presence,
+                ..ConnInfo::default()
+            };
+            ctx.router
+                .bind(&bob, Some(resource.into()), conn_id, info, limits, 5)
+                .expect("bound")
+        };
+        let jid = |s: &str| Jid::parse(s).expect("jid");
+        assert!(!ctx.may_hear_presence(&bob), "offline");
+        assert!(
+            ctx.may_hear_presence(&jid("bob@localhost/phone")),
+            "directed: always"
+        );
+        assert!(
+            ctx.may_hear_presence(&jid("bob@remote.example")),
+            "remote: always"
+        );
+        let sip = bind("sip", 1, true);
+        ctx.router
+            .update(&sip.handle.jid, 1, |s| s.available = true);
+        assert!(
+            !ctx.may_hear_presence(&bob),
+            "only a session that reads no presence"
+        );
+        let laptop = bind("laptop", 2, false);
+        assert!(!ctx.may_hear_presence(&bob), "not available yet");
+        ctx.router
+            .update(&laptop.handle.jid, 2, |s| s.available = true);
+        assert!(ctx.may_hear_presence(&bob));
     }
 }

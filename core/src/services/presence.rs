@@ -135,7 +135,7 @@ impl Presence {
         }
         let blocks = self.ctx.blocks.of(session).await;
         for contact in targets {
-            if blocks.matches(&contact).is_some() {
+            if blocks.matches(&contact).is_some() || !self.ctx.may_hear_presence(&contact) {
                 continue;
             }
             out.extend(envelope(session, &contact, presence.clone()));
