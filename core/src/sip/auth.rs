@@ -122,7 +122,10 @@ impl Auth {
         let mut outcome = None;
         for fresh in [false, true] {
             let (ha1, cached) = match (&user, algorithm) {
-                (Some(u), Some(alg)) => self.ha1(u, &realm, alg, fresh).await,
+                (Some(u), Some(alg)) => {
+                    let (h, cached) = self.ha1(u, &realm, alg, fresh).await;
+                    (h.map(|h| (alg, h)), cached)
+                }
                 _ => (None, false),
             };
             let o = self.check(authorization.as_deref(), &method, ha1);
@@ -223,11 +226,18 @@ impl Auth {
         }
     }
 
-    /// The digest check proper, with `ha1` as the stored credential.
-    fn check(&self, authorization: Option<&str>, method: &str, ha1: Option<String>) -> AuthOutcome {
+    /// The digest check proper, with `ha1` as the stored credential for its algorithm.
+    fn check(
+        &self,
+        authorization: Option<&str>,
+        method: &str,
+        ha1: Option<(Algorithm, String)>,
+    ) -> AuthOutcome {
         let mut guard = self.server.lock().unwrap_or_else(|e| e.into_inner());
         let (server, rng) = &mut *guard;
-        server.check(authorization, method, None, unix_now(), rng, |_, _| ha1)
+        server.check(authorization, method, None, unix_now(), rng, |_, alg| {
+            ha1.filter(|(a, _)| *a == alg).map(|(_, h)| h)
+        })
     }
 
     /// Forget what is cached for `user` (the account was removed).
