@@ -128,6 +128,23 @@ const fn hex(b: u8) -> Option<u8> {
 }
 
 /// `s` without leading and trailing SP/HTAB.
+#[inline]
 pub(crate) fn trim_wsp(s: &str) -> &str {
-    s.trim_matches([' ', '\t'])
+    let b = s.as_bytes();
+    let mut start = 0;
+    while start < b.len() && is_wsp(b[start]) {
+        start += 1;
+    }
+    trim_end_wsp(&s[start..])
+}
+
+/// `s` without trailing SP/HTAB.
+#[inline]
+pub(crate) fn trim_end_wsp(s: &str) -> &str {
+    let b = s.as_bytes();
+    let mut end = b.len();
+    while end > 0 && is_wsp(b[end - 1]) {
+        end -= 1;
+    }
+    &s[..end]
 }

@@ -11,8 +11,8 @@ use super::error::{SipError, SipErrorKind};
 use super::essentials::RequestEssentials;
 use super::grammar::{is_token_char, is_wsp};
 use super::header::{
-    check_address, check_address_list, check_call_id, delta_seconds, max_forwards, token_list,
-    CSeq, Contact, Event, HeaderName, MediaType, SubscriptionState, Via,
+    check_address, check_address_list, check_call_id, check_token_list, delta_seconds,
+    max_forwards, CSeq, Contact, Event, HeaderName, MediaType, SubscriptionState, Via,
 };
 use super::limits::Limits;
 use super::message::{Header, Message, RequestLine, StartLine, StatusLine};
@@ -296,16 +296,19 @@ pub(crate) fn finish(head: Head, body: Vec<u8>) -> Result<Message, SipError> {
         headers: head.headers,
         body,
     };
-    check_headers(&msg)?;
-    if let StartLine::Request(r) = &msg.start {
-        if msg.header(&HeaderName::CSeq).is_some() && msg.cseq()?.method != r.method {
+    let cseq_method = check_headers(&msg)?;
+    if let (StartLine::Request(r), Some(method)) = (&msg.start, cseq_method) {
+        if method != r.method {
             return Err(SipError::bad("CSeq method does not match the request"));
         }
     }
     Ok(msg)
 }
 
-fn check_headers(msg: &Message) -> Result<(), SipError> {
+/// Checks every header the core reads, in order; returns the method of the first
+/// CSeq (each CSeq is parsed once, here).
+fn check_headers(msg: &Message) -> Result<Option<Method>, SipError> {
+    let mut cseq_method = None;
     for h in &msg.headers {
         let v = h.value.as_str();
         let ok = match h.name {
@@ -313,47 +316,28 @@ fn check_headers(msg: &Message) -> Result<(), SipError> {
             HeaderName::From | HeaderName::To => check_address(v),
             HeaderName::Contact => Contact::check(v),
             HeaderName::Route | HeaderName::RecordRoute => check_address_list(v, true, false),
-            HeaderName::ContentType => MediaType::parse(v).is_ok(),
-            HeaderName::CallId
-            | HeaderName::CSeq
-            | HeaderName::MaxForwards
-            | HeaderName::Expires
-            | HeaderName::MinExpires
-            | HeaderName::Event
-            | HeaderName::SubscriptionState
-            | HeaderName::Require
-            | HeaderName::ProxyRequire
-            | HeaderName::Supported
-            | HeaderName::SipETag
-            | HeaderName::SipIfMatch => check_one(h).is_ok(),
+            HeaderName::ContentType => MediaType::check(v),
+            HeaderName::CallId => check_call_id(v).is_ok(),
+            HeaderName::CSeq => match CSeq::parse(v) {
+                Ok(c) => {
+                    cseq_method.get_or_insert(c.method);
+                    true
+                }
+                Err(_) => false,
+            },
+            HeaderName::MaxForwards => max_forwards(v).is_ok(),
+            HeaderName::Expires | HeaderName::MinExpires => delta_seconds(v).is_some(),
+            HeaderName::Event => Event::check(v),
+            HeaderName::SubscriptionState => SubscriptionState::check(v),
+            HeaderName::SipETag | HeaderName::SipIfMatch => super::grammar::is_token(v),
+            HeaderName::Require | HeaderName::ProxyRequire | HeaderName::Supported => {
+                check_token_list(v)
+            }
             _ => true,
         };
         if !ok {
             return Err(SipError::bad(format!("Malformed {}", h.name)));
         }
     }
-    Ok(())
-}
-
-/// Checks the syntax of one field of the other headers the core reads.
-fn check_one(h: &Header) -> Result<(), SipError> {
-    let v = h.value.as_str();
-    match h.name {
-        HeaderName::CallId => check_call_id(v).map(drop),
-        HeaderName::CSeq => CSeq::parse(v).map(drop),
-        HeaderName::MaxForwards => max_forwards(v).map(drop),
-        HeaderName::Expires | HeaderName::MinExpires => delta_seconds(v)
-            .map(drop)
-            .ok_or_else(|| SipError::bad(format!("Malformed {}", h.name))),
-        HeaderName::Event => Event::parse(v).map(drop),
-        HeaderName::SubscriptionState => SubscriptionState::parse(v).map(drop),
-        HeaderName::SipETag | HeaderName::SipIfMatch => {
-            if super::grammar::is_token(v) {
-                Ok(())
-            } else {
-                Err(SipError::bad(format!("Malformed {}", h.name)))
-            }
-        }
-        _ => token_list(v).map(drop),
-    }
+    Ok(cseq_method)
 }

@@ -30,17 +30,58 @@ macro_rules! header_names {
 
             /// The known header whose full name or compact form is `name`, ignoring case.
             fn known(name: &str) -> Option<Self> {
-                if name.len() == 1 {
-                    let c = name.as_bytes()[0].to_ascii_lowercase();
+                /// The known headers, in the order of `FULL_NAMES`.
+                const KNOWN: &[HeaderName] = &[ $( HeaderName::$variant, )* ];
+                let b = name.as_bytes();
+                if b.len() == 1 {
+                    let c = b[0].to_ascii_lowercase();
                     $( $( if c == $compact { return Some(Self::$variant); } )? )*
                     return None;
                 }
-                $( if name.eq_ignore_ascii_case($name) { return Some(Self::$variant); } )*
-                None
+                // One table probe, then one comparison with the only candidate.
+                let i = *KNOWN_SLOTS.get(name_slot(b)?)?;
+                let i = usize::from(i);
+                (i < FULL_NAMES.len() && name.eq_ignore_ascii_case(FULL_NAMES[i]))
+                    .then(|| KNOWN[i].clone())
             }
         }
+
+        /// The full names of the known headers, in declaration order.
+        const FULL_NAMES: &[&str] = &[ $( $name, )* ];
     };
 }
+
+/// The slot of a full header name (two bytes or more) in [`KNOWN_SLOTS`]: a hash of
+/// its length and its first, second and last bytes with ASCII case folded (`| 0x20`
+/// folds letters; other bytes may collide, which the comparison that follows
+/// catches). `None` below two bytes.
+const fn name_slot(b: &[u8]) -> Option<usize> {
+    if b.len() < 2 {
+        return None;
+    }
+    let first = (b[0] | 0x20) as usize;
+    let second = (b[1] | 0x20) as usize;
+    let last = (b[b.len() - 1] | 0x20) as usize;
+    Some(b.len().wrapping_add(first * 6 + last * 25 + second) & (SLOTS - 1))
+}
+
+const SLOTS: usize = 128;
+
+/// For each slot, the index in `FULL_NAMES` of the one known name hashing there, or
+/// `u8::MAX`. Built at compile time; two known names in one slot fail the build.
+static KNOWN_SLOTS: [u8; SLOTS] = {
+    let mut t = [u8::MAX; SLOTS];
+    let mut i = 0;
+    while i < FULL_NAMES.len() {
+        let Some(s) = name_slot(FULL_NAMES[i].as_bytes()) else {
+            panic!("a known header name is one byte long");
+        };
+        assert!(t[s] == u8::MAX, "two known header names share a slot");
+        t[s] = i as u8;
+        i += 1;
+    }
+    t
+};
 
 header_names! {
     /// `Via` (`v`).

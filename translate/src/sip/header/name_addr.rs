@@ -41,7 +41,7 @@ impl NameAddr {
 
     fn parse_inner(value: &str) -> Option<Self> {
         let p = scan(value, |_, _| true)?;
-        let (_, params) = generic_params(p.params).ok()?;
+        let (_, params) = generic_params(p.params)?;
         Some(Self {
             display: p.display.map(str::to_owned),
             uri: Uri::parse(p.uri)?,
@@ -98,7 +98,7 @@ struct Parts<'a> {
 fn scan<'a>(value: &'a str, f: impl FnMut(&'a str, Option<&'a str>) -> bool) -> Option<Parts<'a>> {
     let i = sws(value);
     let (display, i) = if i.starts_with('"') {
-        let (rest, q) = quoted_string(i).ok()?;
+        let (rest, q) = quoted_string(i)?;
         (Some(q), sws(rest))
     } else {
         display_tokens(i)
@@ -164,7 +164,7 @@ pub(crate) fn check_address_list(value: &str, route: bool, contact: bool) -> boo
 fn display_tokens(i: &str) -> (Option<&str>, &str) {
     let mut rest = i;
     let mut end = 0;
-    while let Ok((after, _)) = token(rest) {
+    while let Some((after, _)) = token(rest) {
         end = i.len() - after.len();
         rest = sws(after);
     }
