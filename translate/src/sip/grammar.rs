@@ -85,7 +85,7 @@ pub(crate) const fn is_wsp(b: u8) -> bool {
 pub(crate) fn escapes_ok(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
-    while let Some(off) = memchr::memchr(b'%', &b[i..]) {
+    while let Some(off) = b[i..].iter().position(|&c| c == b'%') {
         let at = i + off;
         if at + 2 >= b.len() {
             return false;
@@ -130,12 +130,25 @@ const fn hex(b: u8) -> Option<u8> {
 /// `s` without leading and trailing SP/HTAB.
 #[inline]
 pub(crate) fn trim_wsp(s: &str) -> &str {
+    trim_end_wsp(trim_start_wsp(s))
+}
+
+/// `s` without leading SP/HTAB.
+#[inline]
+pub(crate) fn trim_start_wsp(s: &str) -> &str {
     let b = s.as_bytes();
     let mut start = 0;
     while start < b.len() && is_wsp(b[start]) {
         start += 1;
     }
-    trim_end_wsp(&s[start..])
+    &s[start..]
+}
+
+/// The offset of the first `c` (ASCII) in `s`: a plain loop, which beats a vectorized
+/// search on the short strings of header fields.
+#[inline]
+pub(crate) fn find_byte(s: &str, c: u8) -> Option<usize> {
+    s.bytes().position(|b| b == c)
 }
 
 /// `s` without trailing SP/HTAB.

@@ -4,12 +4,12 @@
 
 use std::sync::LazyLock;
 
-use memchr::memchr;
 use memchr::memmem::Finder;
+use memchr::{memchr, memchr2};
 
 use super::error::{SipError, SipErrorKind};
 use super::essentials::RequestEssentials;
-use super::grammar::{is_token_char, is_wsp};
+use super::grammar::{find_byte, is_token_char, is_wsp, trim_end_wsp, trim_start_wsp, trim_wsp};
 use super::header::{
     check_address, check_address_list, check_call_id, check_token_list, delta_seconds,
     max_forwards, CSeq, Contact, Event, HeaderName, MediaType, SubscriptionState, Via,
@@ -104,7 +104,7 @@ pub(crate) fn parse_head(head: &[u8], limits: &Limits) -> Result<Head, SipError>
                 return Err(SipErrorKind::TooLarge("header line").into());
             }
             let f = folded.get_or_insert_with(|| value.to_owned());
-            let cont = cont.trim_start_matches([' ', '\t']);
+            let cont = trim_start_wsp(cont);
             if !cont.is_empty() {
                 if !f.is_empty() {
                     f.push(' ');
@@ -116,9 +116,9 @@ pub(crate) fn parse_head(head: &[u8], limits: &Limits) -> Result<Head, SipError>
             return Err(SipErrorKind::TooLarge("header line").into());
         }
         let value = match folded {
-            Some(f) => f.trim_end_matches([' ', '\t']).to_owned(),
+            Some(f) => trim_end_wsp(&f).to_owned(),
             None => {
-                value = value.trim_end_matches([' ', '\t']);
+                value = trim_end_wsp(value);
                 value.to_owned()
             }
         };
@@ -154,6 +154,15 @@ impl<'a> Lines<'a> {
             return None;
         }
         let rest = &self.text[self.pos..];
+        // The common case in one scan: the first CR or LF is a CR followed by LF.
+        let b = rest.as_bytes();
+        if let Some(cr) = memchr2(b'\r', b'\n', b) {
+            if b[cr] == b'\r' && b.get(cr + 1) == Some(&b'\n') {
+                self.pos += cr + 2;
+                return Some(Ok(&rest[..cr]));
+            }
+        }
+        // Anything else (a bare CR or LF, no line end) is an error, said as before.
         let Some(nl) = memchr(b'\n', rest.as_bytes()) else {
             self.pos = self.text.len();
             return Some(Err(SipError::bad("Line without CRLF")));
@@ -192,12 +201,12 @@ fn split_field(line: &str) -> Result<(&str, &str), SipError> {
     if b.get(c) != Some(&b':') {
         return Err(SipError::bad("Malformed header line"));
     }
-    let value = line[c + 1..].trim_start_matches([' ', '\t']);
+    let value = trim_start_wsp(&line[c + 1..]);
     Ok((&line[..n], value))
 }
 
 fn parse_content_length(value: &str, limits: &Limits) -> Result<usize, SipError> {
-    let v = value.trim_matches([' ', '\t']);
+    let v = trim_wsp(value);
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(SipError::bad("Malformed Content-Length"));
     }
@@ -221,13 +230,9 @@ fn start_line(line: &str, limits: &Limits) -> Result<StartLine, SipError> {
         return status_line(line).map(StartLine::Response);
     }
     let bad = |what: &'static str| SipError::bad(what);
-    let sp = line
-        .find(' ')
-        .ok_or_else(|| bad("Malformed Request-Line"))?;
+    let sp = find_byte(line, b' ').ok_or_else(|| bad("Malformed Request-Line"))?;
     let (method, rest) = (&line[..sp], &line[sp + 1..]);
-    let sp = rest
-        .find(' ')
-        .ok_or_else(|| bad("Malformed Request-Line"))?;
+    let sp = find_byte(rest, b' ').ok_or_else(|| bad("Malformed Request-Line"))?;
     let (uri, version) = (&rest[..sp], &rest[sp + 1..]);
     if uri.len() > limits.max_uri_len {
         return Err(SipErrorKind::UriTooLong.into());

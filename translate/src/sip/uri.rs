@@ -7,7 +7,7 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::grammar::{escapes_ok, is_unreserved};
+use super::grammar::{escapes_ok, find_byte, is_unreserved};
 
 /// A Request-URI or the URI of a name-addr.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub fn find_param<'a>(params: &'a [Param], name: &str) -> Option<Option<&'a str>
 impl Uri {
     /// Whether `s` is a URI this module accepts, without building it.
     pub(crate) fn check(s: &str) -> bool {
-        let Some(colon) = memchr::memchr(b':', s.as_bytes()) else {
+        let Some(colon) = find_byte(s, b':') else {
             return false;
         };
         let (scheme, rest) = (&s[..colon], &s[colon + 1..]);
@@ -261,10 +261,10 @@ struct SipParts<'a> {
 
 fn sip_parts(s: &str) -> Option<SipParts<'_>> {
     // No `@` may appear unescaped after the userinfo, so the first one ends it.
-    let (user, password, hostpart) = match memchr::memchr(b'@', s.as_bytes()) {
+    let (user, password, hostpart) = match find_byte(s, b'@') {
         Some(at) => {
             let info = &s[..at];
-            let (user, password) = match memchr::memchr(b':', info.as_bytes()) {
+            let (user, password) = match find_byte(info, b':') {
                 Some(c) => (&info[..c], Some(&info[c + 1..])),
                 None => (info, None),
             };
@@ -380,7 +380,7 @@ pub(crate) fn host_port(i: &str) -> Option<(&str, (HostRef<'_>, Option<u16>))> {
 /// `host = hostname / IPv4address / IPv6reference`.
 pub(crate) fn host(i: &str) -> Option<(&str, HostRef<'_>)> {
     if let Some(inner) = i.strip_prefix('[') {
-        let close = memchr::memchr(b']', inner.as_bytes())?;
+        let close = find_byte(inner, b']')?;
         let addr: Ipv6Addr = inner[..close].parse().ok()?;
         return Some((&inner[close + 1..], HostRef::V6(addr)));
     }
@@ -397,18 +397,25 @@ fn parse_host_name(name: &str) -> Option<HostRef<'_>> {
     if name.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
         return name.parse().ok().map(HostRef::V4);
     }
-    let trimmed = name.strip_suffix('.').unwrap_or(name);
-    let mut labels = trimmed.split('.').peekable();
-    while let Some(label) = labels.next() {
-        let b = label.as_bytes();
-        if b.is_empty() || b[0] == b'-' || b[b.len() - 1] == b'-' {
+    let trimmed = name.strip_suffix('.').unwrap_or(name).as_bytes();
+    // Each label: not empty, no `-` at either end; the last starts with a letter.
+    let mut start = 0;
+    loop {
+        let end = trimmed[start..]
+            .iter()
+            .position(|&c| c == b'.')
+            .map_or(trimmed.len(), |n| start + n);
+        let label = &trimmed[start..end];
+        if label.is_empty() || label[0] == b'-' || label[label.len() - 1] == b'-' {
             return None;
         }
-        if labels.peek().is_none() && !b[0].is_ascii_alphabetic() {
-            return None;
+        if end == trimmed.len() {
+            return label[0]
+                .is_ascii_alphabetic()
+                .then_some(HostRef::Name(name));
         }
+        start = end + 1;
     }
-    Some(HostRef::Name(name))
 }
 
 impl fmt::Display for Host {

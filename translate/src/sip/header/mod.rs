@@ -25,8 +25,7 @@ use super::uri::Param;
 /// Skips SP and HTAB.
 #[inline]
 pub(crate) fn sws(i: &str) -> &str {
-    let n = i.bytes().position(|b| !is_wsp(b)).unwrap_or(i.len());
-    &i[n..]
+    super::grammar::trim_start_wsp(i)
 }
 
 /// A `quoted-string`, returned with its quotes (RFC 3261 §25.1: `qdtext` and

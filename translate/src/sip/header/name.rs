@@ -39,10 +39,20 @@ macro_rules! header_names {
                     return None;
                 }
                 // One table probe, then one comparison with the only candidate.
-                let i = *KNOWN_SLOTS.get(name_slot(b)?)?;
-                let i = usize::from(i);
-                (i < FULL_NAMES.len() && name.eq_ignore_ascii_case(FULL_NAMES[i]))
-                    .then(|| KNOWN[i].clone())
+                let i = usize::from(*KNOWN_SLOTS.get(name_slot(b)?)?);
+                let (len, key, mask) = KEYS.get(i)?;
+                if b.len() != usize::from(*len) {
+                    return None;
+                }
+                let mut buf = [0u8; 8 * KEY_WORDS];
+                buf[..b.len()].copy_from_slice(b);
+                let matches = (0..KEY_WORDS).all(|w| {
+                    let word = u64::from_le_bytes(
+                        buf[8 * w..8 * w + 8].try_into().expect("eight bytes"),
+                    );
+                    word | mask[w] == key[w]
+                });
+                matches.then(|| KNOWN[i].clone())
             }
         }
 
@@ -66,6 +76,37 @@ const fn name_slot(b: &[u8]) -> Option<usize> {
 }
 
 const SLOTS: usize = 128;
+
+/// Known full names fit in this many 8-byte words.
+const KEY_WORDS: usize = 3;
+
+/// For each known full name: its length, its bytes with letters in lowercase (little
+/// endian words, zero-padded), and a mask with 0x20 at each letter. A wire name of the
+/// same length matches when `word | mask == key` in every word: `| 0x20` lowercases a
+/// letter, and the other bytes (`-`) must be equal. This is `eq_ignore_ascii_case`,
+/// eight bytes at a time.
+static KEYS: [(u8, [u64; KEY_WORDS], [u64; KEY_WORDS]); FULL_NAMES.len()] = {
+    let mut out = [(0u8, [0u64; KEY_WORDS], [0u64; KEY_WORDS]); FULL_NAMES.len()];
+    let mut i = 0;
+    while i < FULL_NAMES.len() {
+        let b = FULL_NAMES[i].as_bytes();
+        assert!(b.len() <= 8 * KEY_WORDS, "a known header name is too long");
+        out[i].0 = b.len() as u8;
+        let mut n = 0;
+        while n < b.len() {
+            let (k, m) = if b[n].is_ascii_alphabetic() {
+                (b[n] | 0x20, 0x20u8)
+            } else {
+                (b[n], 0)
+            };
+            out[i].1[n / 8] |= (k as u64) << (8 * (n % 8));
+            out[i].2[n / 8] |= (m as u64) << (8 * (n % 8));
+            n += 1;
+        }
+        i += 1;
+    }
+    out
+};
 
 /// For each slot, the index in `FULL_NAMES` of the one known name hashing there, or
 /// `u8::MAX`. Built at compile time; two known names in one slot fail the build.
@@ -207,5 +248,81 @@ impl Hash for HeaderName {
 impl fmt::Display for HeaderName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{HeaderName, FULL_NAMES};
+
+    /// The lookup of a full name (two bytes or more) as a plain scan: the reference
+    /// the hashed lookup must agree with.
+    fn reference(name: &str) -> Option<&'static str> {
+        FULL_NAMES
+            .iter()
+            .copied()
+            .find(|n| n.eq_ignore_ascii_case(name))
+    }
+
+    #[test]
+    fn every_known_name_in_any_case() {
+        for n in FULL_NAMES {
+            let want = HeaderName::from_wire(n);
+            assert!(!matches!(want, HeaderName::Other(_)), "{n}");
+            assert_eq!(want.as_str(), *n);
+            for spelled in [n.to_ascii_lowercase(), n.to_ascii_uppercase()] {
+                let got = HeaderName::from_wire(&spelled);
+                assert_eq!(got.as_str(), *n, "{spelled}");
+                assert!(!matches!(got, HeaderName::Other(_)), "{spelled}");
+            }
+            // One byte more, less or changed is another name.
+            for other in [
+                format!("{n}x"),
+                n[..n.len() - 1].to_owned(),
+                n.replace('-', "_"),
+            ] {
+                if other.len() > 1 && !FULL_NAMES.iter().any(|k| k.eq_ignore_ascii_case(&other)) {
+                    assert!(
+                        matches!(HeaderName::from_wire(&other), HeaderName::Other(_)),
+                        "{other}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn hashed_lookup_agrees_with_a_scan(
+            n in proptest::sample::select(FULL_NAMES.to_vec()),
+            flips in proptest::collection::vec(any::<bool>(), 24),
+            edit in 0usize..6,
+            at in any::<prop::sample::Index>(),
+            c in proptest::sample::select(b"-._!%*+`'~aAzZ09@[\x7f".to_vec()),
+        ) {
+            let mut b: Vec<u8> = n
+                .bytes()
+                .zip(&flips)
+                .map(|(x, &f)| if f { x.to_ascii_uppercase() } else { x })
+                .collect();
+            let i = at.index(b.len());
+            match edit {
+                0 => b[i] = c,
+                1 => b.insert(i, c),
+                2 => { b.remove(i); }
+                3 => b[i] ^= 0x20,
+                _ => {}
+            }
+            let s = String::from_utf8(b).unwrap();
+            prop_assume!(s.len() > 1);
+            let got = HeaderName::from_wire(&s);
+            match reference(&s) {
+                Some(full) => prop_assert_eq!(got.as_str(), full),
+                None => prop_assert!(matches!(&got, HeaderName::Other(o) if *o == s)),
+            }
+            prop_assert!(got.is(&s));
+        }
     }
 }

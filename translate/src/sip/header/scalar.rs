@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::super::error::SipError;
-use super::super::grammar::{is_word_char, trim_wsp};
+use super::super::grammar::{find_byte, is_word_char, is_wsp, trim_wsp};
 use super::super::method::Method;
 use super::super::uri::{find_param, write_params, Param};
 use super::{at_end, generic_params, scan_generic_params, sep, sws, token};
@@ -23,7 +23,7 @@ impl CSeq {
     pub fn parse(value: &str) -> Result<Self, SipError> {
         let bad = || SipError::bad("Malformed CSeq");
         let v = trim_wsp(value);
-        let split = v.find([' ', '\t']).ok_or_else(bad)?;
+        let split = v.bytes().position(is_wsp).ok_or_else(bad)?;
         let (num, method) = (&v[..split], sws(&v[split..]));
         if num.is_empty() || num.len() > 10 || !num.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
@@ -49,7 +49,10 @@ impl fmt::Display for CSeq {
 /// Checks a Call-ID: `word [ "@" word ]`.
 pub(crate) fn check_call_id(value: &str) -> Result<&str, SipError> {
     let bad = || SipError::bad("Malformed Call-ID");
-    let (a, b) = value.split_once('@').unwrap_or((value, "x"));
+    let (a, b) = match find_byte(value, b'@') {
+        Some(at) => (&value[..at], &value[at + 1..]),
+        None => (value, "x"),
+    };
     let word = |w: &str| !w.is_empty() && w.bytes().all(is_word_char);
     if word(a) && word(b) {
         Ok(value)
