@@ -123,7 +123,7 @@ pub(crate) fn parse_head(head: &[u8], limits: &Limits) -> Result<Head, SipError>
             }
         };
         let name = HeaderName::from_wire(name);
-        if name == HeaderName::ContentLength {
+        if matches!(name, HeaderName::ContentLength) {
             if content_length.is_some() {
                 return Err(SipError::bad("Multiple Content-Length"));
             }

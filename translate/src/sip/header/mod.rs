@@ -37,6 +37,11 @@ pub(crate) fn quoted_string(i: &str) -> Option<(&str, &str)> {
     }
     let mut at = 1;
     while at < b.len() {
+        // Runs of plain `qdtext` first; the match below sees only the other bytes.
+        if QDTEXT[usize::from(b[at])] {
+            at += 1;
+            continue;
+        }
         match b[at] {
             b'"' => return Some((&i[at + 1..], &i[..at + 1])),
             b'\\' => {
@@ -60,6 +65,21 @@ pub(crate) fn quoted_string(i: &str) -> Option<(&str, &str)> {
     }
     None
 }
+
+/// The bytes a quoted string holds as they are (`qdtext`): SP, HTAB, `!`, `#` to `~`
+/// and every non-ASCII byte (RFC 3261 §25.1 `UTF8-NONASCII`).
+static QDTEXT: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b == b' ' || b == b'\t' || b == 0x21 || (b >= 0x23 && b <= 0x7e) || b >= 0x80;
+        c += 1;
+    }
+    // `\` starts a quoted-pair; the match handles it.
+    t[b'\\' as usize] = false;
+    t
+};
 
 /// The text of a quoted string without its quotes and with quoted-pairs resolved.
 pub fn unquote(raw: &str) -> String {

@@ -28,10 +28,22 @@ macro_rules! header_names {
                 }
             }
 
+            /// The known header at `i` in `FULL_NAMES`. (A chain of comparisons with
+            /// constants, which the compiler turns into a table: no clone through a
+            /// jump, no enum returned through memory.)
+            #[inline(always)]
+            fn by_index(i: usize) -> Option<Self> {
+                /// The position of each known header in `FULL_NAMES`.
+                #[allow(dead_code, clippy::enum_variant_names)]
+                #[repr(u8)]
+                enum Index { $( $variant, )* }
+                $( if i == Index::$variant as usize { return Some(Self::$variant); } )*
+                None
+            }
+
             /// The known header whose full name or compact form is `name`, ignoring case.
+            #[inline(always)]
             fn known(name: &str) -> Option<Self> {
-                /// The known headers, in the order of `FULL_NAMES`.
-                const KNOWN: &[HeaderName] = &[ $( HeaderName::$variant, )* ];
                 let b = name.as_bytes();
                 if b.len() == 1 {
                     let c = b[0].to_ascii_lowercase();
@@ -44,15 +56,12 @@ macro_rules! header_names {
                 if b.len() != usize::from(*len) {
                     return None;
                 }
-                let mut buf = [0u8; 8 * KEY_WORDS];
-                buf[..b.len()].copy_from_slice(b);
-                let matches = (0..KEY_WORDS).all(|w| {
-                    let word = u64::from_le_bytes(
-                        buf[8 * w..8 * w + 8].try_into().expect("eight bytes"),
-                    );
-                    word | mask[w] == key[w]
-                });
-                matches.then(|| KNOWN[i].clone())
+                let matches = (0..KEY_WORDS).all(|w| word_at(b, 8 * w) | mask[w] == key[w]);
+                if matches {
+                    Self::by_index(i)
+                } else {
+                    None
+                }
             }
         }
 
@@ -76,6 +85,26 @@ const fn name_slot(b: &[u8]) -> Option<usize> {
 }
 
 const SLOTS: usize = 128;
+
+/// The bytes `b[start..start + 8]` as a little-endian word, zero past the end of `b`
+/// (`start` is a multiple of 8). Read straight from `b`: no copy to a buffer.
+#[inline]
+fn word_at(b: &[u8], start: usize) -> u64 {
+    let n = b.len();
+    if let Some(chunk) = b.get(start..start + 8) {
+        u64::from_le_bytes(chunk.try_into().expect("eight bytes"))
+    } else if start >= n {
+        0
+    } else if n >= 8 {
+        // The last eight bytes, shifted so that `b[start]` comes first.
+        let last = u64::from_le_bytes(b[n - 8..].try_into().expect("eight bytes"));
+        last >> (8 * (8 - (n - start)))
+    } else {
+        b.iter()
+            .enumerate()
+            .fold(0, |w, (i, &c)| w | u64::from(c) << (8 * i))
+    }
+}
 
 /// Known full names fit in this many 8-byte words.
 const KEY_WORDS: usize = 3;
@@ -211,6 +240,7 @@ header_names! {
 
 impl HeaderName {
     /// The name for a wire spelling, which must be a `token` (checked by the parser).
+    #[inline]
     pub fn from_wire(name: &str) -> Self {
         Self::known(name).unwrap_or_else(|| Self::Other(name.to_owned()))
     }
