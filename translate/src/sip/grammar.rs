@@ -17,6 +17,14 @@ macro_rules! table {
 static TOKEN: [bool; 256] = table!(token_class);
 static WORD: [bool; 256] = table!(word_class);
 static UNRESERVED: [bool; 256] = table!(unreserved_class);
+/// URI `user` characters (RFC 3261 §25.1: `unreserved / escaped / user-unreserved`).
+pub(crate) static USER: [bool; 256] = table!(user_class);
+/// URI `password` characters.
+pub(crate) static PASSWORD: [bool; 256] = table!(password_class);
+/// URI parameter characters (`paramchar`).
+pub(crate) static PARAMCHAR: [bool; 256] = table!(paramchar_class);
+/// URI header characters (`hnv-unreserved / unreserved / escaped`).
+pub(crate) static HCHAR: [bool; 256] = table!(hchar_class);
 
 /// `token` characters: alphanum and `-.!%*_+`'~`.
 #[inline]
@@ -74,6 +82,26 @@ const fn unreserved_class(b: u8) -> bool {
             b,
             b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
         )
+}
+
+const fn user_class(b: u8) -> bool {
+    unreserved_class(b)
+        || matches!(
+            b,
+            b'%' | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/'
+        )
+}
+
+const fn password_class(b: u8) -> bool {
+    unreserved_class(b) || matches!(b, b'%' | b'&' | b'=' | b'+' | b'$' | b',')
+}
+
+const fn paramchar_class(b: u8) -> bool {
+    unreserved_class(b) || matches!(b, b'%' | b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
+}
+
+const fn hchar_class(b: u8) -> bool {
+    unreserved_class(b) || matches!(b, b'%' | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
 }
 
 /// Linear white space inside an unfolded value: SP or HTAB.

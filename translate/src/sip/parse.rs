@@ -46,6 +46,7 @@ pub fn parse_datagram(bytes: &[u8], limits: &Limits) -> Result<Message, SipError
     parse_datagram_inner(bytes, limits).map_err(|e| with_request(e, bytes, limits))
 }
 
+#[inline]
 fn parse_datagram_inner(bytes: &[u8], limits: &Limits) -> Result<Message, SipError> {
     if bytes.len() > limits.max_message_size {
         return Err(SipErrorKind::TooLarge("message size").into());
@@ -115,24 +116,29 @@ pub(crate) fn parse_head(head: &[u8], limits: &Limits) -> Result<Head, SipError>
         if size > limits.max_header_line {
             return Err(SipErrorKind::TooLarge("header line").into());
         }
-        let value = match folded {
-            Some(f) => trim_end_wsp(&f).to_owned(),
-            None => {
-                value = trim_end_wsp(value);
-                value.to_owned()
-            }
-        };
         let name = HeaderName::from_wire(name);
         if matches!(name, HeaderName::ContentLength) {
             if content_length.is_some() {
                 return Err(SipError::bad("Multiple Content-Length"));
             }
-            content_length = Some(parse_content_length(&value, limits)?);
+            let text = folded.as_deref().unwrap_or(value);
+            content_length = Some(parse_content_length(trim_end_wsp(text), limits)?);
             continue;
         }
         if headers.len() >= limits.max_headers {
             return Err(SipErrorKind::TooLarge("header count").into());
         }
+        // The value is copied once, and only for a stored header.
+        let value = match folded {
+            Some(mut f) => {
+                f.truncate(trim_end_wsp(&f).len());
+                f
+            }
+            None => {
+                value = trim_end_wsp(value);
+                value.to_owned()
+            }
+        };
         headers.push(Header { name, value });
     }
     Ok(Head {
@@ -295,6 +301,7 @@ fn status_line(line: &str) -> Result<StatusLine, SipError> {
 
 /// Builds the message and checks the syntax of the headers the core reads, and the
 /// CSeq method of a request (RFC 4475 §3.1.2.17).
+#[inline]
 pub(crate) fn finish(head: Head, body: Vec<u8>) -> Result<Message, SipError> {
     let msg = Message {
         start: head.start,

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::grammar::{escapes_ok, find_byte, is_unreserved};
+use super::grammar::{escapes_ok, find_byte, is_unreserved, HCHAR, PARAMCHAR, PASSWORD, USER};
 
 /// A Request-URI or the URI of a name-addr.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,26 +156,26 @@ fn is_uric(b: u8) -> bool {
         )
 }
 
+#[inline]
 fn is_user_char(b: u8) -> bool {
-    is_unreserved(b)
-        || matches!(
-            b,
-            b'%' | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/'
-        )
+    USER[usize::from(b)]
 }
 
+#[inline]
 fn is_password_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'%' | b'&' | b'=' | b'+' | b'$' | b',')
+    PASSWORD[usize::from(b)]
 }
 
 /// `paramchar`: `param-unreserved / unreserved / escaped`.
+#[inline]
 fn is_paramchar(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'%' | b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
+    PARAMCHAR[usize::from(b)]
 }
 
 /// `hnv-unreserved / unreserved / escaped`.
+#[inline]
 fn is_hchar(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'%' | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
+    HCHAR[usize::from(b)]
 }
 
 /// Scans `*( ";" pname [ "=" pvalue ] )`, calling `f` for each parameter; returns
