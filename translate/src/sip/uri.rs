@@ -448,6 +448,64 @@ fn parse_host_name(name: &str) -> Option<HostRef<'_>> {
     Some(HostRef::Name(name))
 }
 
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Name(n) => f.write_str(n),
+            Self::V4(a) => write!(f, "{a}"),
+            Self::V6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
+pub(crate) fn write_params(f: &mut fmt::Formatter<'_>, params: &[Param]) -> fmt::Result {
+    for p in params {
+        f.write_str(";")?;
+        f.write_str(&p.name)?;
+        if let Some(v) = &p.value {
+            f.write_str("=")?;
+            f.write_str(v)?;
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Display for SipUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.secure { "sips:" } else { "sip:" })?;
+        if let Some(user) = &self.user {
+            f.write_str(user)?;
+            if let Some(p) = &self.password {
+                write!(f, ":{p}")?;
+            }
+            f.write_str("@")?;
+        }
+        write!(f, "{}", self.host)?;
+        if let Some(port) = self.port {
+            write!(f, ":{port}")?;
+        }
+        write_params(f, &self.params)?;
+        for (n, (name, value)) in self.headers.iter().enumerate() {
+            f.write_str(if n == 0 { "?" } else { "&" })?;
+            write!(f, "{name}={value}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sip(u) => u.fmt(f),
+            Self::Tel(t) => {
+                write!(f, "tel:{}", t.number)?;
+                write_params(f, &t.params)
+            }
+            Self::Other(s) => f.write_str(s),
+        }
+    }
+}
+
 #[cfg(test)]
 mod host_tests {
     use proptest::prelude::*;
@@ -505,64 +563,6 @@ mod host_tests {
         #[test]
         fn one_pass_host_agrees_with_the_reference(i in "[a-c0-2.:;-]{0,12}") {
             prop_assert_eq!(host(&i), reference(&i));
-        }
-    }
-}
-
-impl fmt::Display for Host {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Name(n) => f.write_str(n),
-            Self::V4(a) => write!(f, "{a}"),
-            Self::V6(a) => write!(f, "[{a}]"),
-        }
-    }
-}
-
-pub(crate) fn write_params(f: &mut fmt::Formatter<'_>, params: &[Param]) -> fmt::Result {
-    for p in params {
-        f.write_str(";")?;
-        f.write_str(&p.name)?;
-        if let Some(v) = &p.value {
-            f.write_str("=")?;
-            f.write_str(v)?;
-        }
-    }
-    Ok(())
-}
-
-impl fmt::Display for SipUri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.secure { "sips:" } else { "sip:" })?;
-        if let Some(user) = &self.user {
-            f.write_str(user)?;
-            if let Some(p) = &self.password {
-                write!(f, ":{p}")?;
-            }
-            f.write_str("@")?;
-        }
-        write!(f, "{}", self.host)?;
-        if let Some(port) = self.port {
-            write!(f, ":{port}")?;
-        }
-        write_params(f, &self.params)?;
-        for (n, (name, value)) in self.headers.iter().enumerate() {
-            f.write_str(if n == 0 { "?" } else { "&" })?;
-            write!(f, "{name}={value}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Display for Uri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Sip(u) => u.fmt(f),
-            Self::Tel(t) => {
-                write!(f, "tel:{}", t.number)?;
-                write_params(f, &t.params)
-            }
-            Self::Other(s) => f.write_str(s),
         }
     }
 }
