@@ -155,6 +155,7 @@ struct Lines<'a> {
 }
 
 impl<'a> Lines<'a> {
+    #[inline]
     fn next(&mut self) -> Option<Result<&'a str, SipError>> {
         if self.pos >= self.text.len() {
             return None;
@@ -168,7 +169,14 @@ impl<'a> Lines<'a> {
                 return Some(Ok(&rest[..cr]));
             }
         }
-        // Anything else (a bare CR or LF, no line end) is an error, said as before.
+        self.next_slow()
+    }
+
+    /// Anything but a line ending in CRLF: the error, said as before the fast path.
+    #[cold]
+    #[inline(never)]
+    fn next_slow(&mut self) -> Option<Result<&'a str, SipError>> {
+        let rest = &self.text[self.pos..];
         let Some(nl) = memchr(b'\n', rest.as_bytes()) else {
             self.pos = self.text.len();
             return Some(Err(SipError::bad("Line without CRLF")));
@@ -191,6 +199,7 @@ impl<'a> Lines<'a> {
 }
 
 /// `name *WSP ":" *WSP value`.
+#[inline]
 fn split_field(line: &str) -> Result<(&str, &str), SipError> {
     let b = line.as_bytes();
     let mut n = 0;
