@@ -17,6 +17,14 @@ macro_rules! table {
 static TOKEN: [bool; 256] = table!(token_class);
 static WORD: [bool; 256] = table!(word_class);
 static UNRESERVED: [bool; 256] = table!(unreserved_class);
+/// URI `user` characters (RFC 3261 §25.1: `unreserved / escaped / user-unreserved`).
+pub(crate) static USER: [bool; 256] = table!(user_class);
+/// URI `password` characters.
+pub(crate) static PASSWORD: [bool; 256] = table!(password_class);
+/// URI parameter characters (`paramchar`).
+pub(crate) static PARAMCHAR: [bool; 256] = table!(paramchar_class);
+/// URI header characters (`hnv-unreserved / unreserved / escaped`).
+pub(crate) static HCHAR: [bool; 256] = table!(hchar_class);
 
 /// `token` characters: alphanum and `-.!%*_+`'~`.
 #[inline]
@@ -76,6 +84,26 @@ const fn unreserved_class(b: u8) -> bool {
         )
 }
 
+const fn user_class(b: u8) -> bool {
+    unreserved_class(b)
+        || matches!(
+            b,
+            b'%' | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/'
+        )
+}
+
+const fn password_class(b: u8) -> bool {
+    unreserved_class(b) || matches!(b, b'%' | b'&' | b'=' | b'+' | b'$' | b',')
+}
+
+const fn paramchar_class(b: u8) -> bool {
+    unreserved_class(b) || matches!(b, b'%' | b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
+}
+
+const fn hchar_class(b: u8) -> bool {
+    unreserved_class(b) || matches!(b, b'%' | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
+}
+
 /// Linear white space inside an unfolded value: SP or HTAB.
 pub(crate) const fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
@@ -85,7 +113,7 @@ pub(crate) const fn is_wsp(b: u8) -> bool {
 pub(crate) fn escapes_ok(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
-    while let Some(off) = memchr::memchr(b'%', &b[i..]) {
+    while let Some(off) = b[i..].iter().position(|&c| c == b'%') {
         let at = i + off;
         if at + 2 >= b.len() {
             return false;
@@ -128,6 +156,36 @@ const fn hex(b: u8) -> Option<u8> {
 }
 
 /// `s` without leading and trailing SP/HTAB.
+#[inline]
 pub(crate) fn trim_wsp(s: &str) -> &str {
-    s.trim_matches([' ', '\t'])
+    trim_end_wsp(trim_start_wsp(s))
+}
+
+/// `s` without leading SP/HTAB.
+#[inline]
+pub(crate) fn trim_start_wsp(s: &str) -> &str {
+    let b = s.as_bytes();
+    let mut start = 0;
+    while start < b.len() && is_wsp(b[start]) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+/// The offset of the first `c` (ASCII) in `s`: a plain loop, which beats a vectorized
+/// search on the short strings of header fields.
+#[inline]
+pub(crate) fn find_byte(s: &str, c: u8) -> Option<usize> {
+    s.bytes().position(|b| b == c)
+}
+
+/// `s` without trailing SP/HTAB.
+#[inline]
+pub(crate) fn trim_end_wsp(s: &str) -> &str {
+    let b = s.as_bytes();
+    let mut end = b.len();
+    while end > 0 && is_wsp(b[end - 1]) {
+        end -= 1;
+    }
+    &s[..end]
 }

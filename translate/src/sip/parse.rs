@@ -4,15 +4,15 @@
 
 use std::sync::LazyLock;
 
-use memchr::memchr;
 use memchr::memmem::Finder;
+use memchr::{memchr, memchr2};
 
 use super::error::{SipError, SipErrorKind};
 use super::essentials::RequestEssentials;
-use super::grammar::{is_token_char, is_wsp};
+use super::grammar::{find_byte, is_token_char, is_wsp, trim_end_wsp, trim_start_wsp, trim_wsp};
 use super::header::{
-    check_address, check_address_list, check_call_id, delta_seconds, max_forwards, token_list,
-    CSeq, Contact, Event, HeaderName, MediaType, SubscriptionState, Via,
+    check_address, check_address_list, check_call_id, check_token_list, delta_seconds,
+    max_forwards, CSeq, Contact, Event, HeaderName, MediaType, SubscriptionState, Via,
 };
 use super::limits::Limits;
 use super::message::{Header, Message, RequestLine, StartLine, StatusLine};
@@ -46,6 +46,7 @@ pub fn parse_datagram(bytes: &[u8], limits: &Limits) -> Result<Message, SipError
     parse_datagram_inner(bytes, limits).map_err(|e| with_request(e, bytes, limits))
 }
 
+#[inline]
 fn parse_datagram_inner(bytes: &[u8], limits: &Limits) -> Result<Message, SipError> {
     if bytes.len() > limits.max_message_size {
         return Err(SipErrorKind::TooLarge("message size").into());
@@ -104,7 +105,7 @@ pub(crate) fn parse_head(head: &[u8], limits: &Limits) -> Result<Head, SipError>
                 return Err(SipErrorKind::TooLarge("header line").into());
             }
             let f = folded.get_or_insert_with(|| value.to_owned());
-            let cont = cont.trim_start_matches([' ', '\t']);
+            let cont = trim_start_wsp(cont);
             if !cont.is_empty() {
                 if !f.is_empty() {
                     f.push(' ');
@@ -115,24 +116,29 @@ pub(crate) fn parse_head(head: &[u8], limits: &Limits) -> Result<Head, SipError>
         if size > limits.max_header_line {
             return Err(SipErrorKind::TooLarge("header line").into());
         }
-        let value = match folded {
-            Some(f) => f.trim_end_matches([' ', '\t']).to_owned(),
-            None => {
-                value = value.trim_end_matches([' ', '\t']);
-                value.to_owned()
-            }
-        };
         let name = HeaderName::from_wire(name);
-        if name == HeaderName::ContentLength {
+        if matches!(name, HeaderName::ContentLength) {
             if content_length.is_some() {
                 return Err(SipError::bad("Multiple Content-Length"));
             }
-            content_length = Some(parse_content_length(&value, limits)?);
+            let text = folded.as_deref().unwrap_or(value);
+            content_length = Some(parse_content_length(trim_end_wsp(text), limits)?);
             continue;
         }
         if headers.len() >= limits.max_headers {
             return Err(SipErrorKind::TooLarge("header count").into());
         }
+        // The value is copied once, and only for a stored header.
+        let value = match folded {
+            Some(mut f) => {
+                f.truncate(trim_end_wsp(&f).len());
+                f
+            }
+            None => {
+                value = trim_end_wsp(value);
+                value.to_owned()
+            }
+        };
         headers.push(Header { name, value });
     }
     Ok(Head {
@@ -149,10 +155,27 @@ struct Lines<'a> {
 }
 
 impl<'a> Lines<'a> {
+    #[inline]
     fn next(&mut self) -> Option<Result<&'a str, SipError>> {
         if self.pos >= self.text.len() {
             return None;
         }
+        let rest = &self.text[self.pos..];
+        // The common case in one scan: the first CR or LF is a CR followed by LF.
+        let b = rest.as_bytes();
+        if let Some(cr) = memchr2(b'\r', b'\n', b) {
+            if b[cr] == b'\r' && b.get(cr + 1) == Some(&b'\n') {
+                self.pos += cr + 2;
+                return Some(Ok(&rest[..cr]));
+            }
+        }
+        self.next_slow()
+    }
+
+    /// Anything but a line ending in CRLF: the error, said as before the fast path.
+    #[cold]
+    #[inline(never)]
+    fn next_slow(&mut self) -> Option<Result<&'a str, SipError>> {
         let rest = &self.text[self.pos..];
         let Some(nl) = memchr(b'\n', rest.as_bytes()) else {
             self.pos = self.text.len();
@@ -176,6 +199,7 @@ impl<'a> Lines<'a> {
 }
 
 /// `name *WSP ":" *WSP value`.
+#[inline]
 fn split_field(line: &str) -> Result<(&str, &str), SipError> {
     let b = line.as_bytes();
     let mut n = 0;
@@ -192,12 +216,12 @@ fn split_field(line: &str) -> Result<(&str, &str), SipError> {
     if b.get(c) != Some(&b':') {
         return Err(SipError::bad("Malformed header line"));
     }
-    let value = line[c + 1..].trim_start_matches([' ', '\t']);
+    let value = trim_start_wsp(&line[c + 1..]);
     Ok((&line[..n], value))
 }
 
 fn parse_content_length(value: &str, limits: &Limits) -> Result<usize, SipError> {
-    let v = value.trim_matches([' ', '\t']);
+    let v = trim_wsp(value);
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(SipError::bad("Malformed Content-Length"));
     }
@@ -221,13 +245,9 @@ fn start_line(line: &str, limits: &Limits) -> Result<StartLine, SipError> {
         return status_line(line).map(StartLine::Response);
     }
     let bad = |what: &'static str| SipError::bad(what);
-    let sp = line
-        .find(' ')
-        .ok_or_else(|| bad("Malformed Request-Line"))?;
+    let sp = find_byte(line, b' ').ok_or_else(|| bad("Malformed Request-Line"))?;
     let (method, rest) = (&line[..sp], &line[sp + 1..]);
-    let sp = rest
-        .find(' ')
-        .ok_or_else(|| bad("Malformed Request-Line"))?;
+    let sp = find_byte(rest, b' ').ok_or_else(|| bad("Malformed Request-Line"))?;
     let (uri, version) = (&rest[..sp], &rest[sp + 1..]);
     if uri.len() > limits.max_uri_len {
         return Err(SipErrorKind::UriTooLong.into());
@@ -290,22 +310,26 @@ fn status_line(line: &str) -> Result<StatusLine, SipError> {
 
 /// Builds the message and checks the syntax of the headers the core reads, and the
 /// CSeq method of a request (RFC 4475 §3.1.2.17).
+#[inline]
 pub(crate) fn finish(head: Head, body: Vec<u8>) -> Result<Message, SipError> {
     let msg = Message {
         start: head.start,
         headers: head.headers,
         body,
     };
-    check_headers(&msg)?;
-    if let StartLine::Request(r) = &msg.start {
-        if msg.header(&HeaderName::CSeq).is_some() && msg.cseq()?.method != r.method {
+    let cseq_method = check_headers(&msg)?;
+    if let (StartLine::Request(r), Some(method)) = (&msg.start, cseq_method) {
+        if method != r.method {
             return Err(SipError::bad("CSeq method does not match the request"));
         }
     }
     Ok(msg)
 }
 
-fn check_headers(msg: &Message) -> Result<(), SipError> {
+/// Checks every header the core reads, in order; returns the method of the first
+/// CSeq (each CSeq is parsed once, here).
+fn check_headers(msg: &Message) -> Result<Option<Method>, SipError> {
+    let mut cseq_method = None;
     for h in &msg.headers {
         let v = h.value.as_str();
         let ok = match h.name {
@@ -313,47 +337,28 @@ fn check_headers(msg: &Message) -> Result<(), SipError> {
             HeaderName::From | HeaderName::To => check_address(v),
             HeaderName::Contact => Contact::check(v),
             HeaderName::Route | HeaderName::RecordRoute => check_address_list(v, true, false),
-            HeaderName::ContentType => MediaType::parse(v).is_ok(),
-            HeaderName::CallId
-            | HeaderName::CSeq
-            | HeaderName::MaxForwards
-            | HeaderName::Expires
-            | HeaderName::MinExpires
-            | HeaderName::Event
-            | HeaderName::SubscriptionState
-            | HeaderName::Require
-            | HeaderName::ProxyRequire
-            | HeaderName::Supported
-            | HeaderName::SipETag
-            | HeaderName::SipIfMatch => check_one(h).is_ok(),
+            HeaderName::ContentType => MediaType::check(v),
+            HeaderName::CallId => check_call_id(v).is_ok(),
+            HeaderName::CSeq => match CSeq::parse(v) {
+                Ok(c) => {
+                    cseq_method.get_or_insert(c.method);
+                    true
+                }
+                Err(_) => false,
+            },
+            HeaderName::MaxForwards => max_forwards(v).is_ok(),
+            HeaderName::Expires | HeaderName::MinExpires => delta_seconds(v).is_some(),
+            HeaderName::Event => Event::check(v),
+            HeaderName::SubscriptionState => SubscriptionState::check(v),
+            HeaderName::SipETag | HeaderName::SipIfMatch => super::grammar::is_token(v),
+            HeaderName::Require | HeaderName::ProxyRequire | HeaderName::Supported => {
+                check_token_list(v)
+            }
             _ => true,
         };
         if !ok {
             return Err(SipError::bad(format!("Malformed {}", h.name)));
         }
     }
-    Ok(())
-}
-
-/// Checks the syntax of one field of the other headers the core reads.
-fn check_one(h: &Header) -> Result<(), SipError> {
-    let v = h.value.as_str();
-    match h.name {
-        HeaderName::CallId => check_call_id(v).map(drop),
-        HeaderName::CSeq => CSeq::parse(v).map(drop),
-        HeaderName::MaxForwards => max_forwards(v).map(drop),
-        HeaderName::Expires | HeaderName::MinExpires => delta_seconds(v)
-            .map(drop)
-            .ok_or_else(|| SipError::bad(format!("Malformed {}", h.name))),
-        HeaderName::Event => Event::parse(v).map(drop),
-        HeaderName::SubscriptionState => SubscriptionState::parse(v).map(drop),
-        HeaderName::SipETag | HeaderName::SipIfMatch => {
-            if super::grammar::is_token(v) {
-                Ok(())
-            } else {
-                Err(SipError::bad(format!("Malformed {}", h.name)))
-            }
-        }
-        _ => token_list(v).map(drop),
-    }
+    Ok(cseq_method)
 }

@@ -28,19 +28,130 @@ macro_rules! header_names {
                 }
             }
 
+            /// The known header at `i` in `FULL_NAMES`. (A chain of comparisons with
+            /// constants, which the compiler turns into a table: no clone through a
+            /// jump, no enum returned through memory.)
+            #[inline(always)]
+            fn by_index(i: usize) -> Option<Self> {
+                /// The position of each known header in `FULL_NAMES`.
+                #[allow(dead_code, clippy::enum_variant_names)]
+                #[repr(u8)]
+                enum Index { $( $variant, )* }
+                $( if i == Index::$variant as usize { return Some(Self::$variant); } )*
+                None
+            }
+
             /// The known header whose full name or compact form is `name`, ignoring case.
+            #[inline(always)]
             fn known(name: &str) -> Option<Self> {
-                if name.len() == 1 {
-                    let c = name.as_bytes()[0].to_ascii_lowercase();
+                let b = name.as_bytes();
+                if b.len() == 1 {
+                    let c = b[0].to_ascii_lowercase();
                     $( $( if c == $compact { return Some(Self::$variant); } )? )*
                     return None;
                 }
-                $( if name.eq_ignore_ascii_case($name) { return Some(Self::$variant); } )*
-                None
+                // One table probe, then one comparison with the only candidate.
+                let i = usize::from(*KNOWN_SLOTS.get(name_slot(b)?)?);
+                let (len, key, mask) = KEYS.get(i)?;
+                if b.len() != usize::from(*len) {
+                    return None;
+                }
+                let matches = (0..KEY_WORDS).all(|w| word_at(b, 8 * w) | mask[w] == key[w]);
+                if matches {
+                    Self::by_index(i)
+                } else {
+                    None
+                }
             }
         }
+
+        /// The full names of the known headers, in declaration order.
+        const FULL_NAMES: &[&str] = &[ $( $name, )* ];
     };
 }
+
+/// The slot of a full header name (two bytes or more) in [`KNOWN_SLOTS`]: a hash of
+/// its length and its first, second and last bytes with ASCII case folded (`| 0x20`
+/// folds letters; other bytes may collide, which the comparison that follows
+/// catches). `None` below two bytes.
+const fn name_slot(b: &[u8]) -> Option<usize> {
+    if b.len() < 2 {
+        return None;
+    }
+    let first = (b[0] | 0x20) as usize;
+    let second = (b[1] | 0x20) as usize;
+    let last = (b[b.len() - 1] | 0x20) as usize;
+    Some(b.len().wrapping_add(first * 6 + last * 25 + second) & (SLOTS - 1))
+}
+
+const SLOTS: usize = 128;
+
+/// The bytes `b[start..start + 8]` as a little-endian word, zero past the end of `b`
+/// (`start` is a multiple of 8). Read straight from `b`: no copy to a buffer.
+#[inline]
+fn word_at(b: &[u8], start: usize) -> u64 {
+    let n = b.len();
+    if let Some(chunk) = b.get(start..start + 8) {
+        u64::from_le_bytes(chunk.try_into().expect("eight bytes"))
+    } else if start >= n {
+        0
+    } else if n >= 8 {
+        // The last eight bytes, shifted so that `b[start]` comes first.
+        let last = u64::from_le_bytes(b[n - 8..].try_into().expect("eight bytes"));
+        last >> (8 * (8 - (n - start)))
+    } else {
+        b.iter()
+            .enumerate()
+            .fold(0, |w, (i, &c)| w | u64::from(c) << (8 * i))
+    }
+}
+
+/// Known full names fit in this many 8-byte words.
+const KEY_WORDS: usize = 3;
+
+/// For each known full name: its length, its bytes with letters in lowercase (little
+/// endian words, zero-padded), and a mask with 0x20 at each letter. A wire name of the
+/// same length matches when `word | mask == key` in every word: `| 0x20` lowercases a
+/// letter, and the other bytes (`-`) must be equal. This is `eq_ignore_ascii_case`,
+/// eight bytes at a time.
+static KEYS: [(u8, [u64; KEY_WORDS], [u64; KEY_WORDS]); FULL_NAMES.len()] = {
+    let mut out = [(0u8, [0u64; KEY_WORDS], [0u64; KEY_WORDS]); FULL_NAMES.len()];
+    let mut i = 0;
+    while i < FULL_NAMES.len() {
+        let b = FULL_NAMES[i].as_bytes();
+        assert!(b.len() <= 8 * KEY_WORDS, "a known header name is too long");
+        out[i].0 = b.len() as u8;
+        let mut n = 0;
+        while n < b.len() {
+            let (k, m) = if b[n].is_ascii_alphabetic() {
+                (b[n] | 0x20, 0x20u8)
+            } else {
+                (b[n], 0)
+            };
+            out[i].1[n / 8] |= (k as u64) << (8 * (n % 8));
+            out[i].2[n / 8] |= (m as u64) << (8 * (n % 8));
+            n += 1;
+        }
+        i += 1;
+    }
+    out
+};
+
+/// For each slot, the index in `FULL_NAMES` of the one known name hashing there, or
+/// `u8::MAX`. Built at compile time; two known names in one slot fail the build.
+static KNOWN_SLOTS: [u8; SLOTS] = {
+    let mut t = [u8::MAX; SLOTS];
+    let mut i = 0;
+    while i < FULL_NAMES.len() {
+        let Some(s) = name_slot(FULL_NAMES[i].as_bytes()) else {
+            panic!("a known header name is one byte long");
+        };
+        assert!(t[s] == u8::MAX, "two known header names share a slot");
+        t[s] = i as u8;
+        i += 1;
+    }
+    t
+};
 
 header_names! {
     /// `Via` (`v`).
@@ -129,6 +240,7 @@ header_names! {
 
 impl HeaderName {
     /// The name for a wire spelling, which must be a `token` (checked by the parser).
+    #[inline]
     pub fn from_wire(name: &str) -> Self {
         Self::known(name).unwrap_or_else(|| Self::Other(name.to_owned()))
     }
@@ -166,5 +278,81 @@ impl Hash for HeaderName {
 impl fmt::Display for HeaderName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{HeaderName, FULL_NAMES};
+
+    /// The lookup of a full name (two bytes or more) as a plain scan: the reference
+    /// the hashed lookup must agree with.
+    fn reference(name: &str) -> Option<&'static str> {
+        FULL_NAMES
+            .iter()
+            .copied()
+            .find(|n| n.eq_ignore_ascii_case(name))
+    }
+
+    #[test]
+    fn every_known_name_in_any_case() {
+        for n in FULL_NAMES {
+            let want = HeaderName::from_wire(n);
+            assert!(!matches!(want, HeaderName::Other(_)), "{n}");
+            assert_eq!(want.as_str(), *n);
+            for spelled in [n.to_ascii_lowercase(), n.to_ascii_uppercase()] {
+                let got = HeaderName::from_wire(&spelled);
+                assert_eq!(got.as_str(), *n, "{spelled}");
+                assert!(!matches!(got, HeaderName::Other(_)), "{spelled}");
+            }
+            // One byte more, less or changed is another name.
+            for other in [
+                format!("{n}x"),
+                n[..n.len() - 1].to_owned(),
+                n.replace('-', "_"),
+            ] {
+                if other.len() > 1 && !FULL_NAMES.iter().any(|k| k.eq_ignore_ascii_case(&other)) {
+                    assert!(
+                        matches!(HeaderName::from_wire(&other), HeaderName::Other(_)),
+                        "{other}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn hashed_lookup_agrees_with_a_scan(
+            n in proptest::sample::select(FULL_NAMES.to_vec()),
+            flips in proptest::collection::vec(any::<bool>(), 24),
+            edit in 0usize..6,
+            at in any::<prop::sample::Index>(),
+            c in proptest::sample::select(b"-._!%*+`'~aAzZ09@[\x7f".to_vec()),
+        ) {
+            let mut b: Vec<u8> = n
+                .bytes()
+                .zip(&flips)
+                .map(|(x, &f)| if f { x.to_ascii_uppercase() } else { x })
+                .collect();
+            let i = at.index(b.len());
+            match edit {
+                0 => b[i] = c,
+                1 => b.insert(i, c),
+                2 => { b.remove(i); }
+                3 => b[i] ^= 0x20,
+                _ => {}
+            }
+            let s = String::from_utf8(b).unwrap();
+            prop_assume!(s.len() > 1);
+            let got = HeaderName::from_wire(&s);
+            match reference(&s) {
+                Some(full) => prop_assert_eq!(got.as_str(), full),
+                None => prop_assert!(matches!(&got, HeaderName::Other(o) if *o == s)),
+            }
+            prop_assert!(got.is(&s));
+        }
     }
 }

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::super::error::SipError;
+use super::super::grammar::{find_byte, trim_wsp};
 use super::super::uri::{find_param, write_params, Param, Uri};
 use super::{
     at_end, generic_params, quoted_string, scan_generic_params, split_list, sws, token, unquote,
@@ -41,7 +42,7 @@ impl NameAddr {
 
     fn parse_inner(value: &str) -> Option<Self> {
         let p = scan(value, |_, _| true)?;
-        let (_, params) = generic_params(p.params).ok()?;
+        let (_, params) = generic_params(p.params)?;
         Some(Self {
             display: p.display.map(str::to_owned),
             uri: Uri::parse(p.uri)?,
@@ -98,13 +99,13 @@ struct Parts<'a> {
 fn scan<'a>(value: &'a str, f: impl FnMut(&'a str, Option<&'a str>) -> bool) -> Option<Parts<'a>> {
     let i = sws(value);
     let (display, i) = if i.starts_with('"') {
-        let (rest, q) = quoted_string(i).ok()?;
+        let (rest, q) = quoted_string(i)?;
         (Some(q), sws(rest))
     } else {
         display_tokens(i)
     };
     let (uri, angle, rest) = if let Some(inner) = i.strip_prefix('<') {
-        let close = memchr::memchr(b'>', inner.as_bytes())?;
+        let close = find_byte(inner, b'>')?;
         let text = &inner[..close];
         // LAQUOT and RAQUOT carry no white space inside (RFC 4475 §3.1.2.15).
         if text.starts_with([' ', '\t']) || text.ends_with([' ', '\t']) {
@@ -117,9 +118,12 @@ fn scan<'a>(value: &'a str, f: impl FnMut(&'a str, Option<&'a str>) -> bool) -> 
         }
         // addr-spec: parameters after it belong to the header; a URI with `?` or
         // `,` must be in angle brackets (RFC 3261 §20.10).
-        let end = i.find([';', ' ', '\t', ',']).unwrap_or(i.len());
+        let end = i
+            .bytes()
+            .position(|b| matches!(b, b';' | b' ' | b'\t' | b','))
+            .unwrap_or(i.len());
         let text = &i[..end];
-        if text.contains('?') {
+        if find_byte(text, b'?').is_some() {
             return None;
         }
         (text, false, &i[end..])
@@ -164,7 +168,7 @@ pub(crate) fn check_address_list(value: &str, route: bool, contact: bool) -> boo
 fn display_tokens(i: &str) -> (Option<&str>, &str) {
     let mut rest = i;
     let mut end = 0;
-    while let Ok((after, _)) = token(rest) {
+    while let Some((after, _)) = token(rest) {
         end = i.len() - after.len();
         rest = sws(after);
     }
@@ -178,7 +182,7 @@ fn display_tokens(i: &str) -> (Option<&str>, &str) {
 /// `delta-seconds`, saturating at 2^32 - 1 (RFC 3261 §20.19 caps the range; RFC 4475
 /// §3.1.2.4 lets an element treat larger values as the cap).
 pub(crate) fn delta_seconds(s: &str) -> Option<u32> {
-    let s = s.trim_matches([' ', '\t']);
+    let s = trim_wsp(s);
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -219,12 +223,12 @@ pub enum Contact {
 impl Contact {
     /// Checks a Contact value without building it.
     pub(crate) fn check(value: &str) -> bool {
-        value.trim_matches([' ', '\t']) == "*" || check_address_list(value, false, true)
+        trim_wsp(value) == "*" || check_address_list(value, false, true)
     }
 
     /// Parses a Contact value, checking `expires` and `q` when present.
     pub fn parse(value: &str) -> Result<Self, SipError> {
-        if value.trim_matches([' ', '\t']) == "*" {
+        if trim_wsp(value) == "*" {
             return Ok(Self::Star);
         }
         let list = NameAddr::parse_list(value)?;

@@ -4,10 +4,10 @@
 use std::fmt;
 
 use super::super::error::SipError;
-use super::super::grammar::{is_word_char, trim_wsp};
+use super::super::grammar::{find_byte, is_word_char, is_wsp, trim_wsp};
 use super::super::method::Method;
 use super::super::uri::{find_param, write_params, Param};
-use super::{at_end, generic_params, sep, sws, token};
+use super::{at_end, generic_params, scan_generic_params, sep, sws, token};
 
 /// `CSeq: number method` (RFC 3261 §8.1.1.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +23,7 @@ impl CSeq {
     pub fn parse(value: &str) -> Result<Self, SipError> {
         let bad = || SipError::bad("Malformed CSeq");
         let v = trim_wsp(value);
-        let split = v.find([' ', '\t']).ok_or_else(bad)?;
+        let split = v.bytes().position(is_wsp).ok_or_else(bad)?;
         let (num, method) = (&v[..split], sws(&v[split..]));
         if num.is_empty() || num.len() > 10 || !num.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
@@ -49,7 +49,10 @@ impl fmt::Display for CSeq {
 /// Checks a Call-ID: `word [ "@" word ]`.
 pub(crate) fn check_call_id(value: &str) -> Result<&str, SipError> {
     let bad = || SipError::bad("Malformed Call-ID");
-    let (a, b) = value.split_once('@').unwrap_or((value, "x"));
+    let (a, b) = match find_byte(value, b'@') {
+        Some(at) => (&value[..at], &value[at + 1..]),
+        None => (value, "x"),
+    };
     let word = |w: &str| !w.is_empty() && w.bytes().all(is_word_char);
     if word(a) && word(b) {
         Ok(value)
@@ -92,10 +95,9 @@ impl MediaType {
     pub fn parse(value: &str) -> Result<Self, SipError> {
         let bad = || SipError::bad("Malformed Content-Type");
         let i = sws(value);
-        let (i, mtype) = token(i).map_err(|_| bad())?;
-        let (i, _) = sep('/')(i).map_err(|_| bad())?;
-        let (i, subtype) = token(i).map_err(|_| bad())?;
-        let (i, params) = generic_params(i).map_err(|_| bad())?;
+        let (i, mtype) = token(i).ok_or_else(bad)?;
+        let (i, subtype) = token(sep(i, b'/').ok_or_else(bad)?).ok_or_else(bad)?;
+        let (i, params) = generic_params(i).ok_or_else(bad)?;
         if !at_end(i) {
             return Err(bad());
         }
@@ -104,6 +106,17 @@ impl MediaType {
             subtype: subtype.to_owned(),
             params,
         })
+    }
+
+    /// Checks a media type without building it (what [`MediaType::parse`] accepts).
+    pub(crate) fn check(value: &str) -> bool {
+        let Some((i, _)) = token(sws(value)) else {
+            return false;
+        };
+        let Some((i, _)) = sep(i, b'/').and_then(token) else {
+            return false;
+        };
+        scan_generic_params(i, |_, _| true).is_some_and(at_end)
     }
 
     /// Whether this is `mtype/subtype`, ignoring case.
@@ -137,8 +150,8 @@ impl Event {
     /// Parses an Event (or one Allow-Events element).
     pub fn parse(value: &str) -> Result<Self, SipError> {
         let bad = || SipError::bad("Malformed Event");
-        let (i, package) = token(sws(value)).map_err(|_| bad())?;
-        let (i, params) = generic_params(i).map_err(|_| bad())?;
+        let (i, package) = token(sws(value)).ok_or_else(bad)?;
+        let (i, params) = generic_params(i).ok_or_else(bad)?;
         if !at_end(i) {
             return Err(bad());
         }
@@ -146,6 +159,11 @@ impl Event {
             package: package.to_owned(),
             params,
         })
+    }
+
+    /// Checks an Event without building it (what [`Event::parse`] accepts).
+    pub(crate) fn check(value: &str) -> bool {
+        check_token_params(value)
     }
 
     /// The `id` parameter.
@@ -167,8 +185,8 @@ impl SubscriptionState {
     /// Parses a Subscription-State value.
     pub fn parse(value: &str) -> Result<Self, SipError> {
         let bad = || SipError::bad("Malformed Subscription-State");
-        let (i, state) = token(sws(value)).map_err(|_| bad())?;
-        let (i, params) = generic_params(i).map_err(|_| bad())?;
+        let (i, state) = token(sws(value)).ok_or_else(bad)?;
+        let (i, params) = generic_params(i).ok_or_else(bad)?;
         if !at_end(i) {
             return Err(bad());
         }
@@ -176,6 +194,12 @@ impl SubscriptionState {
             state: state.to_owned(),
             params,
         })
+    }
+
+    /// Checks a Subscription-State without building it (what
+    /// [`SubscriptionState::parse`] accepts).
+    pub(crate) fn check(value: &str) -> bool {
+        check_token_params(value)
     }
 
     /// The `expires` parameter, in seconds.
@@ -189,4 +213,10 @@ impl SubscriptionState {
     pub fn reason(&self) -> Option<&str> {
         find_param(&self.params, "reason").flatten()
     }
+}
+
+/// `token *( SEMI generic-param )` with white space around: the syntax of Event and
+/// Subscription-State.
+fn check_token_params(value: &str) -> bool {
+    token(sws(value)).is_some_and(|(i, _)| scan_generic_params(i, |_, _| true).is_some_and(at_end))
 }

@@ -3,8 +3,6 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use nom::Parser;
-
 use super::super::error::SipError;
 use super::super::uri::{find_param, host_port, write_params, Host, HostRef, Param};
 use super::{at_end, generic_params, lws1, scan_generic_params, sep, token};
@@ -30,7 +28,7 @@ impl Via {
     /// Parses one `via-parm` (not a comma-separated list; see [`Via::parse_list`]).
     pub fn parse(value: &str) -> Result<Self, SipError> {
         let p = scan(value).ok_or_else(|| SipError::bad("Malformed Via"))?;
-        let (_, params) = generic_params(p.params).map_err(|_| SipError::bad("Malformed Via"))?;
+        let (_, params) = generic_params(p.params).ok_or_else(|| SipError::bad("Malformed Via"))?;
         Ok(Self {
             protocol: p.protocol.to_owned(),
             version: p.version.to_owned(),
@@ -92,10 +90,10 @@ struct Parts<'a> {
 /// (an address: RFC 3261 unbracketed, RFC 5118 §4.10 also bracketed), `rport`, `ttl`
 /// and `branch` checked.
 fn scan(value: &str) -> Option<Parts<'_>> {
-    let (i, (protocol, _, version, _, transport, _)) =
-        (token, sep('/'), token, sep('/'), token, lws1)
-            .parse(value)
-            .ok()?;
+    let (i, protocol) = token(value)?;
+    let (i, version) = token(sep(i, b'/')?)?;
+    let (i, transport) = token(sep(i, b'/')?)?;
+    let i = lws1(i)?;
     let (i, (host, port)) = host_port(i)?;
     let rest = scan_generic_params(i, |name, v| {
         if name.eq_ignore_ascii_case("received") {
