@@ -101,8 +101,11 @@ pub struct TransactionTable {
     config: TableConfig,
     rng: StdRng,
     next_id: u64,
-    entries: HashMap<TransactionId, Entry>,
-    keys: HashMap<TransactionKey, TransactionId>,
+    /// Boxed: when the map grows, rehashing moves pointers, not every transaction's
+    /// messages (tens of thousands of them under load: a stall of milliseconds).
+    entries: HashMap<TransactionId, Box<Entry>>,
+    /// Boxed for the same reason (a key holds several strings).
+    keys: HashMap<Box<TransactionKey>, TransactionId>,
     timers: BTreeSet<(Instant, TransactionId)>,
     actions: VecDeque<Action>,
     /// The sum of the entries' `bytes`.
@@ -451,15 +454,15 @@ impl TransactionTable {
     }
 
     fn insert(&mut self, id: TransactionId, key: TransactionKey, machine: Machine) {
-        self.keys.insert(key.clone(), id);
+        self.keys.insert(Box::new(key.clone()), id);
         self.entries.insert(
             id,
-            Entry {
+            Box::new(Entry {
                 key,
                 machine,
                 scheduled: None,
                 bytes: 0,
-            },
+            }),
         );
     }
 
@@ -508,7 +511,7 @@ pub fn held_bytes(message: &Message) -> usize {
 }
 
 fn machine_of(
-    entries: &mut HashMap<TransactionId, Entry>,
+    entries: &mut HashMap<TransactionId, Box<Entry>>,
     id: TransactionId,
 ) -> Option<&mut Machine> {
     entries.get_mut(&id).map(|e| &mut e.machine)
