@@ -252,6 +252,9 @@ pub async fn serve(
                 if tokio::time::Instant::now() >= next_sweep {
                     next_sweep = tokio::time::Instant::now() + SWEEP_EVERY;
                     rate.retain_recent();
+                    // The failure throttle is shared with c2s, whose listeners prune
+                    // it too; SIP alone (no c2s listener) must not let it grow.
+                    svc.server.auth_throttle.prune();
                     for user in svc.registrar.sweep().await {
                         if let Ok(jid) =
                             Jid::parse(&format!("{user}@{}", svc.server.default_domain()))
