@@ -209,28 +209,42 @@ mod tests {
     use crate::store::SqliteStore;
     use herald_translate::ns;
 
-    #[test]
-    fn a_no_presence_session_is_sent_messages_but_no_presence() {
+    fn test_ctx() -> Ctx {
         let store = SqliteStore::open_in_memory().expect("store");
-        let ctx = Ctx::new(
+        Ctx::new(
             vec!["localhost".into()],
             C2sSettings::default(),
             Arc::new(store),
-        );
+        )
+    }
+
+    /// Binds `user/resource` on `ctx`'s router, reading presence unless `no_presence`.
+    fn bind(
+        ctx: &Ctx,
+        user: &Jid,
+        resource: &str,
+        conn_id: u64,
+        no_presence: bool,
+    ) -> crate::router::Bound {
+        let info = ConnInfo {
+            no_presence,
+            ..ConnInfo::default()
+        };
         let limits = QueueLimits {
             stanzas: 8,
             bytes: 1 << 20,
         };
+        ctx.router
+            .bind(user, Some(resource.into()), conn_id, info, limits, 5)
+            .expect("bound")
+    }
+
+    #[test]
+    fn a_no_presence_session_is_sent_messages_but_no_presence() {
+        let ctx = test_ctx();
         let user = Jid::parse("alice@localhost").expect("jid");
-        let bind = |resource: &str, conn_id, no_presence| {
-            let info = ConnInfo {
-                no_presence,
-                ..ConnInfo::default()
-            };
-            ctx.router
-                .bind(&user, Some(resource.into()), conn_id, info, limits, 5)
-                .expect("bound")
-        };
+        let bind =
+            |resource, conn_id, no_presence| bind(&ctx, &user, resource, conn_id, no_presence);
         let mut gateway = bind("sip", 1, true);
         let mut client = bind("laptop", 2, false);
         let views = ctx.router.sessions(&user);
@@ -252,26 +266,10 @@ mod tests {
 
     #[test]
     fn presence_may_be_heard_by_available_sessions_that_read_it() {
-        let store = SqliteStore::open_in_memory().expect("store");
-        let ctx = Ctx::new(
-            vec!["localhost".into()],
-            C2sSettings::default(),
-            Arc::new(store),
-        );
-        let limits = QueueLimits {
-            stanzas: 8,
-            bytes: 1 << 20,
-        };
+        let ctx = test_ctx();
         let bob = Jid::parse("bob@localhost").expect("jid");
-        let bind = |resource: &str, conn_id, no_presence| {
-            let info = ConnInfo {
-                no_presence,
-                ..ConnInfo::default()
-            };
-            ctx.router
-                .bind(&bob, Some(resource.into()), conn_id, info, limits, 5)
-                .expect("bound")
-        };
+        let bind =
+            |resource, conn_id, no_presence| bind(&ctx, &bob, resource, conn_id, no_presence);
         let jid = |s: &str| Jid::parse(s).expect("jid");
         assert!(!ctx.may_hear_presence(&bob), "offline");
         assert!(

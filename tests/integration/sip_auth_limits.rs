@@ -2,7 +2,7 @@
 //! per-address budgets of XMPP logins, and the HA1 cache never lets a password set
 //! again, or an account removed, be judged by what it cached before.
 
-use herald_tests::sip_client::{code, sip_server, text, SipTransport};
+use herald_tests::sip_client::{code, reason, sip_server, text, SipTransport};
 use herald_tests::{Mechanism, PASSWORD};
 
 #[tokio::test]
@@ -23,10 +23,7 @@ async fn failed_digest_attempts_block_the_account_for_sip_and_xmpp() {
     c.password = PASSWORD.to_owned();
     let r = c.register(300).await;
     assert_eq!(code(&r), 403, "{}", text(&r));
-    let reason = r
-        .status_line()
-        .map(|s| s.reason.clone())
-        .unwrap_or_default();
+    let reason = reason(&r);
     assert!(reason.contains("too many failed"), "{reason}");
     // The same budget holds for XMPP logins of the account...
     let (mut x, _) = ts.connect_tls().await;

@@ -4,7 +4,7 @@
 //! credentials).
 
 use herald_tests::sip_client::{
-    challenge_of, challenges, code, header, headers, sip_server, text, token, SipClient,
+    challenge_of, challenges, code, header, headers, reason, sip_server, text, token, SipClient,
     SipTransport,
 };
 use herald_tests::PASSWORD;
@@ -208,10 +208,7 @@ async fn an_account_without_sip_credentials_is_forbidden() {
     let mut c = ts.sip_client("dave", SipTransport::Udp).await;
     let r = c.register(300).await;
     assert_eq!(code(&r), 403, "{}", text(&r));
-    let reason = r
-        .status_line()
-        .map(|s| s.reason.clone())
-        .unwrap_or_default();
+    let reason = reason(&r);
     assert!(reason.contains("no SIP credentials"), "{reason}");
     assert!(header(&r, "WWW-Authenticate").is_none(), "{}", text(&r));
     // An unknown user is challenged like a wrong password: no 403 tells them apart.

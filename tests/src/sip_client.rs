@@ -154,6 +154,13 @@ pub fn code(m: &Message) -> u16 {
     m.status_line().map_or(0, |s| s.code)
 }
 
+/// The reason phrase of a response ("" for a request).
+pub fn reason(m: &Message) -> String {
+    m.status_line()
+        .map(|s| s.reason.clone())
+        .unwrap_or_default()
+}
+
 /// The method of a request ("" for a response).
 pub fn method(m: &Message) -> String {
     m.request_line()

@@ -117,33 +117,30 @@ impl Auth {
             .map(|l| l.method.to_string())
             .unwrap_or_default();
         let algorithm = parsed.as_ref().map(|c| c.algorithm.base());
+        let judge = |fresh| {
+            self.judge(
+                user.as_deref(),
+                &realm,
+                algorithm,
+                authorization.as_deref(),
+                &method,
+                fresh,
+            )
+        };
         // A cached HA1 first; when it does not match, the store's (the password may
         // have been set again by another process since it was cached).
-        let mut outcome = None;
-        for fresh in [false, true] {
-            let (ha1, cached) = match (&user, algorithm) {
-                (Some(u), Some(alg)) => {
-                    let (h, cached) = self.ha1(u, &realm, alg, fresh).await;
-                    (h.map(|h| (alg, h)), cached)
-                }
-                _ => (None, false),
-            };
-            let o = self.check(authorization.as_deref(), &method, ha1);
-            let mismatch = matches!(
-                &o,
+        let (mut outcome, cached) = judge(false).await;
+        if cached
+            && matches!(
+                outcome,
                 AuthOutcome::Challenge {
-                    reason: ChallengeReason::BadResponse | ChallengeReason::UnknownUser,
+                    reason: ChallengeReason::BadResponse,
                     ..
                 }
-            );
-            outcome = Some(o);
-            if !(cached && mismatch) {
-                break;
-            }
+            )
+        {
+            outcome = judge(true).await.0;
         }
-        let Some(outcome) = outcome else {
-            return Err(forbidden(request, "Forbidden"));
-        };
         match outcome {
             AuthOutcome::Authenticated { .. } => {
                 let user = user.ok_or_else(|| forbidden(request, "Forbidden"))?;
@@ -224,6 +221,27 @@ impl Auth {
             }
             _ => (None, false),
         }
+    }
+
+    /// The digest check of `authorization` against `user`'s HA1 for `algorithm` (read
+    /// from the store when `fresh`), and whether that HA1 came from the cache.
+    async fn judge(
+        &self,
+        user: Option<&str>,
+        realm: &str,
+        algorithm: Option<Algorithm>,
+        authorization: Option<&str>,
+        method: &str,
+        fresh: bool,
+    ) -> (AuthOutcome, bool) {
+        let (ha1, cached) = match (user, algorithm) {
+            (Some(u), Some(alg)) => {
+                let (h, cached) = self.ha1(u, realm, alg, fresh).await;
+                (h.map(|h| (alg, h)), cached)
+            }
+            _ => (None, false),
+        };
+        (self.check(authorization, method, ha1), cached)
     }
 
     /// The digest check proper, with `ha1` as the stored credential for its algorithm.
